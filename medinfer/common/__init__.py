@@ -1,0 +1,1 @@
+"""Code shared by every medinfer service: settings, errors, HTTP glue, logging, protocol types."""

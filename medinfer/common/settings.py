@@ -1,0 +1,41 @@
+"""Settings base shared by every service.
+
+Each service has one ``Settings`` class (``MEDINFER_<SERVICE>_<FIELD>``); nothing
+else reads environment variables. ``MEDINFER_HOME`` is the one shared variable:
+the state directory holding the model repository, keys, certificates and the
+embedded databases (git-ignored ``.medinfer/`` by default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "Environment"]
+
+Environment = Literal["development", "test", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service shares; subclasses set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDINFER_", extra="ignore", secrets_dir=None)
+
+    home: Path = Field(
+        default=Path(".medinfer"),
+        validation_alias=AliasChoices("MEDINFER_HOME", "home"),
+        description="State directory: model repository, dev keys and certs, embedded databases.",
+    )
+    environment: Environment = Field(
+        default="development",
+        validation_alias=AliasChoices("MEDINFER_ENVIRONMENT", "environment"),
+        description="'production' turns on start-up refusal of development keys and plain HTTP.",
+    )
+    log_level: str = Field(default="INFO", description="Root log level for this service.")
+
+    @property
+    def model_repository_default(self) -> Path:
+        return self.home / "models"
