@@ -26,6 +26,10 @@ class GatewaySettings(ServiceSettings):
     preprocessor_url: str = Field("http://127.0.0.1:8080", description="Base URL of the preprocessor service.")
     preprocessor_ca_file: Path | None = Field(None, description="CA bundle to verify the preprocessor's TLS certificate.")
     triton_url: str = Field("http://127.0.0.1:8000", description="Triton's HTTP/REST (KServe v2) base URL.")
+    triton_grpc_target: str = Field("127.0.0.1:8001", description="Triton's gRPC endpoint (host:port).")
+    triton_grpc_ca_file: Path | None = Field(None, description="CA to verify Triton's gRPC TLS certificate; "
+                                             "plaintext when unset (loopback or inside the cluster network policy).")
+    grpc_port: int = Field(8444, description="Port of the gateway's KServe v2 gRPC service (TLS like HTTPS); 0 disables it.")
     model_repository: Path | None = Field(
         None, description="Triton model repository with medinfer.json metadata; default <MEDINFER_HOME>/models."
     )

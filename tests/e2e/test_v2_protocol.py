@@ -59,3 +59,29 @@ def test_server_metadata(stack: Stack) -> None:
     meta = client.get_server_metadata()
     assert meta["name"] == "medinfer" and "binary_tensor_data" in meta["extensions"]
     client.close()
+
+
+def _grpc_client(stack: Stack):
+    import tritonclient.grpc as grpcclient
+
+    ca = (stack.home / "tls" / "ca.pem").read_bytes()
+    return grpcclient.InferenceServerClient(f"127.0.0.1:{stack.ports.gateway_grpc}", ssl=True,
+                                            root_certificates=str(stack.home / "tls" / "ca.pem")), ca
+
+
+def test_tritonclient_grpc_infers_through_the_gateway(stack: Stack) -> None:
+    import tritonclient.grpc as grpcclient
+
+    client, _ = _grpc_client(stack)
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("breast_cancer")
+    assert client.get_model_metadata("breast_cancer").inputs[0].name == "features"
+    x = np.random.default_rng(2).uniform(0.05, 20, size=(3, 30)).astype(np.float32)
+    inp = grpcclient.InferInput("features", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    result = client.infer("breast_cancer", [inp], client_timeout=10)
+    np.testing.assert_allclose(result.as_numpy("probability"), _expected(stack, x), rtol=1e-6)
+    with pytest.raises(InferenceServerException) as info:
+        client.get_model_metadata("no_such_model")
+    assert "NOT_FOUND" in str(info.value.status())
+    client.close()
