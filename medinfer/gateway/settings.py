@@ -8,14 +8,17 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from medinfer.common.settings import ServiceSettings
+from medinfer.security.settings import SecuritySettings
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(SecuritySettings):
+    """Security fields (auth, OIDC, rate limits, audit) come from ``SecuritySettings``."""
+
     model_config = SettingsConfigDict(env_prefix="MEDINFER_GATEWAY_", extra="ignore")
 
+    listen_fd: int | None = Field(None, description="Serve on this inherited, already-bound socket (tests).")
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
     port: int = Field(8443, description="HTTPS listen port.")
     tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); default the dev cert under MEDINFER_HOME/tls.")
