@@ -116,7 +116,7 @@ class TokenVerifier:
         try:
             claims = jwt.decode(
                 token,
-                key,
+                key.key,  # the raw public key: one JWK serves RS256 and PS256
                 algorithms=[alg],
                 audience=trusted.audience,
                 issuer=iss,
