@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from medinfer.common.errors import Forbidden
 
-__all__ = ["Principal", "KNOWN_SCOPES", "require_scope", "require_infer", "parse_scopes"]
+__all__ = ["Principal", "KNOWN_SCOPES", "require_scope", "require_infer", "require_some_infer", "parse_scopes"]
 
 KNOWN_SCOPES = ("infer", "models:read", "models:write", "audit:read")
 
@@ -37,6 +37,9 @@ class Principal:
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def may_infer_any(self) -> bool:
+        return any(s == "infer" or s.startswith("infer:") for s in self.scopes)
 
     def may_infer(self, model: str) -> bool:
         return "infer" in self.scopes or f"infer:{model}" in self.scopes
@@ -71,4 +74,10 @@ def require_scope(principal: Principal, scope: str) -> None:
 def require_infer(principal: Principal, model: str) -> None:
     """``infer`` or ``infer:<model>``; the 403 names only the generic scope (model names come from the URL)."""
     if not principal.may_infer(model):
+        raise _forbidden("infer")
+
+
+def require_some_infer(principal: Principal) -> None:
+    """Checked before the model is resolved, so a caller without any ``infer`` scope learns nothing about models."""
+    if not principal.may_infer_any():
         raise _forbidden("infer")

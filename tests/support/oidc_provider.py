@@ -48,8 +48,10 @@ class OIDCProvider:
         self.audience = ""
         self.kid = ""
 
-    def start(self) -> None:
+    def start(self, port: int = 0) -> None:
+        """Start on ``port`` (0: OS-chosen). Every start signs with a fresh RSA key (new ``kid``)."""
         env = dict(os.environ)
+        env["MEDINFER_OIDC_PORT"] = str(port)
         env["MEDINFER_OIDC_CLIENTS"] = json.dumps(
             [{"client_id": c, "client_secret": s, "scope": sc} for c, (s, sc) in CLIENTS.items()])
         self.proc = subprocess.Popen(["node", "server.mjs"], cwd=HERE, env=env, stdout=subprocess.PIPE,
@@ -60,6 +62,16 @@ class OIDCProvider:
             raise RuntimeError("oidc-provider did not start")
         info = json.loads(line)
         self.issuer, self.audience, self.kid = info["issuer"], info["audience"], info["kid"]
+
+    @property
+    def port(self) -> int:
+        return int(self.issuer.rsplit(":", 1)[1])
+
+    def rotate(self) -> None:
+        """Restart on the same issuer URL with a new signing key, as a provider rotating its key would."""
+        port = self.port
+        self.stop()
+        self.start(port)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -24,7 +24,7 @@ rsa.use = 'sig';
 rsa.alg = 'RS256';
 
 const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.MEDINFER_OIDC_PORT || 0), '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients,
