@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 
-def open_ledger(url: str, key_file: Path, *, max_batch: int = 512) -> AuditLedger:
+def open_ledger(url: str, key_file: Path, *, max_batch: int = 512, sqlite_synchronous: str = "FULL") -> AuditLedger:
     """Migrate the store at ``url`` and return a ledger writing with the key in ``key_file``."""
-    return AuditLedger(AuditStore(url), AuditKey.from_file(key_file), max_batch=max_batch)
+    store = AuditStore(url, sqlite_synchronous=sqlite_synchronous)
+    return AuditLedger(store, AuditKey.from_file(key_file), max_batch=max_batch)

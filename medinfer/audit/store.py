@@ -71,9 +71,14 @@ def _row_to_record(row) -> AuditRecord:
 
 
 class AuditStore:
-    def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None,
+                 sqlite_synchronous: str = "FULL") -> None:
+        """``sqlite_synchronous``: FULL fsyncs every commit (one per group); NORMAL survives a process
+        crash but may lose the last commits on power loss (WAL stays consistent)."""
+        if sqlite_synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ValueError("sqlite_synchronous must be FULL or NORMAL")
         self.url = url
-        self.engine = engine or _make_engine(url)
+        self.engine = engine or _make_engine(url, sqlite_synchronous.upper())
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if migrate:
             from medinfer.audit.migrations import upgrade
@@ -148,7 +153,7 @@ class AuditStore:
         self.engine.dispose()
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, synchronous: str = "FULL") -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -158,7 +163,7 @@ def _make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 

@@ -73,7 +73,8 @@ def build_security(settings: SecuritySettings) -> SecurityService:
     if settings.audit_enabled:
         if settings.audit_key_file is None:
             ensure_dev_keys(settings.home)
-        ledger = open_ledger(settings.audit_url_resolved, settings.audit_key_path, max_batch=settings.audit_max_batch)
+        ledger = open_ledger(settings.audit_url_resolved, settings.audit_key_path, max_batch=settings.audit_max_batch,
+                             sqlite_synchronous=settings.audit_sqlite_sync)
     return SecurityService(
         verifier=verifier,
         limiter=TokenBucketLimiter(settings.rate_limit_rps, settings.rate_limit_burst),

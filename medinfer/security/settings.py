@@ -8,6 +8,7 @@ not on HTTPS, and an audit key not provided explicitly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -30,14 +31,17 @@ class SecuritySettings(ServiceSettings):
     jwks_min_refetch_s: float = Field(30.0, ge=0, description="Least time between JWKS refetches for unknown key ids.")
     jwks_max_age_s: float = Field(3600.0, gt=0, description="Refresh the JWKS this often even when all kids are known.")
     token_cache_size: int = Field(10_000, ge=0, description="Verified tokens kept (keyed by SHA-256) until they expire.")
-    rate_limit_rps: float = Field(50.0, gt=0, description="Sustained requests a second per client (token bucket).")
-    rate_limit_burst: int = Field(100, ge=1, description="Bucket size: requests a client may send at once.")
+    rate_limit_rps: float = Field(100.0, gt=0, description="Sustained requests a second per client (token bucket).")
+    rate_limit_burst: int = Field(200, ge=1, description="Bucket size: requests a client may send at once.")
     json_max_depth: int = Field(32, ge=2, description="Deepest JSON nesting accepted.")
     json_max_array_len: int = Field(1_000_000, ge=1, description="Longest JSON array accepted.")
     hsts_max_age: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age on HTTPS responses.")
     audit_enabled: bool = Field(True, description="Write the audit ledger. Off only for local benchmarks; refused in production.")
     audit_url: str | None = Field(None, description="SQLAlchemy URL of the ledger; default SQLite <home>/medinfer.db.")
     audit_key_file: Path | None = Field(None, description="HMAC secret for digests and the chain; default <home>/keys/audit-hmac.key.")
+    audit_sqlite_sync: Literal["full", "normal"] = Field(
+        "full", description="SQLite ledger: 'full' fsyncs each group commit; 'normal' survives a process crash "
+        "but may lose the last commits on power loss. PostgreSQL follows its synchronous_commit.")
     audit_max_batch: int = Field(512, ge=1, description="Most records one group commit writes.")
 
     @model_validator(mode="after")
