@@ -18,7 +18,6 @@ class GatewaySettings(SecuritySettings):
 
     model_config = SettingsConfigDict(env_prefix="MEDINFER_GATEWAY_", extra="ignore")
 
-    listen_fd: int | None = Field(None, description="Serve on this inherited, already-bound socket (tests).")
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
     port: int = Field(8443, description="HTTPS listen port.")
     tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); default the dev cert under MEDINFER_HOME/tls.")
