@@ -222,7 +222,10 @@ class VersionMetrics:
     """Per-version request, error and latency series (labels: model, version only)."""
 
     def __init__(self, registry: CollectorRegistry | None = None, tracker: InflightTracker | None = None) -> None:
-        kw: dict[str, Any] = {"registry": registry} if registry is not None else {}
+        from prometheus_client import REGISTRY
+
+        self.registry = registry if registry is not None else REGISTRY
+        kw: dict[str, Any] = {"registry": self.registry}
         self.tracker = tracker or InflightTracker()
         self.requests = Counter("medinfer_model_requests", "Inference requests per model version",
                                 ["model", "version"], **kw)
