@@ -114,7 +114,8 @@ class Registry(CanaryMixin):
             return [self.store.event_view(e, name) for e in rows]
 
     # ---- publish -----------------------------------------------------------------------------
-    def validate_path(self, path: Path) -> dict[str, Any]:
+    @staticmethod
+    def validate_path(path: Path) -> dict[str, Any]:
         """Dry run of publish's checks (the CI 'validate' step)."""
         report = validate_candidate(find_candidate(path))
         return {"signature": report.signature, "validation": report.results}
