@@ -151,3 +151,40 @@ def test_rollout_rolls_a_broken_canary_back_with_a_reason(env, triton, tmp_path)
     assert last["action"] == "model.auto_rollback" and last["actor"] == "rollout-bot"
     assert "error rate" in last["reason"] and last["before"]["version"] == v2 and last["after"]["version"] == v1
     assert reg.history(name)[-1]["kind"] == "auto_rollback"
+
+
+def test_concurrent_promotions_one_wins_the_other_gets_409(env, triton, tmp_path):
+    import threading
+
+    from medinfer.common.errors import Conflict
+
+    reg, table, metrics, events, _ = env
+    name = "race_model"
+    v1, v2, v3 = (_publish(reg, tmp_path, name, seed=s) for s in (1, 2, 3))
+    reg.promote(name, v1, actor="alice")
+    barrier = threading.Barrier(2)
+    results: dict[int, object] = {}
+
+    def go(v: int) -> None:
+        barrier.wait()
+        try:
+            results[v] = reg.promote(name, v, actor=f"user{v}")
+        except Conflict as exc:
+            results[v] = exc
+
+    threads = [threading.Thread(target=go, args=(v,)) for v in (v2, v3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [v for v, r in results.items() if isinstance(r, dict)]
+    losers = [r for r in results.values() if isinstance(r, Conflict)]
+    assert len(winners) == 1 and len(losers) == 1, results
+    assert losers[0].status == 409 and losers[0].code in ("promotion-in-progress", "registry-conflict")
+    loser_v = ({v2, v3} - set(winners)).pop()
+    assert reg.get_model(name)["current"] == winners[0]
+    assert table.resolve(name, None, "r") == (winners[0], "current")
+    assert triton.model_ready(name, winners[0])
+    assert _wait_unloaded(triton, name, loser_v) and _wait_unloaded(triton, name, v1)
+    kinds = [(h["kind"], h["after"]) for h in reg.history(name) if h["kind"] == "promote"]
+    assert kinds == [("promote", v1), ("promote", winners[0])]

@@ -35,9 +35,11 @@ def events() -> Events:
     return Events()
 
 
-@pytest.fixture
-def reg(tmp_path: Path, events: Events):
-    settings = RegistrySettings(home=tmp_path / "home", drain_grace_s=0)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def reg(request, tmp_path: Path, events: Events):
+    """The same tests on SQLite and on the real PostgreSQL server of the session."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    settings = RegistrySettings(home=tmp_path / "home", drain_grace_s=0, database_url=url)
     r = build_registry(settings, audit=events)
     yield r
     r.store.engine.dispose()

@@ -7,7 +7,7 @@ Triton. ``create_router(read=..., write=...)`` takes the security dependencies
 whose ``subject`` (or string form) is recorded as the actor.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the routes use per-router Annotated aliases.
 
 import tempfile
 from collections.abc import Callable
