@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -133,17 +133,25 @@ class _Snapshotter(Protocol):
 class SnapshotRefresher:
     """Polls the store's change counter and reloads the table when it moves."""
 
-    def __init__(self, table: RoutingTable, store: _Snapshotter, interval_s: float = 0.5) -> None:
+    def __init__(self, table: RoutingTable, store: _Snapshotter, interval_s: float = 0.5,
+                 before_swap: Callable[[], None] | None = None) -> None:
+        """``before_swap`` runs before a new snapshot takes effect (the gateway rereads
+        its model catalog there, so a newly routed version's metadata is known first)."""
         self.table, self.store, self.interval_s = table, store, interval_s
+        self.before_swap = before_swap
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self, force: bool = False) -> bool:
-        if not force and self.store.generation() == self.table.generation:
-            return False
-        gen, snap = self.store.snapshot()
-        self.table.load(gen, snap)
-        return True
+        with self._lock:
+            if not force and self.store.generation() == self.table.generation:
+                return False
+            gen, snap = self.store.snapshot()
+            if self.before_swap is not None:
+                self.before_swap()
+            self.table.load(gen, snap)
+            return True
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -5,7 +5,9 @@ request with, the refresher that keeps that table current when other processes
 
 Gateway wiring (in ``create_app``)::
 
-    rt = build_runtime(RegistrySettings(), triton=TritonHTTPControl(settings.triton_url), audit=ledger_sink)
+    rt = build_runtime(RegistrySettings(), triton=TritonHTTPControl(settings.triton_url), audit=ledger_sink,
+                       before_swap=catalog.refresh)
+    adopt_repository(rt.registry, actor="gateway", reason="shipped models")   # optional bootstrap
     rt.start()                                   # lifespan start; rt.stop() at shutdown
     app.state.registry = rt.registry             # the admin router reads it
     version, tag = rt.table.resolve(model, version_or_none, request_id, client_id)
@@ -15,6 +17,7 @@ Gateway wiring (in ``create_app``)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -47,12 +50,14 @@ class RegistryRuntime:
 
 def build_runtime(settings: RegistrySettings | None = None, *, triton: TritonControl | None = None,
                   audit: AuditSink | None = None,
-                  metrics_registry: CollectorRegistry | None = None) -> RegistryRuntime:
+                  metrics_registry: CollectorRegistry | None = None,
+                  before_swap: Callable[[], None] | None = None) -> RegistryRuntime:
+    """``before_swap``: e.g. ``catalog.refresh`` so version metadata is loaded before routing to it."""
     settings = settings or RegistrySettings()
     tracker = InflightTracker()
     registry = build_registry(settings, triton=triton, audit=audit, drain=tracker)
     table = RoutingTable()
-    refresher = SnapshotRefresher(table, registry.store, settings.refresh_interval_s)
+    refresher = SnapshotRefresher(table, registry.store, settings.refresh_interval_s, before_swap)
     # Changes made through this process are routed at once, before any unload starts.
     registry.on_change(lambda: refresher.refresh(force=True))
     return RegistryRuntime(registry, table, refresher, tracker, VersionMetrics(metrics_registry, tracker))

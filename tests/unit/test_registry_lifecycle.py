@@ -249,3 +249,21 @@ def test_concurrent_publishes_of_one_version(reg, tmp_path):
         t.join()
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
     assert reg.repository.versions("tumor") == [1]
+
+
+def test_adopting_shipped_versions_is_explicit_and_idempotent(reg, tmp_path, events):
+    from medinfer.registry.bootstrap import adopt_repository
+    from medinfer.triton.onnx_signature import config_from_onnx
+
+    for v in (1, 2):
+        src = linear(tmp_path / f"shipped{v}.onnx", seed=v)
+        reg.repository.write_version(config_from_onnx("shipped", src), v, {"model.onnx": src}, {"kind": "tensor"})
+    done = adopt_repository(reg, actor="medinfer-up", reason="shipped models")
+    assert [d["version"] for d in done] == [1, 2]
+    model = reg.get_model("shipped")
+    assert model["current"] == 2
+    assert {f["path"] for f in model["versions"][0]["files"]} == {"model.onnx", "model.py", "medinfer.json"}
+    assert [(h["kind"], h["after"]) for h in reg.history("shipped")] == [("adopt", 1), ("adopt", 2), ("promote", 2)]
+    assert adopt_repository(reg, actor="medinfer-up", reason="again") == []
+    assert len(reg.history("shipped")) == 3
+    assert [e["action"] for e in events.items] == ["model.adopt", "model.adopt", "model.promote"]
