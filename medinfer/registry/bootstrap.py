@@ -11,6 +11,7 @@ every start is safe.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from medinfer.common.errors import Conflict
 from medinfer.registry.audit import make_event
 from medinfer.registry.db import FileRow, ModelRow, VersionRow, utcnow
+from medinfer.registry.routing import GraceDrain
 from medinfer.registry.service import Registry
 from medinfer.registry.validation import find_candidate, sha256_file, validate_candidate
 
@@ -50,8 +52,16 @@ def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason:
     return {"name": name, "version": version}
 
 
-def adopt_repository(reg: Registry, *, actor: str, reason: str, promote_latest: bool = True) -> list[dict]:
-    """Register unknown version folders; promote the highest version of a model without current."""
+def adopt_repository(reg: Registry, *, actor: str, reason: str, promote_latest: bool = True,
+                     load_in_triton: bool = False) -> list[dict]:
+    """Register unknown version folders; promote the highest version of a model without current.
+
+    By default the promotion does not ask Triton to load: at start-up Triton has loaded
+    the repository's latest versions itself (and may not be reachable yet from here)."""
+    if not load_in_triton:
+        reg = copy.copy(reg)
+        reg.triton = None
+        reg.drain = GraceDrain(0.0)
     done = []
     known = {m["name"]: m for m in reg.list_models()}
     for name in reg.repository.models():

@@ -248,8 +248,9 @@ class VersionMetrics:
     @contextmanager
     def track(self, model: str, version: int) -> Iterator[_Outcome]:
         """Counts the request in flight, times it, and records an error when the block
-        raises a server-side error or calls ``outcome.fail()`` (4xx input errors are not
-        the model's fault and do not count)."""
+        raises or calls ``outcome.fail()``. Errors Triton reports as input errors count
+        too: the gateway validated the input before the call, and a rollout compares the
+        canary with the stable version, so errors common to both cancel out."""
         v = str(version)
         outcome = _Outcome()
         gauge = self.inflight.labels(model, v)
@@ -258,10 +259,6 @@ class VersionMetrics:
         try:
             with self.tracker.track(model, version):
                 yield outcome
-        except MedinferError as exc:
-            if exc.status >= 500:
-                outcome.failed = True
-            raise
         except BaseException:
             outcome.failed = True
             raise

@@ -75,7 +75,7 @@ def test_histogram_quantile_matches_numpy_within_a_bucket():
     assert quantile(VersionSample(), 0.99) is None
 
 
-def test_version_metrics_count_errors_but_not_client_errors():
+def test_version_metrics_count_every_failed_answer():
     reg = CollectorRegistry()
     m = VersionMetrics(reg)
     with m.track("tumor", 1):
@@ -87,7 +87,7 @@ def test_version_metrics_count_errors_but_not_client_errors():
     with m.track("tumor", 1) as out:
         out.fail()
     s = parse_version_metrics(RegistryMetricsSource(reg).scrape(), "tumor")[1]
-    assert (s.requests, s.errors) == (4, 2)
+    assert (s.requests, s.errors) == (4, 3)
 
 
 def test_inflight_tracker_waits_for_drain():
