@@ -180,7 +180,7 @@ def rollout(
         raise typer.Exit(2)
     policy = RolloutPolicy(_run(parse_steps, steps), max_error_rate, max_p99_ms, interval, min_requests,
                            sticky=sticky)
-    source = HTTPMetricsSource(url, _state.get("token"))
+    source = HTTPMetricsSource(url, _state.get("token"), ca_file=_state.get("ca_file"))
     controller = RolloutController(_ops(), source, policy, report=lambda m: typer.echo(m, err=True))
     result = _run(controller.run, name, version, actor=_state["actor"])
     _out({"outcome": result.outcome, "reason": result.reason, "steps": result.steps})

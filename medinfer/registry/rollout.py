@@ -20,6 +20,7 @@ Bounds (per interval, canary vs the stable version):
 from __future__ import annotations
 
 import math
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from medinfer.common.errors import ValidationFailed
+from medinfer.common.errors import BackendUnavailable, ValidationFailed
 
 __all__ = [
     "VersionSample",
@@ -109,15 +110,22 @@ class RegistryMetricsSource:
 
 
 class HTTPMetricsSource:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
+    """A gateway's ``/metrics`` (HTTPS verified against ``ca_file`` when given)."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0,
+                 ca_file: str | None = None) -> None:
         self.url, self.token, self.timeout = url, token, timeout
+        self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def scrape(self) -> str:
         req = urllib.request.Request(self.url)
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            return resp.read().decode()
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
+                return resp.read().decode()
+        except OSError:
+            raise BackendUnavailable("the metrics endpoint is unreachable", code="metrics-unavailable") from None
 
 
 def parse_steps(text: str) -> list[float]:

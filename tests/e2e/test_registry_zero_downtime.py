@@ -5,7 +5,6 @@ response must come from the version that was ``current`` when it was routed."""
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 import urllib.request
@@ -41,25 +40,31 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory, model_repository_templat
         s.stop()
 
 
+def _v2_body(name: str, x: np.ndarray) -> bytes:
+    return orjson.dumps({"inputs": [{"name": name, "datatype": "FP32", "shape": list(x.shape),
+                                     "data": x.ravel().tolist()}]})
+
+
 class Stream:
     """One client sending requests back to back (so the routing order is the response order)."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, model: str = MODEL, bodies: list[bytes] | None = None) -> None:
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.verify = str(stack.home / "tls" / "ca.pem")
-        self.url = f"{stack.gateway_url}/v2/models/{MODEL}/infer"
+        self.url = f"{stack.gateway_url}/v2/models/{model}/infer"
         x = np.random.default_rng(0).uniform(0.05, 20, size=(2, 30)).astype(np.float32)
-        self.body = orjson.dumps({"inputs": [{"name": "features", "datatype": "FP32", "shape": [2, 30],
-                                              "data": x.ravel().tolist()}]})
+        self.bodies = bodies or [_v2_body("features", x)]
         self.results: list[tuple[int, str | None, str | None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        i = 0
         while not self._stop.is_set():
+            i += 1
             try:
-                r = self.session.post(self.url, data=self.body, headers={"Content-Type": "application/json"},
+                r = self.session.post(self.url, data=self.bodies[i % len(self.bodies)], headers={"Content-Type": "application/json"},
                                       timeout=30)
                 self.results.append((r.status_code, r.headers.get("X-Model-Version"), r.headers.get("X-Model-Tag")))
             except requests.RequestException as exc:
@@ -76,10 +81,10 @@ class Stream:
         return self.results
 
 
-def _cli(stack: Stack, *args: str):
+def _cli(stack: Stack, *args: str, code: int = 0):
     res = CliRunner().invoke(cli_app, ["models", "--gateway", stack.gateway_url, "--ca-file",
                                        str(stack.home / "tls" / "ca.pem"), *args])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == code, res.output
     return orjson.loads(res.stdout)
 
 
@@ -120,6 +125,7 @@ def test_promote_and_rollback_through_the_gateway_lose_no_request(own_stack: Sta
     results = [s.stop() for s in streams]
 
     total = sum(len(r) for r in results)
+    print(f"zero-downtime: {total} requests, per stream {[len(r) for r in results]}")
     failed = [x for r in results for x in r if x[0] != 200]
     assert total > 60 and failed == [], f"{len(failed)} of {total} failed: {failed[:5]}"
     for r in results:
@@ -133,3 +139,43 @@ def test_promote_and_rollback_through_the_gateway_lose_no_request(own_stack: Sta
     assert history[-3:] == [("publish", None, 2), ("promote", 1, 2), ("rollback", 2, 1)]
     metrics = requests.get(f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10).text
     assert f'medinfer_model_requests_total{{model="{MODEL}",version="2"}}' in metrics
+
+
+def test_rollout_through_the_gateway_rolls_a_broken_canary_back(own_stack: Stack, tmp_path: Path) -> None:
+    """The CLI measures the canary from the gateway's /metrics and rolls back by itself."""
+    from tests.support.onnx_models import flaky, linear, write_folder
+
+    stack, name = own_stack, "rollout_demo"
+    _cli(stack, "publish", str(write_folder(tmp_path / "good", linear)), "--name", name)
+    _cli(stack, "promote", name, "1", "--reason", "baseline")
+    _cli(stack, "publish", str(write_folder(tmp_path / "bad", flaky)), "--name", name)
+    rng = np.random.default_rng(3)
+    good = [_v2_body("x", rng.random((1, 4)).astype(np.float32)) for _ in range(3)]
+    bad = np.array([[5.0, 0.1, 0.2, 0.3]], dtype=np.float32)  # breaks the flaky graph only
+    stream = Stream(stack, name, good + [_v2_body("x", bad)]).start()
+    try:
+        out = _cli(stack, "rollout", name, "2", "--steps", "25,100", "--max-error-rate", "0.05", "--interval", "2",
+                   "--min-requests", "10", "--max-p99-ms", "5000", code=3)
+    finally:
+        results = stream.stop()
+    assert out["outcome"] == "rolled_back" and "error rate" in out["reason"]
+    model = _cli(stack, "show", name)
+    assert model["current"] == 1 and model["canary"] is None
+    last = _cli(stack, "history", name)[-1]
+    assert last["kind"] == "auto_rollback" and "error rate" in last["reason"] and last["before"] == 2
+    assert any(status != 200 for status, _, _ in results)
+    text = requests.get(f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10).text
+    from medinfer.registry.rollout import parse_version_metrics
+
+    per_version = parse_version_metrics(text, name)
+    assert per_version[1].requests > 0 and per_version[1].errors == 0, "the stable version never failed"
+    assert per_version[2].errors > 0
+    assert _wait(lambda: not _triton_ready_model(stack, name, 2))
+
+
+def _triton_ready_model(stack: Stack, name: str, version: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"{stack.triton_url}/v2/models/{name}/versions/{version}/ready", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
