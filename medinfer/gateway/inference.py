@@ -8,6 +8,7 @@ preprocessor service), call Triton, shape the answer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +34,10 @@ class VersionResolver(Protocol):
     and canary weights; the default serves the highest version present."""
 
     def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]: ...
+
+
+def _untracked(model: str, version: int) -> AbstractContextManager[Any]:
+    return nullcontext()
 
 
 class LatestVersionResolver:
@@ -67,9 +72,13 @@ class InferenceService:
         self, catalog: ModelCatalog, triton: TritonClient, preprocessor: PreprocessorClient, *,
         default_models: dict[str, str], tabular_normalizer: str = "inline",
         versions: VersionResolver | None = None,
+        track: Callable[[str, int], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.versions: VersionResolver = versions or LatestVersionResolver(catalog)
+        # Counts a request in flight on (model, version) so the registry unloads a retired
+        # version only after its requests finished (``VersionMetrics.track``).
+        self.track = track or _untracked
         self.triton = triton
         self.preprocessor = preprocessor
         self.default_models = default_models
@@ -124,8 +133,9 @@ class InferenceService:
                                    extra={"expected_kind": expected})
         if kind in (InputKind.TABULAR, InputKind.TENSOR) and expected == "tabular":
             tensor = await self._tabular(entry, body, kind, deadline, headers)
-            outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
-                                              headers=headers)
+            with self.track(entry.name, entry.version):
+                outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
+                                                  request_id=request_id, headers=headers)
             return InferenceResult(entry.name, entry.version, outputs, kind, tag)
         raise ValidationFailed(f"{kind.value} input is not served by this gateway yet", field="input",
                                code="unsupported-input-kind")

@@ -64,6 +64,11 @@ class GatewaySettings(SecuritySettings):
     breaker_min_calls: int = Field(10, description="Calls in the window before the error rate can trip.")
     breaker_reset_timeout_s: float = Field(2.0, description="Open time before a half-open probe is let through.")
     upstream_connections: int = Field(64, description="Pooled keep-alive connections per upstream.")
+    registry_routing: bool = Field(
+        True,
+        description="Resolve versions through the model registry's release tags and canary (and serve the "
+        "/admin/models API); false serves the highest version in the repository (no registry database).",
+    )
 
     def repository_path(self) -> Path:
         return self.model_repository or self.model_repository_default
