@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import tritonclient.http as httpclient
 
@@ -21,3 +23,13 @@ def infer_texts(client: httpclient.InferenceServerClient, model: str, texts: lis
 def model_stats(client: httpclient.InferenceServerClient, model: str) -> dict:
     stats = client.get_inference_statistics(model)["model_stats"][0]
     return {"inference_count": int(stats["inference_count"]), "execution_count": int(stats["execution_count"])}
+
+
+def stats_after(client: httpclient.InferenceServerClient, model: str, inference_count: int, timeout: float = 10.0) -> dict:
+    """Triton counts a request shortly after its response is sent: wait until ``inference_count`` is reached."""
+    deadline = time.monotonic() + timeout
+    stats = model_stats(client, model)
+    while stats["inference_count"] < inference_count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        stats = model_stats(client, model)
+    return stats

@@ -12,7 +12,7 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from medinfer.triton.model_config import ModelConfig
-from tests.integration.text_models._infer import infer_texts, model_stats
+from tests.integration.text_models._infer import infer_texts, model_stats, stats_after
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def test_concurrent_single_requests_are_batched_and_match(text_triton, triton_cl
     with ThreadPoolExecutor(max_workers=16) as pool:
         served = np.stack(list(pool.map(one, texts)))
     assert _cosine(served, expected).min() >= 0.999
-    after = model_stats(triton_client, "note_embedding")
+    after = stats_after(triton_client, "note_embedding", before["inference_count"] + len(texts))
     inferences = after["inference_count"] - before["inference_count"]
     executions = after["execution_count"] - before["execution_count"]
     assert inferences == len(texts)
