@@ -1,22 +1,21 @@
 """One real tritonserver for the text-model tests, with only ``note_embedding`` and ``ner`` loaded.
 
-Both models are built from their installed packages into a temporary model
-repository (the same ``build_version`` path ``medinfer up`` uses), Triton
+Both models come from the session's ``model_repository_template`` (built from
+their installed packages by ``ensure_shipped_models``, as ``medinfer up`` does)
+and are copied into a repository of their own, Triton
 listens on OS-chosen ports on 127.0.0.1, and it is stopped after the last test
 of this package.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tritonclient.http as httpclient
 
-from medinfer.shipped_models import build_version
-from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer
 from tests.support.ports import free_port
 
@@ -24,14 +23,12 @@ TEXT_MODELS = ("note_embedding", "ner")
 
 
 @pytest.fixture(scope="package")
-def text_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def text_triton(tmp_path_factory: pytest.TempPathFactory, model_repository_template: Path) -> Iterator[TritonServer]:
     root = tmp_path_factory.mktemp("text-models")
-    repo = ModelRepository(root / "models")
     for name in TEXT_MODELS:
-        build_version(repo, name, 1)
+        shutil.copytree(model_repository_template / name, root / "models" / name)
     server = TritonServer(
-        repo.root, root / "home", TritonPorts(free_port(), free_port(), free_port()), models=TEXT_MODELS,
+        root / "models", root / "home", TritonPorts(free_port(), free_port(), free_port()), models=TEXT_MODELS,
     )
     server.start()
     try:
