@@ -81,6 +81,15 @@ def test_concurrent_single_requests_are_batched_and_match(text_triton, triton_cl
     assert executions < inferences  # the dynamic batcher merged requests
 
 
+def test_text_never_reaches_the_server_log(text_triton, triton_client) -> None:
+    canary = "Zebulon Quackenbush-7731 of Ravensworth Clinic"
+    assert infer_texts(triton_client, "note_embedding", [canary], "EMBEDDING").shape == (1, 384)
+    with pytest.raises(InferenceServerException):
+        infer_texts(triton_client, "note_embedding", [canary.encode() + b"\xff"], "EMBEDDING")
+    log = text_triton.log_path.read_text(errors="replace")
+    assert "Quackenbush" not in log and "7731" not in log and "Ravensworth" not in log
+
+
 def test_invalid_utf8_is_rejected_without_echoing_it(triton_client) -> None:
     canary = b"MRN-4411-\xff\xfe-CANARY"
     with pytest.raises(InferenceServerException) as err:
