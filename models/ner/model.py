@@ -66,6 +66,8 @@ class TritonPythonModel:
             for r, shape in owners:
                 n = int(np.prod(shape))
                 chunk = np.array(results[start : start + n], dtype=np.object_).reshape(shape)
-                responses[r] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, chunk)])
+                responses[r] = pb_utils.InferenceResponse(
+                    output_tensors=[pb_utils.Tensor(self.output_name, chunk)]
+                )
                 start += n
         return responses

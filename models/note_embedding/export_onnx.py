@@ -50,7 +50,9 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], hint: str | None = None, out: str | None = None, **attrs) -> str:
+    def op(
+        self, op_type: str, inputs: list[str], hint: str | None = None, out: str | None = None, **attrs
+    ) -> str:
         out = out or self._name(hint or op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=self._name(op_type), **attrs))
         return out
@@ -64,11 +66,14 @@ class _Graph:
         return self.op(
             "LayerNormalization",
             [x, self.const(w[prefix + ".weight"], "ln_w"), self.const(w[prefix + ".bias"], "ln_b")],
-            axis=-1, epsilon=eps,
+            axis=-1,
+            epsilon=eps,
         )
 
 
-def _attention(g: _Graph, x: str, mask_bias: str, w: dict[str, np.ndarray], p: str, heads: int, hidden: int) -> str:
+def _attention(
+    g: _Graph, x: str, mask_bias: str, w: dict[str, np.ndarray], p: str, heads: int, hidden: int
+) -> str:
     head_dim = hidden // heads
     split = g.const(np.array([0, 0, heads, head_dim], dtype=np.int64), "split_shape")
     merge = g.const(np.array([0, 0, hidden], dtype=np.int64), "merge_shape")
@@ -86,7 +91,9 @@ def _attention(g: _Graph, x: str, mask_bias: str, w: dict[str, np.ndarray], p: s
     probs = g.op("Softmax", [scores], axis=-1)
     ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
     ctx = g.op("Reshape", [ctx, merge])
-    out = g.linear(ctx, w[f"{p}.attention.output.dense.weight"], w[f"{p}.attention.output.dense.bias"], "attn_out")
+    out = g.linear(
+        ctx, w[f"{p}.attention.output.dense.weight"], w[f"{p}.attention.output.dense.bias"], "attn_out"
+    )
     return g.op("Add", [out, x])
 
 
@@ -110,8 +117,12 @@ def _build_graph(w: dict[str, np.ndarray], cfg: dict) -> onnx.ModelProto:
     )
     positions = g.op(
         "Slice",
-        [g.const(w["embeddings.position_embeddings.weight"], "pos_emb"),
-         g.const(np.array([0], dtype=np.int64), "zero"), seq_len, g.const(np.array([0], dtype=np.int64), "axis0")],
+        [
+            g.const(w["embeddings.position_embeddings.weight"], "pos_emb"),
+            g.const(np.array([0], dtype=np.int64), "zero"),
+            seq_len,
+            g.const(np.array([0], dtype=np.int64), "axis0"),
+        ],
     )
     type0 = w["embeddings.token_type_embeddings.weight"][0]
     x = g.op("Add", [g.op("Add", [words, positions]), g.const(type0, "type0_emb")])
@@ -125,8 +136,12 @@ def _build_graph(w: dict[str, np.ndarray], cfg: dict) -> onnx.ModelProto:
 
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{i}"
-        x = g.layer_norm(_attention(g, x, mask_bias, w, p, heads, hidden), w, f"{p}.attention.output.LayerNorm", eps)
-        inter = _gelu(g, g.linear(x, w[f"{p}.intermediate.dense.weight"], w[f"{p}.intermediate.dense.bias"], "ffn_in"))
+        x = g.layer_norm(
+            _attention(g, x, mask_bias, w, p, heads, hidden), w, f"{p}.attention.output.LayerNorm", eps
+        )
+        inter = _gelu(
+            g, g.linear(x, w[f"{p}.intermediate.dense.weight"], w[f"{p}.intermediate.dense.bias"], "ffn_in")
+        )
         out = g.linear(inter, w[f"{p}.output.dense.weight"], w[f"{p}.output.dense.bias"], "ffn_out")
         x = g.layer_norm(g.op("Add", [out, x]), w, f"{p}.output.LayerNorm", eps)
 
@@ -134,20 +149,31 @@ def _build_graph(w: dict[str, np.ndarray], cfg: dict) -> onnx.ModelProto:
     mask3 = g.op("Unsqueeze", [mask_f, g.const(np.array([2], dtype=np.int64), "axis2")])
     axis1 = g.const(np.array([1], dtype=np.int64), "axis1")
     summed = g.op("ReduceSum", [g.op("Mul", [x, mask3]), axis1], keepdims=0)
-    counts = g.op("Clip", [g.op("ReduceSum", [mask3, axis1], keepdims=0),
-                           g.const(np.array(1e-9, dtype=np.float32), "min_count")])
+    counts = g.op(
+        "Clip",
+        [
+            g.op("ReduceSum", [mask3, axis1], keepdims=0),
+            g.const(np.array(1e-9, dtype=np.float32), "min_count"),
+        ],
+    )
     mean = g.op("Div", [summed, counts])
     norm = g.op("ReduceL2", [mean], axes=[1], keepdims=1)  # axes is an attribute until opset 18
     norm = g.op("Clip", [norm, g.const(np.array(1e-12, dtype=np.float32), "min_norm")])
     g.op("Div", [mean, norm], out=EMBEDDING_OUTPUT)
 
     graph = helper.make_graph(
-        g.nodes, "all_minilm_l6_v2",
-        inputs=[helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"]) for n in (INPUT_IDS, ATTENTION_MASK)],
+        g.nodes,
+        "all_minilm_l6_v2",
+        inputs=[
+            helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
+            for n in (INPUT_IDS, ATTENTION_MASK)
+        ],
         outputs=[helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, ["batch", hidden])],
         initializer=g.inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="medinfer/models/note_embedding")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="medinfer/models/note_embedding"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

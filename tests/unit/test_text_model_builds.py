@@ -27,7 +27,7 @@ def test_configs_round_trip_through_pbtxt(script: str) -> None:
     assert ModelConfig.from_pbtxt(cfg.to_pbtxt()) == cfg
     assert cfg.backend == "python" and cfg.max_batch_size > 0 and cfg.dynamic_batching is not None
     assert [(t.name, t.datatype) for t in cfg.inputs] == [("TEXT", "BYTES")]
-    assert 'data_type: TYPE_STRING' in cfg.to_pbtxt()
+    assert "data_type: TYPE_STRING" in cfg.to_pbtxt()
 
 
 def test_onnx_export_matches_the_reference_embeddings(embedding_build: dict, tmp_path: Path) -> None:

@@ -23,12 +23,17 @@ TEXT_MODELS = ("note_embedding", "ner")
 
 
 @pytest.fixture(scope="package")
-def text_triton(tmp_path_factory: pytest.TempPathFactory, model_repository_template: Path) -> Iterator[TritonServer]:
+def text_triton(
+    tmp_path_factory: pytest.TempPathFactory, model_repository_template: Path
+) -> Iterator[TritonServer]:
     root = tmp_path_factory.mktemp("text-models")
     for name in TEXT_MODELS:
         shutil.copytree(model_repository_template / name, root / "models" / name)
     server = TritonServer(
-        root / "models", root / "home", TritonPorts(free_port(), free_port(), free_port()), models=TEXT_MODELS,
+        root / "models",
+        root / "home",
+        TritonPorts(free_port(), free_port(), free_port()),
+        models=TEXT_MODELS,
     )
     server.start()
     try:

