@@ -1,0 +1,1 @@
+"""The preprocessor service: de-identification and model-specific preprocessing."""
