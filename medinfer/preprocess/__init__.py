@@ -1,1 +1,1 @@
-"""The preprocessor service: de-identification and model-specific preprocessing."""
+"""The preprocessor service (port 8080): validation, normalization, PHI de-identification."""

@@ -1,1 +1,1 @@
-"""HTTP routes of the preprocessor, one module per route group."""
+"""HTTP routes of the preprocessor: one module per route group."""
