@@ -16,7 +16,7 @@ class ImageLimits:
     cannot claim gigabytes; ``max_frames`` bounds multi-frame objects.
     """
 
-    max_input_bytes: int = 64 * 1024 * 1024
+    max_input_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 4096 * 4096
     max_frames: int = 512
     max_decoded_bytes: int = 1024 * 1024 * 1024
