@@ -19,6 +19,7 @@ __all__ = ["SHIPPED_MODELS", "project_root", "ensure_shipped_models", "build_mod
 
 SHIPPED_MODELS: dict[str, str] = {
     "breast_cancer": "models/breast_cancer/train.py",
+    "image_quality": "models/image_quality/train.py",
 }
 
 
