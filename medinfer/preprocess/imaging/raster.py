@@ -30,6 +30,7 @@ def decode_raster(data: bytes, limits: ImageLimits) -> np.ndarray:
     """Decode a PNG/JPEG to float32 in [0, 1]: H x W (grey) or H x W x 3 (colour)."""
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's format warnings are not failures here
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=("PNG", "JPEG"))
             width, height = img.size
