@@ -20,7 +20,7 @@ FEATURE_NAMES = (
     ["mean", "std", "frac_black", "frac_white", "grad_x", "grad_y", "lap_x", "lap_y",
      "flat_rows", "flat_rows_bottom_run", "row_std_top_half", "row_std_bottom_half",
      "row_mean_std", "col_mean_std", "frac_mid", "grad_ratio", "flat_rows_top_run",
-     "max_row_step", "max_col_step"]
+     "max_row_step", "max_col_step", "max_row_coverage_drop", "max_col_coverage_drop"]
     + [f"cdf_{t}" for t in _THRESHOLDS]
 )
 
@@ -96,6 +96,16 @@ def feature_graph() -> onnx.ModelProto:
         prof = g.mean(x, [1, axis])
         step = g.op("Abs", [g.op("Sub", [g.slice(prof, 1, SIZE, 1), g.slice(prof, 0, SIZE - 1, 1)])])
         feats.append(g.op("ReduceMax", [step], axes=[1], keepdims=0))
+    # Coverage: per row, the fraction of pixels that differ from the last row's fill.
+    # A truncation cuts straight through the anatomy, so coverage drops to zero in
+    # one row; a natural air boundary is curved and coverage falls off gradually.
+    for axis in (2, 3):
+        last = g.slice(x, SIZE - 1, SIZE, axis)
+        differs = g.op("Cast", [g.op("Greater", [g.op("Abs", [g.op("Sub", [x, last])]), g.const(0.02)])],
+                       to=TensorProto.FLOAT)
+        cover = g.mean(differs, [1, 5 - axis])  # [N, SIZE]
+        drop = g.op("Sub", [g.slice(cover, 0, SIZE - 1, 1), g.slice(cover, 1, SIZE, 1)])
+        feats.append(g.op("ReduceMax", [drop], axes=[1], keepdims=0))
     for t in _THRESHOLDS:
         feats.append(g.frac(g.op("Less", [x, g.const(t)])))
     cols = [g.op("Unsqueeze", [f, g.const([1], np.int64)]) for f in feats]
