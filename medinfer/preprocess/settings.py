@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
+from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -25,6 +25,10 @@ class PreprocessSettings(ServiceSettings):
     max_body_bytes: int = Field(
         48 * 1024 * 1024, description="Largest request body accepted (413 above); sized for base64 DICOM uploads."
     )
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry span export: none (off), console, or otlp (OTLP/HTTP)."
+    )
+    otel_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint when otel_exporter is otlp.")
     tls_cert_file: Path | None = Field(None, description="Serve HTTPS with this certificate (PEM).")
     tls_key_file: Path | None = Field(None, description="Private key for tls_cert_file.")
     tls_client_ca_file: Path | None = Field(
