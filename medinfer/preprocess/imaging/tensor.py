@@ -34,7 +34,7 @@ class ImageTarget:
 
     def __post_init__(self) -> None:
         if self.datatype not in _NUMPY:
-            raise ValidationFailed(f"image models need FP32, FP16, FP64 or UINT8 input", field="datatype")
+            raise ValidationFailed("image models need FP32, FP16, FP64 or UINT8 input", field="datatype")
         if len(self.dims) not in (2, 3) or any(d <= 0 for d in self.dims):
             raise ValidationFailed("image input dims must be H x W or C x H x W, all fixed", field="dims")
         if len(self.dims) == 3 and self.channels not in (1, 3):
