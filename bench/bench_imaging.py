@@ -6,7 +6,7 @@ Part 1, preprocessing alone (in-process, one thread): DICOM bytes -> model tenso
 MONOCHROME1), plus de-identification of the CT slice.
 
 Part 2, the route end to end over HTTP: ``bench_route(url, ...)`` posts the same
-files as base64 JSON to any URL that takes ``{"input": ...}`` (the preprocessor's
+files as base64 JSON (or raw ``application/dicom`` with ``raw=True``) to any URL that takes ``{"input": ...}`` (the preprocessor's
 ``/v1/image/preprocess``, or the gateway's CV route when it exists) and reports the
 same numbers. ``--serve`` starts a preprocessor process on a free port for it;
 ``--url`` points at a running one.
@@ -111,10 +111,16 @@ async def _route(url: str, payload: bytes, n: int, concurrency: int, headers: di
 
 
 def bench_route(url: str, data: bytes, *, name: str = "route", n: int = 100, concurrency: int = 1,
-                headers: dict[str, str] | None = None, ssl=None, extra: dict | None = None) -> dict:
-    """POST ``{"input": base64(data), **extra}`` to ``url`` ``n`` times; images/s, p50, p99."""
-    payload = json.dumps({"input": base64.b64encode(data).decode(), **(extra or {})}).encode()
-    hdrs = {"Content-Type": "application/json", **(headers or {})}
+                headers: dict[str, str] | None = None, ssl=None, extra: dict | None = None,
+                raw: bool = False) -> dict:
+    """POST ``{"input": base64(data), **extra}`` (or, ``raw``, the file itself as
+    ``application/dicom``) to ``url`` ``n`` times; images/s, p50, p99."""
+    if raw:
+        payload, ctype = data, "application/dicom"
+    else:
+        payload = json.dumps({"input": base64.b64encode(data).decode(), **(extra or {})}).encode()
+        ctype = "application/json"
+    hdrs = {"Content-Type": ctype, **(headers or {})}
     asyncio.run(_route(url, payload, min(3, n), 1, hdrs, ssl))  # warm-up
     lat, wall, statuses = asyncio.run(_route(url, payload, n, concurrency, hdrs, ssl))
     return {**_summary(f"{name}/c{concurrency}", lat, wall), "statuses": statuses}
@@ -135,7 +141,8 @@ def main() -> None:
                 for name, data in cases().items():
                     count = args.n if "2048" not in name else max(10, args.n // 5)
                     for c in args.concurrency:
-                        rows.append(bench_route(url, data, name=f"http/{name}", n=count, concurrency=c))
+                        rows.append(bench_route(url, data, name=f"http-json/{name}", n=count, concurrency=c))
+                    rows.append(bench_route(url, data, name=f"http-raw/{name}", n=count, concurrency=1, raw=True))
     for r in rows:
         print(json.dumps(r))
 

@@ -21,9 +21,10 @@ class AsgiResponse:
 async def _call(app, method: str, path: str, body: bytes, headers: dict[str, str]) -> AsgiResponse:
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw_headers.append((b"content-length", str(len(body)).encode()))
+    path, _, query = path.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
         "root_path": "", "headers": raw_headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
     }
     sent = False

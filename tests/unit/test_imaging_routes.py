@@ -55,6 +55,16 @@ def test_preprocess_json_on_accept_and_multipart_upload(app):
     np.testing.assert_allclose(t.data.ravel(), json_values, atol=1e-6)
 
 
+def test_preprocess_raw_body_with_query_options(app):
+    raw = make_dicom(np.stack([ct_slice(32, seed=i) for i in range(3)]))
+    r = request(app, "POST", "/v1/image/preprocess?frame=2&window_center=40&window_width=400", body=raw,
+                headers={"content-type": "application/dicom", "accept": "application/json"})
+    assert r.status == 200, r.body
+    assert r.json()["image"]["frame"] == 2
+    r = request(app, "POST", "/v1/image/preprocess?frame=x", body=raw, headers={"content-type": "application/dicom"})
+    assert r.status == 422 and r.json()["field"] == "frame"
+
+
 @pytest.mark.parametrize("body,status,code", [
     ({"input": "not base64!!"}, 400, "invalid-base64"),
     ({"input": b64(b"plain text, not an image" * 10)}, 415, "unsupported-image-format"),
