@@ -195,6 +195,12 @@ def test_allow_listed_private_tag_is_kept():
     assert report.private_kept == 1
 
 
+def test_creator_removed_when_its_allowed_offset_is_absent():
+    allow = parse_private_allowlist(["0011,ACME IMAGING,7F"])  # nothing at offset 7F
+    out, _ = deid(private_allowlist=allow).deidentify_bytes(_instance(generate_uid()))
+    assert not any(e.tag.is_private for e in _read(out))
+
+
 def test_allowlist_syntax_is_validated():
     with pytest.raises(ValueError):
         parse_private_allowlist(["0010,X,01"])  # even group is not private

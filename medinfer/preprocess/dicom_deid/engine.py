@@ -188,10 +188,12 @@ class DicomDeidentifier:
             del ds[t]
             return
         if t.element <= 0x00FF:  # creator: kept only if an allowed element uses its block
-            block = t.element
-            keep = any(p.group == t.group and p.creator == str(elem.value or "").strip()
-                       for p in self.private_allowlist) and any(
-                (e.tag.group == t.group and e.tag.element >> 8 == block) for e in ds)
+            block, creator = t.element, str(elem.value or "").strip()
+            keep = any(
+                e.tag.group == t.group and e.tag.element >> 8 == block
+                and PrivateTag(t.group, creator, e.tag.element & 0xFF) in self.private_allowlist
+                for e in ds
+            )
             if not keep:
                 del ds[t]
                 report.private_removed += 1
