@@ -39,6 +39,8 @@ __all__ = [
     "image_summary",
     "range_excess",
     "mahalanobis_sq",
+    "log_transform_params",
+    "transform",
 ]
 
 IMAGE_SUMMARY_FEATURES = (
@@ -62,8 +64,28 @@ def range_excess(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray
     return np.max(np.maximum(np.maximum(below, above), 0.0), axis=-1)
 
 
-def mahalanobis_sq(x: np.ndarray, center: np.ndarray, scale: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    z = (np.atleast_2d(x) - center) / scale
+def log_transform_params(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which features to log-transform (non-negative ones) and their offsets.
+
+    Clinical measurements are mostly positive and right-skewed, and related by
+    powers (area ~ radius²): on a log scale their joint distribution is close
+    to Gaussian and those relations become linear, which is what a Mahalanobis
+    distance can model. The offset (half the 5th percentile, or a small share of
+    the median) keeps zeros finite without letting them dominate.
+    """
+    mask = x.min(axis=0) >= 0
+    off = np.maximum(0.5 * np.quantile(x, 0.05, axis=0), 1e-3 * np.median(x, axis=0))
+    off = np.where(off > 0, off, 1e-6)
+    return mask, np.where(mask, off, 1.0)
+
+
+def transform(x: np.ndarray, mask: np.ndarray, off: np.ndarray) -> np.ndarray:
+    return np.where(mask, np.log(np.maximum(x, 0.0) + off), x)
+
+
+def mahalanobis_sq(t: np.ndarray, center: np.ndarray, scale: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of already-transformed rows ``t``."""
+    z = (np.atleast_2d(t) - center) / scale
     return np.einsum("ij,jk,ik->i", z, precision, z)
 
 
@@ -93,13 +115,15 @@ def _feature_profile(name: str, col: np.ndarray, sample_size: int, rng: np.rando
 
 
 def _calibrate_tabular(x: np.ndarray, target_frr: float, folds: int, seed: int) -> TabularGateParams:
+    mask, off = log_transform_params(x)
+    t = transform(x, mask, off)
     n = x.shape[0]
     excess = np.empty(n)
     maha = np.empty(n)
     for fit_idx, held_idx in KFold(n_splits=folds, shuffle=True, random_state=seed).split(x):
-        fit = x[fit_idx]
-        excess[held_idx] = range_excess(x[held_idx], fit.min(axis=0), fit.max(axis=0))
-        maha[held_idx] = mahalanobis_sq(x[held_idx], *_fit_gaussian(fit))
+        fit = t[fit_idx]
+        excess[held_idx] = range_excess(t[held_idx], fit.min(axis=0), fit.max(axis=0))
+        maha[held_idx] = mahalanobis_sq(t[held_idx], *_fit_gaussian(fit))
     half = target_frr / 2.0
     margin = conformal_threshold(excess, half)
     if not np.isfinite(margin):
@@ -108,14 +132,20 @@ def _calibrate_tabular(x: np.ndarray, target_frr: float, folds: int, seed: int) 
     if not np.isfinite(maha_t):
         maha_t = float(maha.max())
     oof_frr = float(np.mean((excess > margin) | (maha > maha_t)))
-    lo, hi = x.min(axis=0), x.max(axis=0)
+    # the support box is padded on the transformed scale, then mapped back to raw units
+    lo, hi = t.min(axis=0), t.max(axis=0)
     width = np.where(hi > lo, hi - lo, 1.0)
-    center, scale, precision = _fit_gaussian(x)
+    lo_t, hi_t = lo - margin * width, hi + margin * width
+    low = np.where(mask, np.maximum(np.exp(lo_t) - off, 0.0), lo_t)
+    high = np.where(mask, np.exp(hi_t) - off, hi_t)
+    center, scale, precision = _fit_gaussian(t)
     return TabularGateParams(
         target_frr=target_frr,
-        support_low=(lo - margin * width).tolist(),
-        support_high=(hi + margin * width).tolist(),
+        support_low=low.tolist(),
+        support_high=high.tolist(),
         support_margin=margin,
+        log_features=mask.tolist(),
+        log_offset=off.tolist(),
         center=center.tolist(),
         scale=scale.tolist(),
         precision=precision.tolist(),

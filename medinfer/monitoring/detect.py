@@ -1,9 +1,13 @@
 """Drift decisions for one window against one reference profile.
 
 Decision rule (tabular, and image summaries): a feature is *drifted* when
-its KS p-value is below ``ks_alpha / n_features`` (Bonferroni, so the
-family-wise false-alarm rate per evaluation stays under ``ks_alpha``) or its
-PSI reaches ``psi_threshold`` (0.25, the conventional "major shift").
+the shift is both significant and material: its KS p-value is below
+``ks_alpha / n_features`` (Bonferroni, so the family-wise false-alarm rate
+per evaluation stays under ``ks_alpha``) and its PSI is at least
+``psi_material`` (0.1, the conventional "moderate shift"); or when its PSI
+alone reaches ``psi_severe`` (0.5). PSI alone at the usual 0.25 is too noisy
+on a window of a few hundred records (10 bins: its null mean is about
+9·(1/m + 1/n)) to alarm on by itself.
 The window is also tested for an excess of out-of-support records with a
 one-sided binomial test against the gate's calibrated support rate. Drift is
 *detected* when any feature is drifted or the out-of-support excess is
@@ -29,7 +33,8 @@ __all__ = ["DriftConfig", "FeatureDrift", "DriftSnapshot", "TabularDetector", "E
 class DriftConfig:
     window: int = 500
     min_samples: int = 100
-    psi_threshold: float = 0.25
+    psi_material: float = 0.1
+    psi_severe: float = 0.5
     ks_alpha: float = 0.01
     oor_alpha: float = 0.01
     mmd_alpha: float = 0.01
@@ -107,7 +112,8 @@ class TabularDetector:
             col = x[:, j]
             p = psi(self.props[j], bin_proportions(col, self.edges[j]))
             d, pv = ks_2samp(self.samples[j], col)
-            snap.features.append(FeatureDrift(name, p, d, pv, pv < per_test_alpha or p >= cfg.psi_threshold))
+            drifted = (pv < per_test_alpha and p >= cfg.psi_material) or p >= cfg.psi_severe
+            snap.features.append(FeatureDrift(name, p, d, pv, drifted))
         outside = (~np.isfinite(x) | (x < self.low) | (x > self.high)).any(axis=1)
         k = int(outside.sum())
         snap.out_of_range_share = k / n

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from medinfer.common.errors import ValidationFailed
-from medinfer.monitoring.build import IMAGE_SUMMARY_FEATURES, mahalanobis_sq
+from medinfer.monitoring.build import IMAGE_SUMMARY_FEATURES, mahalanobis_sq, transform
 from medinfer.monitoring.profile import EmbeddingProfile, ImageProfile, TabularProfile
 
 __all__ = [
@@ -102,18 +102,19 @@ class TabularGate:
         self.n_features = len(profile.feature_names)
         self.low = np.asarray(g.support_low)
         self.high = np.asarray(g.support_high)
+        self.log_mask = np.asarray(g.log_features, dtype=bool)
+        self.log_offset = np.asarray(g.log_offset)
         self.center = np.asarray(g.center)
         self.scale = np.asarray(g.scale)
         self.precision = np.asarray(g.precision)
         self.threshold = g.mahalanobis_threshold
-        # the support box in standardised units, so one pass over z serves both checks
         self._inv_scale = 1.0 / self.scale
-        zlo, zhi = (self.low - self.center) / self.scale, (self.high - self.center) / self.scale
-        self._zmid, self._zhalf = (zlo + zhi) / 2.0, (zhi - zlo) / 2.0
+        self._mid, self._half = (self.low + self.high) / 2.0, (self.high - self.low) / 2.0
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distances (for evaluation and calibration checks)."""
-        return mahalanobis_sq(np.asarray(x, dtype=np.float64), self.center, self.scale, self.precision)
+        t = transform(np.asarray(x, dtype=np.float64), self.log_mask, self.log_offset)
+        return mahalanobis_sq(t, self.center, self.scale, self.precision)
 
     def check(self, x: np.ndarray) -> OodDecision:
         x = np.asarray(x, dtype=np.float64)
@@ -122,9 +123,10 @@ class TabularGate:
         if x.ndim != 2 or x.shape[1] != self.n_features:
             return OodDecision(True, "wrong-shape")
         # fast path (a few vector ops): NaN compares False, so it falls through to the slow path
-        z = (x - self.center) * self._inv_scale
-        d2 = ((z @ self.precision) * z).sum(axis=1)
-        inside = (np.abs(z - self._zmid) <= self._zhalf).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            z = (transform(x, self.log_mask, self.log_offset) - self.center) * self._inv_scale
+            d2 = ((z @ self.precision) * z).sum(axis=1)
+            inside = (np.abs(x - self._mid) <= self._half).all(axis=1)
         if (inside & (d2 <= self.threshold)).all():
             return IN_DISTRIBUTION
         finite = np.isfinite(x).all(axis=1)

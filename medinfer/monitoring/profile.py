@@ -70,9 +70,11 @@ class TabularGateParams(_Model):
     target_frr: float = Field(description="false-reject rate the thresholds were calibrated for")
     support_low: list[float]
     support_high: list[float]
-    support_margin: float = Field(description="padding of the training range, as a fraction of it")
-    center: list[float] = Field(description="feature means used to standardise")
-    scale: list[float] = Field(description="feature standard deviations used to standardise")
+    support_margin: float = Field(description="padding of the (transformed) training range, as a fraction")
+    log_features: list[bool] = Field(description="features compared on a log scale (non-negative ones)")
+    log_offset: list[float] = Field(description="offset added before the log, per feature")
+    center: list[float] = Field(description="means of the transformed features")
+    scale: list[float] = Field(description="standard deviations of the transformed features")
     precision: list[list[float]] = Field(description="Ledoit-Wolf precision of standardised features")
     mahalanobis_threshold: float = Field(description="squared Mahalanobis distance above which input is OOD")
     calibration_frr: float = Field(description="out-of-fold false-reject rate achieved at calibration")
