@@ -1,0 +1,22 @@
+"""``GET /admin/models/{name}/drift``: the current drift snapshot of each monitored version."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+
+from medinfer.common.errors import ModelNotFound
+from medinfer.common.http import ORJSONResponse
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/admin/models/{name}/drift")
+async def model_drift(name: str, request: Request) -> ORJSONResponse:
+    """Drift statistics and OOD counts per version (evaluated now if stale; off the event loop)."""
+    monitor = request.app.state.drift_monitor
+    if not monitor.versions(name):
+        raise ModelNotFound("no drift monitor for this model (unknown model, or no reference profile)")
+    versions = await asyncio.to_thread(monitor.snapshot, name)
+    return ORJSONResponse({"model": name, "versions": versions})
