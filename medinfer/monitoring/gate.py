@@ -55,7 +55,11 @@ OodPolicy = Literal["off", "flag", "reject"]
 
 @dataclass(frozen=True)
 class OodDecision:
-    """Outcome of the gate for one request; ``rows`` are the flagged batch indices."""
+    """Outcome of the gate for one request.
+
+    ``rows`` are all flagged batch indices; ``reason`` is the most basic failure
+    among them (non-finite, then out-of-support, then the distance checks).
+    """
 
     ood: bool
     reason: str | None = None
@@ -116,6 +120,13 @@ class TabularGate:
         t = transform(np.asarray(x, dtype=np.float64), self.log_mask, self.log_offset)
         return mahalanobis_sq(t, self.center, self.scale, self.precision)
 
+    def row_flags(self, x: np.ndarray) -> np.ndarray:
+        """Per-row OOD flags for a ``rows × features`` batch (for evaluation)."""
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            inside = (np.abs(x - self._mid) <= self._half).all(axis=1)
+            return ~(inside & (self.scores(x) <= self.threshold))
+
     def check(self, x: np.ndarray) -> OodDecision:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 1:
@@ -127,14 +138,13 @@ class TabularGate:
             z = (transform(x, self.log_mask, self.log_offset) - self.center) * self._inv_scale
             d2 = ((z @ self.precision) * z).sum(axis=1)
             inside = (np.abs(x - self._mid) <= self._half).all(axis=1)
-        if (inside & (d2 <= self.threshold)).all():
+        ok = inside & (d2 <= self.threshold)
+        if ok.all():
             return IN_DISTRIBUTION
-        finite = np.isfinite(x).all(axis=1)
-        if (d := _first(~finite, "non-finite")) is not None:
-            return d
-        if (d := _first(~inside, "out-of-support")) is not None:
-            return d
-        return _first(d2 > self.threshold, "mahalanobis") or IN_DISTRIBUTION
+        rows = tuple(int(i) for i in np.flatnonzero(~ok))
+        if not np.isfinite(x).all():
+            return OodDecision(True, "non-finite", rows)
+        return OodDecision(True, "out-of-support" if not inside.all() else "mahalanobis", rows)
 
 
 class EmbeddingGate:

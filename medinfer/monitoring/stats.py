@@ -44,7 +44,7 @@ def decile_edges(x: np.ndarray, n_bins: int = 10) -> np.ndarray:
     x = x[np.isfinite(x)]
     if x.size == 0:
         return np.empty(0)
-    qs = np.quantile(x, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+    qs = np.quantile(x, np.linspace(0.0, 1.0, n_bins + 1)[1:-1], method="inverted_cdf")
     return np.unique(qs)
 
 
