@@ -11,7 +11,8 @@ from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import make_session
 from medinfer.gateway.inference import InferenceService
-from medinfer.gateway.routes import health, infer
+from medinfer.gateway.monitoring import build_drift_monitor
+from medinfer.gateway.routes import drift, health, infer
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
@@ -22,6 +23,7 @@ __all__ = ["create_app"]
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
+    monitor = build_drift_monitor(settings, catalog) if settings.drift_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -32,19 +34,26 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.inference = InferenceService(
             catalog, TritonClient(triton_session), PreprocessorClient(pre_session),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
+            monitor=monitor,
         )
+        if monitor is not None:
+            monitor.start()
         try:
             yield
         finally:
+            if monitor is not None:
+                await monitor.stop()
             await triton_session.close()
             await pre_session.close()
 
     app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.catalog = catalog
+    app.state.drift_monitor = monitor
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(infer.router)
+    app.include_router(drift.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -17,6 +17,7 @@ from medinfer.common.v2 import V2Tensor
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.routing import InputKind, classify_input
+from medinfer.monitoring import DriftMonitor, OodDecision
 from medinfer.preprocess.tabular import TabularSchema
 from medinfer.triton.catalog import CatalogEntry, ModelCatalog
 
@@ -29,26 +30,35 @@ class InferenceResult:
     version: int
     outputs: list[V2Tensor]
     kind: InputKind
+    ood: OodDecision | None = None
 
     def to_json(self, request_id: str) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "model": self.model,
             "version": str(self.version),
             "outputs": [t.to_json() for t in self.outputs],
             "request_id": request_id,
         }
+        if self.ood is not None:  # the version is monitored: say whether the gate flagged the input
+            doc["ood"] = self.ood.ood
+            if self.ood.ood:
+                doc["ood_reason"] = self.ood.reason
+                doc["ood_rows"] = list(self.ood.rows)
+        return doc
 
 
 class InferenceService:
     def __init__(
         self, catalog: ModelCatalog, triton: TritonClient, preprocessor: PreprocessorClient, *,
         default_models: dict[str, str], tabular_normalizer: str = "inline",
+        monitor: DriftMonitor | None = None,
     ) -> None:
         self.catalog = catalog
         self.triton = triton
         self.preprocessor = preprocessor
         self.default_models = default_models
         self.tabular_normalizer = tabular_normalizer
+        self.monitor = monitor
         self._schemas: dict[tuple[str, int], TabularSchema] = {}
 
     def resolve(self, body: dict[str, Any], kind: InputKind) -> CatalogEntry:
@@ -89,11 +99,29 @@ class InferenceService:
                                    extra={"expected_kind": expected})
         if kind in (InputKind.TABULAR, InputKind.TENSOR) and expected == "tabular":
             tensor = await self._tabular(entry, body, kind, headers)
+            ood = self._monitor(entry, tensor.data)
             outputs = await self.triton.infer(entry.name, entry.version, [tensor], request_id=request_id,
                                               headers=headers)
-            return InferenceResult(entry.name, entry.version, outputs, kind)
+            return InferenceResult(entry.name, entry.version, outputs, kind, ood)
         raise ValidationFailed(f"{kind.value} input is not served by this gateway yet", field="input",
                                code="unsupported-input-kind")
+
+    def _monitor(self, entry: CatalogEntry, features: np.ndarray) -> OodDecision | None:
+        """OOD gate (raises ``OodRejected`` under a reject policy), then an O(1) append to the drift window.
+
+        ``None`` when the version is not monitored. Rejected inputs are counted
+        by the gate but kept out of the window; flagged ones stay in it, since
+        they are part of what the model is being sent.
+        """
+        mon = self.monitor
+        if mon is None:
+            return None
+        version = str(entry.version)
+        if mon.get(entry.name, version) is None:
+            return None
+        decision = mon.check(entry.name, version, features)
+        mon.record(entry.name, version, features)
+        return decision
 
     async def _tabular(self, entry: CatalogEntry, body: dict, kind: InputKind, headers) -> V2Tensor:
         spec = entry.metadata["input"]

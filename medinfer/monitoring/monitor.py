@@ -135,6 +135,9 @@ class DriftMonitor:
     def get(self, model: str, version: str) -> ModelMonitor | None:
         return self._monitors.get((model, str(version)))
 
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self._monitors)
+
     def versions(self, model: str) -> list[str]:
         return [v for (m, v) in list(self._monitors) if m == model]
 
