@@ -5,10 +5,13 @@ a temporary MEDINFER_HOME, unless ``--gateway``/``--triton`` point at a running
 one, then drives both with ``wrk`` (C, one thread: the load tool shares the two
 cores with the servers, so only ratios measured in the same run are meaningful).
 
-    .venv/bin/python bench/bench_infer.py [--duration 8] [--concurrency 1 8 32]
+    .venv/bin/python bench/bench_infer.py [--duration 8] [--concurrency 1 8 32] [--drift-compare]
 
 Prints throughput (req/s), p50 and p99 latency per target and concurrency, the
 gateway/direct throughput ratio and the latency the gateway adds at p50.
+``--drift-compare`` also starts a second gateway with drift tracking and the OOD
+gate turned off (``MEDINFER_GATEWAY_DRIFT_ENABLED=false``) beside the stack's
+(on by default) and measures both, interleaved, in the same run.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import argparse
 import json
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,11 +80,67 @@ def payloads(home: Path) -> tuple[bytes, bytes]:
     return direct.encode(), gateway.encode()
 
 
+def start_gateway(stack: Stack, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
+    """A second gateway process against the stack's Triton and preprocessor (same home, same TLS)."""
+    env = {**stack.env(), "MEDINFER_GATEWAY_PORT": str(port), **extra_env}
+    log = open(stack.home / "logs" / f"gateway-{port}.log", "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen([sys.executable, "-m", "medinfer.gateway"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    ctx = ssl.create_default_context(cafile=str(stack.home / "tls" / "ca.pem"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", timeout=2, context=ctx) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("second gateway did not become ready")
+
+
+def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
+    """Throughput with drift tracking on (the stack's gateway) vs off (a second gateway), interleaved."""
+    port = free_port()
+    proc = start_gateway(stack, port, {"MEDINFER_GATEWAY_DRIFT_ENABLED": "false"})
+    try:
+        on_url, off_url = f"{stack.gateway_url}/infer", f"https://127.0.0.1:{port}/infer"
+        run_wrk(off_url, body, 4, args.warmup)
+        run_wrk(on_url, body, 4, args.warmup)
+        print(f"\nDrift tracking + OOD gate on vs off, same run, {args.rounds} interleaved rounds of "
+              f"{args.duration:.0f}s per cell")
+        print(f"{'conc':>4} | {'on rps':>8} {'p50 ms':>7} {'p99 ms':>7} | {'off rps':>8} {'p50 ms':>7} {'p99 ms':>7} "
+              f"| {'on/off':>6} {'cost':>6} | errors")
+        for c in args.concurrency:
+            on, off = [], []
+            for i in range(args.rounds):
+                order = ((on_url, on), (off_url, off)) if i % 2 == 0 else ((off_url, off), (on_url, on))
+                for url, acc in order:
+                    acc.append(run_wrk(url, body, c, args.duration))
+            mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
+            ratio = mean(on, "rps") / mean(off, "rps")
+            errs = sum(r["non_2xx"] for r in on + off)
+            print(f"{c:>4} | {mean(on, 'rps'):>8.0f} {mean(on, 'p50_ms'):>7.2f} {mean(on, 'p99_ms'):>7.2f} | "
+                  f"{mean(off, 'rps'):>8.0f} {mean(off, 'p50_ms'):>7.2f} {mean(off, 'p99_ms'):>7.2f} | "
+                  f"{ratio:>6.3f} {1 - ratio:>6.1%} | {errs}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--drift-compare", action="store_true",
+                    help="also measure the gateway with drift tracking on vs off (second gateway process)")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved on/off rounds per concurrency (--drift-compare)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -106,6 +168,8 @@ def main() -> None:
             print(f"{c:>4} | {d['rps']:>10.0f} {d['p50_ms']:>7.2f} {d['p99_ms']:>7.2f} | {g['rps']:>11.0f} "
                   f"{g['p50_ms']:>7.2f} {g['p99_ms']:>7.2f} | {g['rps'] / d['rps']:>5.2f} "
                   f"{g['p50_ms'] - d['p50_ms']:>12.2f} | {errs}")
+        if args.drift_compare:
+            drift_compare(stack, gateway_body, args)
     finally:
         stack.stop()
         shutil.rmtree(home, ignore_errors=True)

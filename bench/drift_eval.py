@@ -234,6 +234,31 @@ def gate_table(args: argparse.Namespace, profile, xtr, ytr, xte, yte, names) -> 
     print(f"{'minimal label-flipping FGSM step (per row)':52s} {r:8.2%} {n:5d}  {1.0:8.0%}  {r:15.2%}")
 
 
+def cost_table(profile, xte: np.ndarray, n: int = 20000) -> None:
+    """CPU cost of what the request path does per record: the gate and the O(1) window append."""
+    mon = DriftMonitor(MonitorConfig(drift=DriftConfig(window=500)))
+    mon.register("bc", "1", profile, policy="flag")
+    rows = [r.astype(np.float32) for r in xte]  # what the gateway hands over (the FP32 request tensor)
+    for r in rows:
+        mon.check("bc", "1", r[None, :])
+    t0 = time.process_time()
+    for i in range(n):
+        mon.check("bc", "1", rows[i % len(rows)][None, :])
+    t_gate = (time.process_time() - t0) / n
+    t0 = time.process_time()
+    for i in range(n):
+        mon.record("bc", "1", rows[i % len(rows)][None, :])
+    t_rec = (time.process_time() - t0) / n
+    t0 = time.process_time()
+    evals = 20
+    for _ in range(evals):
+        mon.evaluate("bc", "1")
+    t_eval = (time.process_time() - t0) / evals
+    print(f"\n## Request-path cost (single record, {n} calls, CPU time)\ngate {t_gate * 1e6:.1f} us, window append "
+          f"{t_rec * 1e6:.1f} us per request; background evaluation of a 500-record window {t_eval * 1e3:.1f} ms "
+          f"(at most one per {MonitorConfig().min_new} records or {MonitorConfig().interval_s:.0f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--window", type=int, default=200)
@@ -253,6 +278,7 @@ def main() -> None:
           f"{len(names)} features; profile built in {time.perf_counter() - t0:.2f} s")
     drift_table(args, profile, xtr, xte, names)
     gate_table(args, profile, xtr, ytr, xte, yte, names)
+    cost_table(profile, xte)
 
 
 if __name__ == "__main__":

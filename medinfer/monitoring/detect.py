@@ -68,6 +68,7 @@ class DriftSnapshot:
     mmd2: float | None = None
     mmd_pvalue: float | None = None
     ood_counts: dict[str, int] = field(default_factory=dict)
+    checked_total: int = 0
 
     @property
     def drifted_features(self) -> list[str]:

@@ -123,9 +123,10 @@ class TabularGate:
     def row_flags(self, x: np.ndarray) -> np.ndarray:
         """Per-row OOD flags for a ``rows × features`` batch (for evaluation)."""
         x = np.asarray(x, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            inside = (np.abs(x - self._mid) <= self._half).all(axis=1)
-            return ~(inside & (self.scores(x) <= self.threshold))
+        finite = np.isfinite(x).all(axis=1)
+        x = np.where(np.isfinite(x), x, self._mid)
+        inside = (np.abs(x - self._mid) <= self._half).all(axis=1)
+        return ~(finite & inside & (self.scores(x) <= self.threshold))
 
     def check(self, x: np.ndarray) -> OodDecision:
         x = np.asarray(x, dtype=np.float64)
@@ -133,16 +134,18 @@ class TabularGate:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != self.n_features:
             return OodDecision(True, "wrong-shape")
-        # fast path (a few vector ops): NaN compares False, so it falls through to the slow path
-        with np.errstate(invalid="ignore"):
-            z = (transform(x, self.log_mask, self.log_offset) - self.center) * self._inv_scale
-            d2 = ((z @ self.precision) * z).sum(axis=1)
-            inside = (np.abs(x - self._mid) <= self._half).all(axis=1)
-        ok = inside & (d2 <= self.threshold)
+        finite = np.isfinite(x).all(axis=1)
+        if not finite.all():
+            x = np.where(np.isfinite(x), x, self._mid)  # score the rest of the batch without NaN arithmetic
+        # the common case is a handful of vector ops on one row
+        z = (np.where(self.log_mask, np.log(np.maximum(x, 0.0) + self.log_offset), x) - self.center) * self._inv_scale
+        d2 = ((z @ self.precision) * z).sum(axis=1)
+        inside = (np.abs(x - self._mid) <= self._half).all(axis=1)
+        ok = finite & inside & (d2 <= self.threshold)
         if ok.all():
             return IN_DISTRIBUTION
         rows = tuple(int(i) for i in np.flatnonzero(~ok))
-        if not np.isfinite(x).all():
+        if not finite.all():
             return OodDecision(True, "non-finite", rows)
         return OodDecision(True, "out-of-support" if not inside.all() else "mahalanobis", rows)
 

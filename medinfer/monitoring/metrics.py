@@ -49,6 +49,8 @@ class DriftMetrics:
                                    _MV, registry=r)
         self.ood = Counter("medinfer_ood_total", "Requests the OOD gate marked, by reason",
                            (*_MV, "reason"), registry=r)
+        self.checked = Counter("medinfer_ood_checked_total", "Requests through the OOD gate (updated at evaluation)",
+                               _MV, registry=r)
         self.eval_seconds = Histogram("medinfer_drift_evaluation_seconds", "Wall time of one drift evaluation",
                                       registry=r, buckets=(0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0))
 
@@ -78,7 +80,8 @@ class DriftMetrics:
         for fam in (self.psi, self.ks_stat, self.ks_pvalue):
             for name in feature_names:
                 _try_remove(fam, model, version, name)
-        for fam in (self.mmd2, self.mmd_pvalue, self.out_of_range, self.detected, self.window, self.evaluations):
+        for fam in (self.mmd2, self.mmd_pvalue, self.out_of_range, self.detected, self.window, self.evaluations,
+                    self.checked):
             _try_remove(fam, model, version)
         for reason in OOD_REASONS:
             _try_remove(self.ood, model, version, reason)

@@ -90,6 +90,8 @@ class ModelMonitor:
         self.text_gate = TextGate() if self.kind == "embedding" else None
         self.window = SlidingWindow(config.drift.window, self.detector.dim)
         self.ood_counts: dict[str, int] = {}
+        self.checked = 0  # requests through the gate (a plain int: the metric is updated off the request path)
+        self.checked_published = 0
         self.evaluated_total = 0
         self.evaluated_at = 0.0
         self.last: DriftSnapshot | None = None
@@ -143,6 +145,7 @@ class DriftMonitor:
 
     # ---- request path --------------------------------------------------------------------------
     def _decide(self, mon: ModelMonitor, decision: OodDecision) -> OodDecision:
+        mon.checked += 1
         if decision.ood and mon.policy != "off":
             reason = decision.reason or "unknown"
             mon.ood_counts[reason] = mon.ood_counts.get(reason, 0) + 1
@@ -189,6 +192,10 @@ class DriftMonitor:
         snap = new_snapshot(model, mon.version, mon.kind, x.shape[0], total)
         mon.detector.evaluate(x, snap)
         snap.ood_counts = dict(mon.ood_counts)
+        snap.checked_total = mon.checked
+        checked = mon.checked
+        self.metrics.checked.labels(model, mon.version).inc(checked - mon.checked_published)
+        mon.checked_published = checked
         snap.evaluation_seconds = time.perf_counter() - t0
         mon.evaluated_total, mon.evaluated_at, mon.last = total, time.monotonic(), snap
         if snap.ready:
