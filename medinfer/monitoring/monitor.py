@@ -90,6 +90,7 @@ class ModelMonitor:
         self.text_gate = TextGate() if self.kind == "embedding" else None
         self.window = SlidingWindow(config.drift.window, self.detector.dim)
         self.ood_counts: dict[str, int] = {}
+        self.eval_lock = threading.Lock()  # the background task and the admin route may evaluate at once
         self.checked = 0  # requests through the gate (a plain int: the metric is updated off the request path)
         self.checked_published = 0
         self.evaluated_total = 0
@@ -186,23 +187,23 @@ class DriftMonitor:
         mon = self._monitors.get((model, str(version)))
         if mon is None:
             raise KeyError((model, version))
-        t0 = time.perf_counter()
-        total = mon.window.total
-        x = mon.window.snapshot()
-        snap = new_snapshot(model, mon.version, mon.kind, x.shape[0], total)
-        mon.detector.evaluate(x, snap)
-        snap.ood_counts = dict(mon.ood_counts)
-        snap.checked_total = mon.checked
-        checked = mon.checked
-        self.metrics.checked.labels(model, mon.version).inc(checked - mon.checked_published)
-        mon.checked_published = checked
-        snap.evaluation_seconds = time.perf_counter() - t0
-        mon.evaluated_total, mon.evaluated_at, mon.last = total, time.monotonic(), snap
-        if snap.ready:
-            self.metrics.publish(snap)
-        else:
-            self.metrics.window.labels(model, mon.version).set(snap.window_records)
-        return snap
+        with mon.eval_lock:
+            t0 = time.perf_counter()
+            total = mon.window.total
+            x = mon.window.snapshot()
+            snap = new_snapshot(model, mon.version, mon.kind, x.shape[0], total)
+            mon.detector.evaluate(x, snap)
+            snap.ood_counts = dict(mon.ood_counts)
+            snap.checked_total = checked = mon.checked
+            self.metrics.checked.labels(model, mon.version).inc(checked - mon.checked_published)
+            mon.checked_published = checked
+            snap.evaluation_seconds = time.perf_counter() - t0
+            mon.evaluated_total, mon.evaluated_at, mon.last = total, time.monotonic(), snap
+            if snap.ready:
+                self.metrics.publish(snap)
+            else:
+                self.metrics.window.labels(model, mon.version).set(snap.window_records)
+            return snap
 
     def due(self, now: float | None = None) -> list[tuple[str, str]]:
         now = time.monotonic() if now is None else now
