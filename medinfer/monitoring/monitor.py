@@ -243,6 +243,23 @@ class DriftMonitor:
                 await self._task
             self._task = None
 
+    def canary_signals(self, model: str, version: str) -> dict[str, object] | None:
+        """Gate inputs for an automated rollout: last drift decision and the OOD share so far.
+
+        ``None`` for an unmonitored version. The OOD share counts flagged and
+        rejected requests over all requests through the gate.
+        """
+        mon = self._monitors.get((model, str(version)))
+        if mon is None:
+            return None
+        flagged = sum(mon.ood_counts.values())
+        return {
+            "drift_detected": bool(mon.last.drift_detected) if mon.last is not None else False,
+            "drift_ready": bool(mon.last.ready) if mon.last is not None else False,
+            "ood_share": flagged / mon.checked if mon.checked else 0.0,
+            "checked": mon.checked,
+        }
+
     def snapshot(self, model: str) -> list[dict[str, object]]:
         """Latest snapshot per monitored version of ``model`` (evaluating any never evaluated)."""
         out = []

@@ -89,6 +89,9 @@ def test_policy_flag_reject_and_ood_counter(bc):
         mon.check("m", "2", bad)
     assert mon.check("unknown", "1", bad).ood is False  # unmonitored: no gate, no labels
     assert mon.metrics.ood.labels("m", "1", "non-finite")._value.get() == 1
+    assert mon.canary_signals("m", "1") == {"drift_detected": False, "drift_ready": False, "ood_share": 0.5,
+                                            "checked": 2}
+    assert mon.canary_signals("unknown", "1") is None
     assert mon.metrics.ood.labels("m", "2", "non-finite")._value.get() == 1
 
 
