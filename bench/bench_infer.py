@@ -9,9 +9,9 @@ cores with the servers, so only ratios measured in the same run are meaningful).
 
 Prints throughput (req/s), p50 and p99 latency per target and concurrency, the
 gateway/direct throughput ratio and the latency the gateway adds at p50.
-``--drift-compare`` also starts a second gateway with drift tracking and the OOD
-gate turned off (``MEDINFER_GATEWAY_DRIFT_ENABLED=false``) beside the stack's
-(on by default) and measures both, interleaved, in the same run.
+``--drift-compare`` also starts two more gateway processes against the same
+Triton, identical but for ``MEDINFER_GATEWAY_DRIFT_ENABLED`` (true/false), and
+measures both, interleaved, in the same run (``--skip-direct`` skips the first table).
 """
 
 from __future__ import annotations
@@ -100,37 +100,51 @@ def start_gateway(stack: Stack, port: int, extra_env: dict[str, str]) -> subproc
     raise RuntimeError("second gateway did not become ready")
 
 
+DRIFT_VARIANTS = {
+    "on": {"MEDINFER_GATEWAY_DRIFT_ENABLED": "true"},
+    "off": {"MEDINFER_GATEWAY_DRIFT_ENABLED": "false"},
+}
+
+
 def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
-    """Throughput with drift tracking on (the stack's gateway) vs off (a second gateway), interleaved."""
-    port = free_port()
-    proc = start_gateway(stack, port, {"MEDINFER_GATEWAY_DRIFT_ENABLED": "false"})
+    """Throughput with drift tracking on vs off: two extra gateway processes identical but for that flag,
+    measured interleaved (alternating order per round) against the same Triton."""
+    procs, urls = [], {}
     try:
-        on_url, off_url = f"{stack.gateway_url}/infer", f"https://127.0.0.1:{port}/infer"
-        run_wrk(off_url, body, 4, args.warmup)
-        run_wrk(on_url, body, 4, args.warmup)
+        for name, env in DRIFT_VARIANTS.items():
+            port = free_port()
+            procs.append(start_gateway(stack, port, {**env, "MEDINFER_GATEWAY_GRPC_PORT": "0"}))
+            urls[name] = f"https://127.0.0.1:{port}/infer"
+        for url in urls.values():
+            run_wrk(url, body, 4, args.warmup)
         print(f"\nDrift tracking + OOD gate on vs off, same run, {args.rounds} interleaved rounds of "
               f"{args.duration:.0f}s per cell")
         print(f"{'conc':>4} | {'on rps':>8} {'p50 ms':>7} {'p99 ms':>7} | {'off rps':>8} {'p50 ms':>7} {'p99 ms':>7} "
               f"| {'on/off':>6} {'cost':>6} | errors")
         for c in args.concurrency:
-            on, off = [], []
+            res: dict[str, list[dict]] = {n: [] for n in urls}
             for i in range(args.rounds):
-                order = ((on_url, on), (off_url, off)) if i % 2 == 0 else ((off_url, off), (on_url, on))
-                for url, acc in order:
-                    acc.append(run_wrk(url, body, c, args.duration))
+                order = list(urls) if i % 2 == 0 else list(reversed(list(urls)))
+                for name in order:
+                    res[name].append(run_wrk(urls[name], body, c, args.duration))
             mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
+            on, off = res["on"], res["off"]
             ratio = mean(on, "rps") / mean(off, "rps")
             errs = sum(r["non_2xx"] for r in on + off)
             print(f"{c:>4} | {mean(on, 'rps'):>8.0f} {mean(on, 'p50_ms'):>7.2f} {mean(on, 'p99_ms'):>7.2f} | "
                   f"{mean(off, 'rps'):>8.0f} {mean(off, 'p50_ms'):>7.2f} {mean(off, 'p99_ms'):>7.2f} | "
                   f"{ratio:>6.3f} {1 - ratio:>6.1%} | {errs}")
+            paired = sorted(a["rps"] / b["rps"] for a, b in zip(on, off))
+            print(f"       per-round on/off ratios: median {paired[len(paired) // 2]:.3f}, "
+                  f"range {paired[0]:.3f}-{paired[-1]:.3f}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def main() -> None:
@@ -140,6 +154,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--drift-compare", action="store_true",
                     help="also measure the gateway with drift tracking on vs off (second gateway process)")
+    ap.add_argument("--skip-direct", action="store_true", help="only the --drift-compare table")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved on/off rounds per concurrency (--drift-compare)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
@@ -153,16 +168,18 @@ def main() -> None:
         direct_body, gateway_body = payloads(home)
         direct_url = f"{stack.triton_url}/v2/models/breast_cancer/infer"
         gateway_url = f"{stack.gateway_url}/infer"
-        run_wrk(direct_url, direct_body, 4, args.warmup)
-        run_wrk(gateway_url, gateway_body, 4, args.warmup)
         rows = []
-        for c in args.concurrency:
+        if not args.skip_direct:
+            run_wrk(direct_url, direct_body, 4, args.warmup)
+            run_wrk(gateway_url, gateway_body, 4, args.warmup)
+        for c in [] if args.skip_direct else args.concurrency:
             d = run_wrk(direct_url, direct_body, c, args.duration)
             g = run_wrk(gateway_url, gateway_body, c, args.duration)
             rows.append((c, d, g))
-        print(f"\nbreast_cancer, single record, REST JSON, wrk -t1, {args.duration:.0f}s per cell, TLS on the gateway")
-        print(f"{'conc':>4} | {'direct rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'gateway rps':>11} {'p50 ms':>7} "
-              f"{'p99 ms':>7} | {'ratio':>5} {'added p50 ms':>12} | errors")
+        if rows:
+            print(f"\nbreast_cancer, single record, REST JSON, wrk -t1, {args.duration:.0f}s per cell, TLS on the gateway")
+            print(f"{'conc':>4} | {'direct rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'gateway rps':>11} {'p50 ms':>7} "
+                  f"{'p99 ms':>7} | {'ratio':>5} {'added p50 ms':>12} | errors")
         for c, d, g in rows:
             errs = d["non_2xx"] + g["non_2xx"]
             print(f"{c:>4} | {d['rps']:>10.0f} {d['p50_ms']:>7.2f} {d['p99_ms']:>7.2f} | {g['rps']:>11.0f} "
