@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import ssl
@@ -65,9 +66,10 @@ def run_wrk(url: str, body: bytes, concurrency: int, duration: float, headers: d
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    total = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": int(total.group(1)) if total else 0, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
             "socket_errors": errors.group(0) if errors else ""}
 
 
@@ -100,6 +102,12 @@ def start_gateway(stack: Stack, port: int, extra_env: dict[str, str]) -> subproc
     raise RuntimeError("second gateway did not become ready")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): robust to other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 DRIFT_VARIANTS = {
     "on": {"MEDINFER_GATEWAY_DRIFT_ENABLED": "true"},
     "off": {"MEDINFER_GATEWAY_DRIFT_ENABLED": "false"},
@@ -109,12 +117,13 @@ DRIFT_VARIANTS = {
 def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
     """Throughput with drift tracking on vs off: two extra gateway processes identical but for that flag,
     measured interleaved (alternating order per round) against the same Triton."""
-    procs, urls = [], {}
+    procs, urls, pids = [], {}, {}
     try:
         for name, env in DRIFT_VARIANTS.items():
             port = free_port()
             procs.append(start_gateway(stack, port, {**env, "MEDINFER_GATEWAY_GRPC_PORT": "0"}))
             urls[name] = f"https://127.0.0.1:{port}/infer"
+            pids[name] = procs[-1].pid
         for url in urls.values():
             run_wrk(url, body, 4, args.warmup)
         print(f"\nDrift tracking + OOD gate on vs off, same run, {args.rounds} interleaved rounds of "
@@ -126,7 +135,10 @@ def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
             for i in range(args.rounds):
                 order = list(urls) if i % 2 == 0 else list(reversed(list(urls)))
                 for name in order:
-                    res[name].append(run_wrk(urls[name], body, c, args.duration))
+                    cpu0 = cpu_seconds(pids[name])
+                    r = run_wrk(urls[name], body, c, args.duration)
+                    r["cpu_s"] = cpu_seconds(pids[name]) - cpu0
+                    res[name].append(r)
             mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
             on, off = res["on"], res["off"]
             ratio = mean(on, "rps") / mean(off, "rps")
@@ -134,6 +146,10 @@ def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
             print(f"{c:>4} | {mean(on, 'rps'):>8.0f} {mean(on, 'p50_ms'):>7.2f} {mean(on, 'p99_ms'):>7.2f} | "
                   f"{mean(off, 'rps'):>8.0f} {mean(off, 'p50_ms'):>7.2f} {mean(off, 'p99_ms'):>7.2f} | "
                   f"{ratio:>6.3f} {1 - ratio:>6.1%} | {errs}")
+            cpu = {n: sum(r["cpu_s"] for r in rs) / max(1, sum(r["requests"] for r in rs)) for n, rs in res.items()}
+            print(f"       gateway CPU per request: on {cpu['on'] * 1e6:.0f} us, off {cpu['off'] * 1e6:.0f} us "
+                  f"-> drift costs {cpu['on'] / cpu['off'] - 1:+.1%} CPU per request "
+                  f"(= throughput cost when the gateway is CPU-bound)")
             paired = sorted(a["rps"] / b["rps"] for a, b in zip(on, off))
             print(f"       per-round on/off ratios: median {paired[len(paired) // 2]:.3f}, "
                   f"range {paired[0]:.3f}-{paired[-1]:.3f}")

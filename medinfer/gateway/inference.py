@@ -149,8 +149,9 @@ class InferenceService:
         version = str(entry.version)
         if mon.get(entry.name, version) is None:
             return None
-        decision = mon.check(entry.name, version, features)
-        mon.record(entry.name, version, features)
+        x = np.asarray(features, dtype=np.float64)  # one conversion for the gate and the window
+        decision = mon.check(entry.name, version, x)
+        mon.record(entry.name, version, x)
         return decision
 
     async def _tabular(self, entry: CatalogEntry, body: dict, kind: InputKind, deadline: Deadline,

@@ -159,3 +159,14 @@ def test_image_gate_rules():
     assert gate.check("MG", image_summary(rng.normal(2000, 300, (32, 32)))).reason == "implausible-dimensions"
     assert gate.check("MG", image_summary(np.full((520, 410), 2000.0))).reason == "implausible-intensity"
     assert gate.check("MG", image_summary(rng.normal(60000, 300, (520, 410)))).reason == "implausible-intensity"
+
+
+def test_single_row_fast_path_agrees_with_the_batch_path(bc):
+    _, xte, _, prof = bc
+    gate = TabularGate(prof)
+    rng = np.random.default_rng(3)
+    rows = np.vstack([xte, xte * rng.uniform(0.5, 1.5, xte.shape), xte[:10] * 0.1])
+    rows[-1, 0] = np.inf
+    flags = gate.row_flags(rows)
+    assert 0 < flags.sum() < len(rows)
+    assert [gate.check(r).ood for r in rows] == flags.tolist()

@@ -10,6 +10,8 @@ from medinfer.monitoring.stats import (
     bin_proportions,
     decile_edges,
     ks_2samp,
+    ks_pvalues,
+    ks_statistics,
     mmd_permutation_test,
     psi,
     rbf_gamma_median,
@@ -47,6 +49,19 @@ def test_ks_pvalues_are_roughly_uniform_under_the_null_and_tiny_under_a_shift():
     assert 0.0 < np.mean(pvals < 0.05) < 0.10
     d, p = ks_2samp(ref, rng.normal(0.5, 1.0, 200))
     assert p < 1e-4 and d > 0.15
+
+
+def test_vectorised_ks_matches_scipy():
+    rng = np.random.default_rng(6)
+    ref = rng.normal(size=(300, 4))
+    cur = rng.normal(0.2, 1.1, size=(180, 4))
+    cur[:5, 2] = np.nan
+    d = ks_statistics([np.sort(ref[:, j]) for j in range(4)], cur)
+    p = ks_pvalues(d, 300, 180)
+    for j in range(4):
+        c = np.where(np.isfinite(cur[:, j]), cur[:, j], np.inf)
+        res = st.ks_2samp(ref[:, j], c, method="asymp")
+        assert d[j] == pytest.approx(res.statistic) and p[j] == pytest.approx(res.pvalue, rel=1e-9)
 
 
 def test_ks_treats_missing_values_as_a_shift():
