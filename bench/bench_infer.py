@@ -11,7 +11,8 @@ Prints throughput (req/s), p50 and p99 latency per target and concurrency, the
 gateway/direct throughput ratio and the latency the gateway adds at p50.
 ``--drift-compare`` also starts two more gateway processes against the same
 Triton, identical but for ``MEDINFER_GATEWAY_DRIFT_ENABLED`` (true/false), and
-measures both, interleaved, in the same run (``--skip-direct`` skips the first table).
+measures both, interleaved, in the same run, with each gateway's CPU time per
+request (``--skip-direct`` skips the first table).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token  # noqa: E402
 from medinfer.stack import Stack, StackPorts  # noqa: E402
 from medinfer.triton.server import TritonPorts  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
@@ -114,7 +116,7 @@ DRIFT_VARIANTS = {
 }
 
 
-def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
+def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace, auth: dict[str, str]) -> None:
     """Throughput with drift tracking on vs off: two extra gateway processes identical but for that flag,
     measured interleaved (alternating order per round) against the same Triton."""
     procs, urls, pids = [], {}, {}
@@ -125,7 +127,7 @@ def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
             urls[name] = f"https://127.0.0.1:{port}/infer"
             pids[name] = procs[-1].pid
         for url in urls.values():
-            run_wrk(url, body, 4, args.warmup)
+            run_wrk(url, body, 4, args.warmup, auth)
         print(f"\nDrift tracking + OOD gate on vs off, same run, {args.rounds} interleaved rounds of "
               f"{args.duration:.0f}s per cell")
         print(f"{'conc':>4} | {'on rps':>8} {'p50 ms':>7} {'p99 ms':>7} | {'off rps':>8} {'p50 ms':>7} {'p99 ms':>7} "
@@ -136,7 +138,7 @@ def drift_compare(stack: Stack, body: bytes, args: argparse.Namespace) -> None:
                 order = list(urls) if i % 2 == 0 else list(reversed(list(urls)))
                 for name in order:
                     cpu0 = cpu_seconds(pids[name])
-                    r = run_wrk(urls[name], body, c, args.duration)
+                    r = run_wrk(urls[name], body, c, args.duration, auth)
                     r["cpu_s"] = cpu_seconds(pids[name]) - cpu0
                     res[name].append(r)
             mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
@@ -169,7 +171,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--drift-compare", action="store_true",
-                    help="also measure the gateway with drift tracking on vs off (second gateway process)")
+                    help="also measure the gateway with drift tracking on vs off (two more gateway processes)")
     ap.add_argument("--skip-direct", action="store_true", help="only the --drift-compare table")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved on/off rounds per concurrency (--drift-compare)")
     args = ap.parse_args()
@@ -178,19 +180,22 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-"))
     ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
-    stack = Stack(home, ports, insecure_http=False)
+    # One wrk client is one principal: lift its rate limit so the bench measures the path, not the limiter.
+    stack = Stack(home, ports, insecure_http=False,
+                  extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"})
     stack.start()
     try:
         direct_body, gateway_body = payloads(home)
         direct_url = f"{stack.triton_url}/v2/models/breast_cancer/infer"
         gateway_url = f"{stack.gateway_url}/infer"
+        auth = {"Authorization": "Bearer " + mint_dev_token(ensure_dev_keys(home), "infer", ttl_s=3600)}
         rows = []
         if not args.skip_direct:
             run_wrk(direct_url, direct_body, 4, args.warmup)
-            run_wrk(gateway_url, gateway_body, 4, args.warmup)
+            run_wrk(gateway_url, gateway_body, 4, args.warmup, auth)
         for c in [] if args.skip_direct else args.concurrency:
             d = run_wrk(direct_url, direct_body, c, args.duration)
-            g = run_wrk(gateway_url, gateway_body, c, args.duration)
+            g = run_wrk(gateway_url, gateway_body, c, args.duration, auth)
             rows.append((c, d, g))
         if rows:
             print(f"\nbreast_cancer, single record, REST JSON, wrk -t1, {args.duration:.0f}s per cell, TLS on the gateway")
@@ -202,7 +207,7 @@ def main() -> None:
                   f"{g['p50_ms']:>7.2f} {g['p99_ms']:>7.2f} | {g['rps'] / d['rps']:>5.2f} "
                   f"{g['p50_ms'] - d['p50_ms']:>12.2f} | {errs}")
         if args.drift_compare:
-            drift_compare(stack, gateway_body, args)
+            drift_compare(stack, gateway_body, args, auth)
     finally:
         stack.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -11,7 +11,7 @@ import requests
 
 from medinfer.stack import Stack
 from tests.support.services import run_service
-from tests.support.stack import GatewayClient
+from tests.support.stack import GatewayClient, dev_auth_header
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +52,12 @@ def test_flag_policy_answers_and_marks_the_response(gateway: GatewayClient, reco
     metrics = gateway.get("/metrics").text
     assert 'medinfer_ood_total{model="breast_cancer",reason="out-of-support",version="1"}' in metrics
     assert gateway.get("/admin/models/nope/drift").json()["code"] == "model-not-found"
+    anonymous = requests.get(gateway.url("/admin/models/breast_cancer/drift"), verify=gateway.session.verify,
+                             timeout=10)
+    assert anonymous.status_code == 401
+    infer_only = gateway.get("/admin/models/breast_cancer/drift",
+                             headers=dev_auth_header(Path(gateway.session.verify).parents[1], "infer"))
+    assert infer_only.status_code == 403
 
 
 def test_drift_detected_after_a_stream_of_unit_swapped_records(gateway: GatewayClient, records) -> None:
@@ -72,12 +78,13 @@ def test_reject_policy_is_a_422_problem_without_values(stack: Stack, records, tm
     }
     with run_service("medinfer.gateway", "MEDINFER_GATEWAY_", env, tmp_path / "gw.log") as gw:
         rec = _unit_swapped(names, rows[2])
-        r = requests.post(gw.url + "/infer", json={"input": rec}, timeout=10)
+        auth = dev_auth_header(stack.home)
+        r = requests.post(gw.url + "/infer", json={"input": rec}, headers=auth, timeout=10)
         assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
         doc = r.json()
         assert doc["code"] == "ood-rejected" and doc["reason"] == "out-of-support"
         assert f"{rec['mean_radius']:.4g}"[:5] not in r.text
-        ok = requests.post(gw.url + "/infer", json={"input": dict(zip(names, rows[3]))}, timeout=10)
+        ok = requests.post(gw.url + "/infer", json={"input": dict(zip(names, rows[3]))}, headers=auth, timeout=10)
         assert ok.status_code == 200 and ok.json()["ood"] is False
 
 
@@ -89,6 +96,8 @@ def test_drift_disabled_leaves_the_response_unchanged(stack: Stack, records, tmp
         "MEDINFER_GATEWAY_DRIFT_ENABLED": "false",
     }
     with run_service("medinfer.gateway", "MEDINFER_GATEWAY_", env, tmp_path / "gw.log") as gw:
-        r = requests.post(gw.url + "/infer", json={"input": _unit_swapped(names, rows[4])}, timeout=10)
+        auth = dev_auth_header(stack.home)
+        r = requests.post(gw.url + "/infer", json={"input": _unit_swapped(names, rows[4])}, headers=auth, timeout=10)
         assert r.status_code == 200 and "ood" not in r.json()
-        assert requests.get(gw.url + "/admin/models/breast_cancer/drift", timeout=10).status_code == 404
+        drift = requests.get(gw.url + "/admin/models/breast_cancer/drift", headers=auth, timeout=10)
+        assert drift.status_code == 404
