@@ -35,7 +35,7 @@ class GatewaySettings(ServiceSettings):
         "less) or by calling the preprocessor service.",
     )
     default_models: dict[str, str] = Field(
-        default_factory=lambda: {"tabular": "breast_cancer", "text": "note_embedding", "image": "image_quality",
+        default_factory=lambda: {"tabular": "breast_cancer", "tensor": "breast_cancer", "text": "note_embedding", "image": "image_quality",
                                  "dicom": "image_quality"},
         description="Model used when a request names none, by input kind (JSON object in the environment).",
     )
