@@ -37,6 +37,8 @@ def test_checkov_kubernetes_manifests(checkov: str, rendered: dict[str, Path], t
     # checkov scans a folder; one file per overlay keeps the findings attributable.
     for name, path in rendered.items():
         (tmp_path / f"{name}.yaml").write_text(path.read_text())
+    # The one-off loader pod, checked together with the NetworkPolicies that cover it.
+    (tmp_path / "model-loader.yaml").write_text((DEPLOY / "model-loader.yaml").read_text())
     out = run([checkov, "-d", str(tmp_path), "--framework", "kubernetes", "--skip-download", "--quiet",
                "--compact", "-o", "json", "--skip-check", ",".join(SKIPS)], timeout=600)
     assert out.returncode in (0, 1), out.stderr[-2000:]

@@ -37,6 +37,11 @@ def test_kubernetes_validate_strict(overlay: str, rendered: dict[str, Path]) -> 
     assert no_schema <= CRD_KINDS, f"unexpected kinds without schema: {no_schema - CRD_KINDS}"
 
 
+def test_kubernetes_validate_model_loader() -> None:
+    out = run([venv_tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, str(DEPLOY / "model-loader.yaml")])
+    assert out.returncode == 0 and "passed for resource pod/model-loader" in out.stdout, out.stdout + out.stderr
+
+
 def test_kubernetes_validate_rejects_a_broken_manifest(rendered: dict[str, Path], tmp_path: Path) -> None:
     """The validator really validates: a misspelt field fails --strict."""
     broken = tmp_path / "broken.yaml"

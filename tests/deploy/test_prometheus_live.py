@@ -2,8 +2,8 @@
 config from deploy/monitoring/prometheus.yml, and answers queries for a gateway
 metric and a Triton metric through its HTTP API.
 
-The stack is medinfer's own (``medinfer.stack.Stack``: tritonserver, preprocessor,
-gateway on OS-assigned loopback ports). The config is used as shipped except for
+The stack is the session's ``stack`` fixture (tests/support/stack.py: tritonserver,
+preprocessor, gateway on OS-assigned loopback ports, as ``medinfer up`` runs them). The config is used as shipped except for
 what must differ on one test host: target addresses, the CA file path and a 1 s
 scrape interval. Until the gateway serves ``/metrics`` (PENDING_ROUTES in
 test_manifest_contract.py), a prometheus_client endpoint with the gateway's dev
@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +33,11 @@ from tests.support.ports import free_port
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from medinfer.stack import Stack, StackPorts
-    from medinfer.triton.server import TritonPorts
-
-    home = tmp_path_factory.mktemp("home")
-    ports = StackPorts(gateway=free_port(), preprocessor=free_port(),
-                       triton=TritonPorts(http=free_port(), grpc=free_port(), metrics=free_port()))
-    s = Stack(home, ports, models=("breast_cancer",))
-    s.start(timeout=240)
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-def _infer(stack: Any, n: int) -> None:
+def _infer(gateway: Any, n: int) -> None:
     body = (ROOT / "examples" / "infer_breast_cancer.json").read_bytes()
-    ctx = ssl.create_default_context(cafile=str(stack.tls.ca_file))
     for _ in range(n):
-        req = urllib.request.Request(stack.gateway_url + "/infer", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
-            assert resp.status == 200
+        resp = gateway.post("/infer", data=body, headers={"Content-Type": "application/json"})
+        assert resp.status_code == 200, resp.text
 
 
 def _gateway_has_metrics() -> bool:
@@ -117,8 +96,8 @@ def _wait_for(base: str, expr: str, timeout: float = 60) -> list[dict[str, Any]]
     raise AssertionError(f"no result for {expr} within {timeout}s")
 
 
-def test_prometheus_scrapes_gateway_and_triton(stack: Any, tmp_path: Path) -> None:
-    _infer(stack, 5)
+def test_prometheus_scrapes_gateway_and_triton(stack: Any, gateway: Any, tmp_path: Path) -> None:
+    _infer(gateway, 5)
     server = None
     if _gateway_has_metrics():
         gateway_port = stack.ports.gateway
