@@ -31,7 +31,7 @@ clean-state:
 # ---- deploy/ (issue 8) -------------------------------------------------------
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
-.PHONY: architecture deploy-generate deploy-check checkov-venv
+.PHONY: architecture deploy-generate deploy-check checkov-venv crd-validators
 
 # deploy/architecture.png from deploy/architecture.dot (tests fail while it is stale).
 architecture: $(STAMP)
@@ -51,5 +51,12 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 # Every offline check of deploy/ (kustomize, kubernetes-validate, promtool, hadolint,
 # actionlint, checkov, manifest/code agreement, live Prometheus scrape).
-deploy-check: $(STAMP) $(CHECKOV_STAMP)
+deploy-check: $(STAMP) $(CHECKOV_STAMP) crd-validators
 	$(BIN)/python -m pytest tests/deploy -q
+
+# Schema validators for the custom resources (KEDA, prometheus-operator, cert-manager).
+crd-validators: tests/deploy/crd/node_modules/.installed
+
+tests/deploy/crd/node_modules/.installed: tests/deploy/crd/package-lock.json
+	npm ci --prefix tests/deploy/crd --no-audit --no-fund --loglevel=error
+	touch $@
