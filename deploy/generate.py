@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["SLOT_LABEL", "SLOTS", "render_all", "render_prometheus_rule", "render_triton_slots"]
+__all__ = ["SLOTS", "SLOT_LABEL", "render_all", "render_prometheus_rule", "render_triton_slots"]
 
 DEPLOY = Path(__file__).resolve().parent
 SLOT_LABEL = "medinfer.io/slot"

@@ -50,7 +50,7 @@ def system_tool(name: str) -> str:
 
 
 def run(cmd: list[str], cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=cwd, check=False, capture_output=True, text=True, timeout=timeout)
 
 
 def load_docs(text: str) -> list[dict[str, Any]]:

@@ -19,10 +19,10 @@ def test_paths_exist() -> None:
 
 def test_make_targets_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    targets = set(re.findall(r"`make ([\w-]+)", DOC)) | set(re.findall(r"^make ([\w-]+)", DOC, re.M))
+    targets = set(re.findall(r"`make ([\w-]+)", DOC)) | set(re.findall(r"^make ([\w-]+)", DOC, re.MULTILINE))
     assert {"deploy-check", "architecture", "deploy-generate", "checkov-venv"} <= targets
     for t in targets:
-        assert re.search(rf"^{re.escape(t)}:", makefile, re.M), t
+        assert re.search(rf"^{re.escape(t)}:", makefile, re.MULTILINE), t
 
 
 def test_kubectl_objects_exist(rendered_docs: dict[str, list[dict[str, Any]]]) -> None:

@@ -139,7 +139,7 @@ def test_ports_agree_with_settings_and_images(prod, service: str) -> None:
     prefix = SERVICES[service].model_config["env_prefix"]
     assert int(env[f"{prefix}PORT"]) == settings_port
     dockerfile = (DEPLOY / f"{service}.Dockerfile").read_text()
-    assert re.search(rf"^EXPOSE {settings_port}$", dockerfile, re.M)
+    assert re.search(rf"^EXPOSE {settings_port}$", dockerfile, re.MULTILINE)
     module = {"gateway": "medinfer.gateway", "preprocessor": "medinfer.preprocess"}[service]
     assert f'ENTRYPOINT ["python", "-m", "{module}"]' in dockerfile
 

@@ -31,7 +31,7 @@ def _import(path: Path) -> ModuleType:
 def test_kubernetes_validate_strict(overlay: str, rendered: dict[str, Path]) -> None:
     out = run([venv_tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, str(rendered[overlay])])
     assert out.returncode == 0, out.stdout + out.stderr
-    passed = re.findall(r"^INFO .* passed for resource (\S+)", out.stdout, re.M)
+    passed = re.findall(r"^INFO .* passed for resource (\S+)", out.stdout, re.MULTILINE)
     assert len(passed) >= 20, out.stdout
     no_schema = set(re.findall(r"Couldn't find schema for kind (\w+)", out.stdout + out.stderr))
     assert no_schema <= CRD_KINDS, f"unexpected kinds without schema: {no_schema - CRD_KINDS}"
@@ -67,11 +67,11 @@ def test_hadolint(dockerfile: str) -> None:
 def test_dockerfiles_are_multistage_pinned_nonroot() -> None:
     for path in DEPLOY.glob("*.Dockerfile"):
         text = path.read_text()
-        froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+        froms = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
         assert len(froms) >= 2, f"{path.name} is not multi-stage"
         for image in froms:
             assert re.search(r":\d[\w.-]*$", image), f"{path.name}: base {image} not pinned to a release"
-        users = re.findall(r"^USER\s+(\S+)", text, re.M)
+        users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
         assert users and users[-1].split(":")[0] not in {"0", "root"}, f"{path.name} runs as root"
     assert "nvcr.io/nvidia/tritonserver:24.10-py3" in (DEPLOY / "triton.Dockerfile").read_text()
 
