@@ -84,7 +84,7 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
 
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-"))
-    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()))
+    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
     stack = Stack(home, ports, insecure_http=False)
     stack.start()
     try:

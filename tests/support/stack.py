@@ -25,7 +25,7 @@ __all__ = ["model_repository_template", "stack", "gateway", "GatewayClient", "ne
 
 
 def new_stack_ports() -> StackPorts:
-    return StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()))
+    return StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
 
 
 def copy_repository(template: Path, home: Path) -> None:
