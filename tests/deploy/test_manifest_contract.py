@@ -32,7 +32,7 @@ PENDING_ENV = {
     "MEDINFER_GATEWAY_AUDIT_DATABASE_URL",
 }
 # Routes the monitoring work adds (the ServiceMonitors and prometheus.yml scrape them).
-PENDING_ROUTES = {("gateway", "/metrics"), ("preprocessor", "/metrics")}
+PENDING_ROUTES = {("preprocessor", "/metrics")}
 
 SERVICES: dict[str, type[ServiceSettings]] = {"gateway": GatewaySettings, "preprocessor": PreprocessSettings}
 
@@ -131,15 +131,20 @@ def test_secret_files_are_named_after_settings(prod) -> None:
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_ports_agree_with_settings_and_images(prod, service: str) -> None:
-    settings_port = SERVICES[service].model_fields["port"].default
+    fields = SERVICES[service].model_fields
+    settings_port = fields["port"].default
     c = container(by_kind(prod, "Deployment")[service])
-    (port,) = c["ports"]
-    assert port["containerPort"] == settings_port
     env = {e["name"]: e.get("value") for e in c["env"]}
     prefix = SERVICES[service].model_config["env_prefix"]
     assert int(env[f"{prefix}PORT"]) == settings_port
+    expected = {"https" if service == "gateway" else "http": settings_port}
+    if "grpc_port" in fields:  # the gateway's KServe v2 gRPC service
+        expected["grpcs"] = fields["grpc_port"].default
+        assert int(env[f"{prefix}GRPC_PORT"]) == expected["grpcs"]
+    assert ports_by_name(c) == expected
     dockerfile = (DEPLOY / f"{service}.Dockerfile").read_text()
-    assert re.search(rf"^EXPOSE {settings_port}$", dockerfile, re.MULTILINE)
+    exposed = re.search(r"^EXPOSE (.+)$", dockerfile, re.MULTILINE)
+    assert exposed and sorted(map(int, exposed.group(1).split())) == sorted(expected.values())
     module = {"gateway": "medinfer.gateway", "preprocessor": "medinfer.preprocess"}[service]
     assert f'ENTRYPOINT ["python", "-m", "{module}"]' in dockerfile
 
@@ -158,6 +163,10 @@ def test_upstream_urls_point_at_services(prod) -> None:
         url = urlsplit(env[key])
         assert url.hostname == f"{svc}.medinfer.svc"
         assert url.port in {p["port"] for p in services[svc]["spec"]["ports"]}
+    host, _, port = env["MEDINFER_GATEWAY_TRITON_GRPC_TARGET"].partition(":")
+    assert host == "triton.medinfer.svc"
+    assert {"name": "grpc", "port": int(port)}.items() <= next(
+        p for p in services["triton"]["spec"]["ports"] if p["name"] == "grpc").items()
 
 
 class _Routes:

@@ -18,10 +18,9 @@ DASHBOARD = MON / "grafana" / "medinfer.json"
 # Emitted by code another issue is adding (gateway/preprocessor metrics, audit, drift).
 # Each must still be missing from medinfer/: the list shrinks as the code lands.
 PENDING_METRICS = {
-    "medinfer_gateway_requests", "medinfer_gateway_request_duration_seconds",
-    "medinfer_gateway_upstream_duration_seconds", "medinfer_gateway_circuit_open",
-    "medinfer_model_requests", "medinfer_model_request_duration_seconds",
-    "medinfer_audit_write_failures", "medinfer_preprocess_deid_failures", "medinfer_drift_detected",
+    "medinfer_model_requests",  # per-version stable/canary counts (registry canary routing)
+    "medinfer_preprocess_deid_failures",  # PHI de-identification
+    "medinfer_drift_detected",  # drift monitor
 }
 # Triton reports these only with GPUs; everything else nv_* is checked against a live Triton.
 TRITON_GPU_ONLY = {"nv_gpu_utilization"}
@@ -89,7 +88,7 @@ def test_metric_name_extraction() -> None:
 def test_medinfer_metrics_are_emitted_by_the_code() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "medinfer").rglob("*.py"))
     ours = {base_name(m) for m in all_metrics() if m.startswith("medinfer_")}
-    emitted = {m for m in ours if f'"{m}"' in source}
+    emitted = {m for m in ours if re.search(rf'"{m}(_total)?"', source)}
     assert not PENDING_METRICS & emitted, f"emitted now, remove from PENDING_METRICS: {PENDING_METRICS & emitted}"
     missing = ours - emitted - PENDING_METRICS
     assert not missing, f"dashboards/alerts read metrics nothing emits: {missing}"
@@ -119,7 +118,7 @@ def test_dashboard_is_well_formed() -> None:
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
     titles = " ".join(p["title"] for p in dash["panels"]).lower()
-    for topic in ("request rate", "error", "per hop", "per model version", "canary", "queue", "gpu"):
+    for topic in ("request rate", "error", "per hop", "model version", "canary", "queue", "gpu"):
         assert topic in titles, topic
     assert {v["name"] for v in dash["templating"]["list"]} == {"datasource", "model"}
     for p in dash["panels"]:

@@ -3,12 +3,10 @@ config from deploy/monitoring/prometheus.yml, and answers queries for a gateway
 metric and a Triton metric through its HTTP API.
 
 The stack is the session's ``stack`` fixture (tests/support/stack.py: tritonserver,
-preprocessor, gateway on OS-assigned loopback ports, as ``medinfer up`` runs them). The config is used as shipped except for
-what must differ on one test host: target addresses, the CA file path and a 1 s
-scrape interval. Until the gateway serves ``/metrics`` (PENDING_ROUTES in
-test_manifest_contract.py), a prometheus_client endpoint with the gateway's dev
-certificate stands in for the gateway job, so the job's HTTPS/CA settings are
-still exercised; the test switches to the real gateway once the route exists.
+preprocessor, gateway on OS-assigned loopback ports, as ``medinfer up`` runs them).
+The config is used as shipped except for what must differ on one test host: target
+addresses, the CA file path and a 1 s scrape interval. The gateway job is scraped
+over HTTPS and verified against the stack's dev CA, as in docker-compose.
 """
 
 from __future__ import annotations
@@ -38,24 +36,6 @@ def _infer(gateway: Any, n: int) -> None:
     for _ in range(n):
         resp = gateway.post("/infer", data=body, headers={"Content-Type": "application/json"})
         assert resp.status_code == 200, resp.text
-
-
-def _gateway_has_metrics() -> bool:
-    from tests.deploy.test_manifest_contract import _routes
-
-    return "/metrics" in _routes()["gateway"]
-
-
-def _stand_in_gateway_metrics(stack: Any, requests: int) -> tuple[int, Any]:
-    from prometheus_client import CollectorRegistry, Counter, start_http_server
-
-    registry = CollectorRegistry()
-    c = Counter("medinfer_gateway_requests", "Gateway requests (stand-in)", ["route", "status"], registry=registry)
-    c.labels("/infer", "200").inc(requests)
-    port = free_port()
-    server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry,
-                                       certfile=str(stack.tls.cert_file), keyfile=str(stack.tls.key_file))
-    return port, server
 
 
 def _config(stack: Any, gateway_port: int, tmp: Path) -> Path:
@@ -98,12 +78,7 @@ def _wait_for(base: str, expr: str, timeout: float = 60) -> list[dict[str, Any]]
 
 def test_prometheus_scrapes_gateway_and_triton(stack: Any, gateway: Any, tmp_path: Path) -> None:
     _infer(gateway, 5)
-    server = None
-    if _gateway_has_metrics():
-        gateway_port = stack.ports.gateway
-    else:
-        gateway_port, server = _stand_in_gateway_metrics(stack, 5)
-    config = _config(stack, gateway_port, tmp_path)
+    config = _config(stack, stack.ports.gateway, tmp_path)
     promtool = system_tool("promtool")
     check = subprocess.run([promtool, "check", "config", str(config)], check=False, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -133,6 +108,3 @@ def test_prometheus_scrapes_gateway_and_triton(stack: Any, gateway: Any, tmp_pat
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
