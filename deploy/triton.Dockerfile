@@ -24,7 +24,7 @@ RUN python3 -m pip install --no-cache-dir --no-index --find-links /wheels -r /tm
 USER 10001:10001
 EXPOSE 8000 8001 8002
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["curl", "-fsS", "http://127.0.0.1:8000/v2/health/ready"]
+  CMD ["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=2)"]
 ENTRYPOINT ["tritonserver"]
 CMD ["--model-repository=/models", "--model-control-mode=explicit", "--load-model=*", \
      "--strict-readiness=true", "--exit-on-error=false"]
