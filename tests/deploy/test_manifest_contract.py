@@ -1,9 +1,9 @@
 """The manifests agree with the code: ports, probe paths, the environment variables
 the Settings classes read, Service selectors and labels, HPA bounds.
 
-Names the manifests already carry for settings another issue is adding are listed
-in PENDING_*; each such test asserts the name is still missing from the code, so
-the list must shrink (and the real check take over) the day the code lands.
+Routes the manifests already use but another issue is adding are listed in
+PENDING_ROUTES; a test asserts each is still missing from the code, so the list
+must shrink (and the real check take over) the day the code lands.
 """
 
 from __future__ import annotations
@@ -26,13 +26,10 @@ from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.triton.settings import TritonSettings
 from tests.deploy.conftest import DEPLOY, load_docs
 
-# Settings the security issue (OIDC, audit database, secrets_dir) adds to the gateway.
-PENDING_ENV = {
-    "MEDINFER_GATEWAY_OIDC_ISSUER", "MEDINFER_GATEWAY_AUDIENCE", "MEDINFER_GATEWAY_SECRETS_DIR",
-    "MEDINFER_GATEWAY_AUDIT_DATABASE_URL",
-}
 # Routes the monitoring work adds (the ServiceMonitors and prometheus.yml scrape them).
 PENDING_ROUTES = {("preprocessor", "/metrics")}
+# Where the gateway's Secret files are mounted; the gateway passes it as _secrets_dir.
+SECRETS_DIR = "/run/secrets/medinfer"
 
 SERVICES: dict[str, type[ServiceSettings]] = {"gateway": GatewaySettings, "preprocessor": PreprocessSettings}
 
@@ -83,9 +80,6 @@ def prod(rendered_docs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]
 
 
 def test_pending_names_are_still_pending() -> None:
-    read = env_names(GatewaySettings)
-    landed = PENDING_ENV & read
-    assert not landed, f"now read by GatewaySettings, remove from PENDING_ENV: {landed}"
     apps = _routes()
     landed_routes = {(s, p) for s, p in PENDING_ROUTES if p in apps[s]}
     assert not landed_routes, f"routes exist now, remove from PENDING_ROUTES: {landed_routes}"
@@ -97,7 +91,7 @@ def test_env_names_are_read_by_settings(rendered_docs, overlay: str, service: st
     docs = rendered_docs[overlay]
     c = container(by_kind(docs, "Deployment")[service])
     names = {e["name"] for e in c["env"]}
-    unknown = {n for n in names if n.startswith("MEDINFER_")} - env_names(SERVICES[service]) - PENDING_ENV
+    unknown = {n for n in names if n.startswith("MEDINFER_")} - env_names(SERVICES[service])
     assert not unknown, f"{service} sets variables its Settings never reads: {unknown}"
 
 
@@ -121,12 +115,33 @@ def test_secret_files_are_named_after_settings(prod) -> None:
     """pydantic-settings' secrets_dir reads a file named after the variable (lower case)."""
     dep = by_kind(prod, "Deployment")["gateway"]
     (vol,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
-    expected = {n.lower() for n in env_names(GatewaySettings) | PENDING_ENV}
+    expected = {n.lower() for n in env_names(GatewaySettings)}
     for item in vol["secret"]["items"]:
         assert item["path"] in expected, item
     (mount,) = [m for m in container(dep)["volumeMounts"] if m["name"] == "secrets"]
+    assert mount["mountPath"] == SECRETS_DIR
+
+
+def test_secrets_dir_files_reach_the_settings(tmp_path, monkeypatch, prod) -> None:
+    """pydantic-settings reads each mounted file as the setting it is named after."""
+    for key in [k for k in os.environ if k.startswith("MEDINFER_")]:
+        monkeypatch.delenv(key)
+    dep = by_kind(prod, "Deployment")["gateway"]
+    (vol,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
+    for item in vol["secret"]["items"]:
+        (tmp_path / item["path"]).write_text("postgresql+psycopg://audit@db.example.org/medinfer")
+    settings = GatewaySettings(_secrets_dir=tmp_path)
+    assert settings.audit_url == "postgresql+psycopg://audit@db.example.org/medinfer"
+
+
+def test_audit_key_file_is_mounted(prod) -> None:
+    dep = by_kind(prod, "Deployment")["gateway"]
     env = {e["name"]: e.get("value") for e in container(dep)["env"]}
-    assert env["MEDINFER_GATEWAY_SECRETS_DIR"] == mount["mountPath"]
+    key_file = Path(env["MEDINFER_GATEWAY_AUDIT_KEY_FILE"])
+    mounts = {m["name"]: m["mountPath"] for m in container(dep)["volumeMounts"]}
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    (name,) = [n for n, path in mounts.items() if key_file.parent == Path(path)]
+    assert key_file.name in {i["path"] for i in vols[name]["secret"]["items"]}
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -336,7 +351,7 @@ def test_compose_agrees_with_settings() -> None:
     svcs = compose["services"]
     for service, cls in SERVICES.items():
         env = svcs[service]["environment"]
-        unknown = {k for k in env if k.startswith("MEDINFER_")} - env_names(cls) - PENDING_ENV
+        unknown = {k for k in env if k.startswith("MEDINFER_")} - env_names(cls)
         assert not unknown, f"compose {service}: {unknown}"
         prefix = cls.model_config["env_prefix"]
         assert int(env[f"{prefix}PORT"]) == cls.model_fields["port"].default
