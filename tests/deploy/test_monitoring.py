@@ -18,7 +18,8 @@ DASHBOARD = MON / "grafana" / "medinfer.json"
 # Emitted by code another issue is adding (gateway/preprocessor metrics, audit, drift).
 # Each must still be missing from medinfer/: the list shrinks as the code lands.
 PENDING_METRICS = {
-    "medinfer_model_requests",  # per-version stable/canary counts (registry canary routing)
+    # per-version series of the registry's routing (medinfer/registry/routing.py VersionMetrics)
+    "medinfer_model_requests", "medinfer_model_errors", "medinfer_model_request_duration_seconds",
     "medinfer_preprocess_deid_failures",  # PHI de-identification
     "medinfer_drift_detected",  # drift monitor
 }
