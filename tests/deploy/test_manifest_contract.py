@@ -95,29 +95,41 @@ def test_env_names_are_read_by_settings(rendered_docs, overlay: str, service: st
     assert not unknown, f"{service} sets variables its Settings never reads: {unknown}"
 
 
+def secret_files(dep: dict[str, Any]) -> list[str]:
+    """Names of the files the pod's "secrets" volume puts in the secrets_dir."""
+    vols = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
+    return [item["path"] for v in vols for item in v["secret"]["items"]]
+
+
 @pytest.mark.parametrize("overlay,environment", [("dev", "development"), ("prod", "production")])
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_settings_accept_the_manifest_environment(rendered_docs, monkeypatch, overlay, environment, service):
-    """The values parse (types, the production safety checks) as the pod would see them."""
+def test_settings_accept_the_manifest_environment(rendered_docs, monkeypatch, tmp_path, overlay, environment,
+                                                  service):
+    """The values parse (types, the production safety checks) as the pod would see them:
+    its environment, plus its Secret files in the secrets_dir (dummy values here)."""
     docs = rendered_docs[overlay]
-    env = resolved_env(docs, container(by_kind(docs, "Deployment")[service]))
+    dep = by_kind(docs, "Deployment")[service]
+    env = resolved_env(docs, container(dep))
     for key in [k for k in os.environ if k.startswith("MEDINFER_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    settings = SERVICES[service]()
+    for name in secret_files(dep):
+        (tmp_path / name).write_text("a-deployment-secret-of-sufficient-length")
+    settings = SERVICES[service](_secrets_dir=tmp_path)
     assert settings.environment == environment
     assert settings.home == Path("/var/lib/medinfer")
     assert settings.host == "0.0.0.0"
 
 
-def test_secret_files_are_named_after_settings(prod) -> None:
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_secret_files_are_named_after_settings(prod, service: str) -> None:
     """pydantic-settings' secrets_dir reads a file named after the variable (lower case)."""
-    dep = by_kind(prod, "Deployment")["gateway"]
-    (vol,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
-    expected = {n.lower() for n in env_names(GatewaySettings)}
-    for item in vol["secret"]["items"]:
-        assert item["path"] in expected, item
+    dep = by_kind(prod, "Deployment")[service]
+    expected = {n.lower() for n in env_names(SERVICES[service])}
+    assert secret_files(dep)
+    for name in secret_files(dep):
+        assert name in expected, name
     (mount,) = [m for m in container(dep)["volumeMounts"] if m["name"] == "secrets"]
     assert mount["mountPath"] == SECRETS_DIR
 

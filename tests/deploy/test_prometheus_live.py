@@ -26,6 +26,7 @@ import yaml
 
 from tests.deploy.conftest import DEPLOY, ROOT, system_tool
 from tests.deploy.test_monitoring import TRITON_GPU_ONLY, all_metrics
+from tests.deploy.test_monitoring import _rules as all_rules
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,8 @@ def _config(stack: Any, gateway_port: int, tmp: Path) -> Path:
         job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
         if "tls_config" in job:
             job["tls_config"]["ca_file"] = str(stack.tls.ca_file)
-    shutil.copy(DEPLOY / "monitoring" / "alert-rules.yml", tmp / "alert-rules.yml")
+    for rule_file in cfg["rule_files"]:
+        shutil.copy(DEPLOY / "monitoring" / rule_file, tmp / rule_file)
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -103,7 +105,7 @@ def test_prometheus_scrapes_gateway_and_triton(stack: Any, gateway: Any, tmp_pat
         # The alert rules load and evaluate against the live series.
         with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as resp:
             groups = json.load(resp)["data"]["groups"]
-        assert sum(len(g["rules"]) for g in groups) == 9
+        assert sum(len(g["rules"]) for g in groups) == len(all_rules())
         assert all(r["health"] == "ok" for g in groups for r in g["rules"] if "health" in r)
     finally:
         proc.terminate()
