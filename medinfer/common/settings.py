@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
         description="'production' turns on start-up refusal of development keys and plain HTTP.",
     )
     log_level: str = Field(default="INFO", description="Root log level for this service.")
+    listen_fd: int | None = Field(
+        default=None, description="Serve on this inherited, already-bound socket instead of host:port (tests, socket activation)."
+    )
 
     @property
     def model_repository_default(self) -> Path:

@@ -1,0 +1,1 @@
+"""The ``medinfer`` command: one typer root, one module per command group."""

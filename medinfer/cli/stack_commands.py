@@ -1,0 +1,98 @@
+"""``medinfer up`` and ``medinfer status``."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import time
+import urllib.request
+from pathlib import Path
+
+import typer
+
+from medinfer.gateway.settings import GatewaySettings
+from medinfer.preprocess.settings import PreprocessSettings
+from medinfer.stack import Stack, StackError, StackPorts
+from medinfer.triton.server import TritonPorts, TritonStartError
+from medinfer.triton.settings import TritonSettings
+
+__all__ = ["register"]
+
+
+def _ports() -> tuple[StackPorts, GatewaySettings]:
+    gw, pre, tri = GatewaySettings(), PreprocessSettings(), TritonSettings()
+    return StackPorts(gw.port, pre.port, TritonPorts(tri.http_port, tri.grpc_port, tri.metrics_port)), gw
+
+
+def _curl(stack: Stack) -> str:
+    example = Path("examples/infer_breast_cancer.json").resolve()
+    tls = "" if stack.insecure_http else f"--cacert {stack.home / 'tls' / 'ca.pem'} "
+    return (f"curl -sS {tls}{stack.gateway_url}/infer -H 'Content-Type: application/json' "
+            f"-d @{example}")
+
+
+def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (development only).")) -> None:
+    """Build missing models, then run tritonserver, the preprocessor and the gateway until Ctrl-C."""
+    ports, gw = _ports()
+    stack = Stack(gw.home, ports, insecure_http=insecure_http or gw.insecure_http)
+    stopping = False
+
+    def _stop(signum, frame):  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    typer.echo("medinfer: starting tritonserver, preprocessor and gateway ...")
+    try:
+        stack.start()
+    except (StackError, TritonStartError) as exc:
+        typer.echo(f"medinfer: start-up failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"medinfer: gateway ready at {stack.gateway_url}")
+    typer.echo(f"  triton http {stack.triton_url}  grpc 127.0.0.1:{ports.triton.grpc}  "
+               f"metrics 127.0.0.1:{ports.triton.metrics}  preprocessor {stack.preprocessor_url}")
+    typer.echo("Try a real inference:")
+    typer.echo("  " + _curl(stack))
+    typer.echo("Ctrl-C stops every process.")
+    code = 0
+    try:
+        while not stopping:
+            failed = stack.failed_child()
+            if failed:
+                typer.echo(f"medinfer: {failed} exited; stopping the stack", err=True)
+                code = 1
+                break
+            time.sleep(0.5)
+    finally:
+        typer.echo("medinfer: stopping ...")
+        stack.stop()
+    raise typer.Exit(code)
+
+
+def status() -> None:
+    """Readiness of the gateway, the preprocessor and Triton."""
+    ports, gw = _ports()
+    ca = gw.home / "tls" / "ca.pem"
+    ctx = ssl.create_default_context(cafile=str(ca)) if ca.exists() else None
+    scheme = "http" if gw.insecure_http else "https"
+    checks = {
+        "gateway": (f"{scheme}://127.0.0.1:{ports.gateway}/readyz", ctx),
+        "preprocessor": (f"http://127.0.0.1:{ports.preprocessor}/readyz", None),
+        "triton": (f"http://127.0.0.1:{ports.triton.http}/v2/health/ready", None),
+    }
+    bad = 0
+    for name, (url, context) in checks.items():
+        try:
+            with urllib.request.urlopen(url, timeout=3, context=context) as resp:
+                ok = resp.status == 200
+        except OSError:
+            ok = False
+        bad += not ok
+        typer.echo(f"{name:13s} {'ready' if ok else 'NOT READY'}  {url}")
+    raise typer.Exit(1 if bad else 0)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(status)

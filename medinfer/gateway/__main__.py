@@ -1,0 +1,16 @@
+"""``python -m medinfer.gateway``: run the gateway with its settings (HTTPS unless insecure_http)."""
+
+import logging
+
+from medinfer.common.serve import serve
+from medinfer.gateway.app import create_app
+from medinfer.gateway.settings import GatewaySettings
+
+if __name__ == "__main__":
+    settings = GatewaySettings()
+    if settings.insecure_http:
+        logging.getLogger("medinfer.gateway").warning("serving plain HTTP: development only")
+        serve(create_app(settings), settings)
+    else:
+        cert, key = settings.tls_paths()
+        serve(create_app(settings), settings, tls_cert=cert, tls_key=key)

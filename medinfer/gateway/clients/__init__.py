@@ -1,0 +1,1 @@
+"""Upstream clients of the gateway (aiohttp, pooled keep-alive connections)."""

@@ -1,0 +1,126 @@
+"""The gateway's inference path for ``POST /infer`` (no HTTP here).
+
+Resolve the model and version, check that the input kind matches what the
+model takes, preprocess (tabular schema validation inline or in the
+preprocessor service), call Triton, shape the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from medinfer.common.errors import ValidationFailed
+from medinfer.common.v2 import V2Tensor
+from medinfer.gateway.clients.preprocessor import PreprocessorClient
+from medinfer.gateway.clients.triton import TritonClient
+from medinfer.gateway.routing import InputKind, classify_input
+from medinfer.preprocess.tabular import TabularSchema
+from medinfer.triton.catalog import CatalogEntry, ModelCatalog
+
+__all__ = ["InferenceService", "InferenceResult"]
+
+
+@dataclass
+class InferenceResult:
+    model: str
+    version: int
+    outputs: list[V2Tensor]
+    kind: InputKind
+
+    def to_json(self, request_id: str) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": str(self.version),
+            "outputs": [t.to_json() for t in self.outputs],
+            "request_id": request_id,
+        }
+
+
+class InferenceService:
+    def __init__(
+        self, catalog: ModelCatalog, triton: TritonClient, preprocessor: PreprocessorClient, *,
+        default_models: dict[str, str], tabular_normalizer: str = "inline",
+    ) -> None:
+        self.catalog = catalog
+        self.triton = triton
+        self.preprocessor = preprocessor
+        self.default_models = default_models
+        self.tabular_normalizer = tabular_normalizer
+        self._schemas: dict[tuple[str, int], TabularSchema] = {}
+
+    def resolve(self, body: dict[str, Any], kind: InputKind) -> CatalogEntry:
+        model = body.get("model")
+        version = body.get("version")
+        if model is None:
+            model = self.default_models.get(kind.value)
+            if model is None:
+                raise ValidationFailed("no default model for this kind of input; name one in 'model'", field="model")
+        if not isinstance(model, str) or not model:
+            raise ValidationFailed("'model' must be a model name", field="model")
+        if version is not None:
+            if isinstance(version, str) and version.isdigit():
+                version = int(version)
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise ValidationFailed("'version' must be a positive integer", field="version")
+        return self.catalog.get(model, version)
+
+    def schema(self, entry: CatalogEntry) -> TabularSchema:
+        key = (entry.name, entry.version)
+        schema = self._schemas.get(key)
+        if schema is None:
+            schema = self._schemas[key] = TabularSchema.from_metadata(entry.metadata)
+        return schema
+
+    async def infer(self, body: Any, request_id: str, headers: dict[str, str] | None = None) -> InferenceResult:
+        if not isinstance(body, dict) or "input" not in body:
+            raise ValidationFailed("body must be a JSON object with an 'input' field", field="input")
+        kind = classify_input(body["input"])
+        if kind is InputKind.UNKNOWN:
+            raise ValidationFailed("'input' must be text, a base64 image/DICOM, a tabular record or a tensor",
+                                   field="input")
+        entry = self.resolve(body, kind)
+        expected = entry.kind
+        accepts = {expected, "tensor"} if expected == "tabular" else {expected}
+        if kind.value not in accepts and not (expected == "image" and kind is InputKind.DICOM):
+            raise ValidationFailed(f"model expects {expected} input", field="input", code="wrong-input-kind",
+                                   extra={"expected_kind": expected})
+        if kind in (InputKind.TABULAR, InputKind.TENSOR) and expected == "tabular":
+            tensor = await self._tabular(entry, body, kind, headers)
+            outputs = await self.triton.infer(entry.name, entry.version, [tensor], request_id=request_id,
+                                              headers=headers)
+            return InferenceResult(entry.name, entry.version, outputs, kind)
+        raise ValidationFailed(f"{kind.value} input is not served by this gateway yet", field="input",
+                               code="unsupported-input-kind")
+
+    async def _tabular(self, entry: CatalogEntry, body: dict, kind: InputKind, headers) -> V2Tensor:
+        spec = entry.metadata["input"]
+        payload = body["input"]
+        if kind is InputKind.TENSOR:
+            payload = self._tensor_rows(payload)
+        if self.tabular_normalizer == "preprocessor":
+            doc = await self.preprocessor.post_json(
+                "/v1/tabular/normalize", {"model": entry.name, "version": entry.version, "input": payload}, headers
+            )
+            t = doc["tensor"]
+            matrix = np.asarray(t["data"], dtype=np.float32).reshape(t["shape"])
+        else:
+            matrix = self.schema(entry).normalize(payload)
+        return V2Tensor(spec["name"], "FP32", list(matrix.shape), matrix)
+
+    @staticmethod
+    def _tensor_rows(tensor: dict[str, Any]) -> list:
+        """A v2-style tensor ``{"datatype": "FP32", "shape": [n, f], "data": [...]}`` -> rows of numbers."""
+        shape, data = tensor.get("shape"), tensor.get("data")
+        if tensor.get("datatype") not in ("FP32", "FP64") or not isinstance(shape, list) or not isinstance(data, list):
+            raise ValidationFailed("tensor input must be FP32 with a shape and data", field="input")
+        if len(shape) == 1:
+            return data
+        if len(shape) != 2 or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise ValidationFailed("tensor input must have shape [features] or [batch, features]", field="input.shape")
+        flat = [x for row in data for x in row] if data and isinstance(data[0], list) else data
+        if len(flat) != shape[0] * shape[1]:
+            raise ValidationFailed("tensor data does not match its shape", field="input.data")
+        return [flat[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]

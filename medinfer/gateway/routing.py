@@ -1,0 +1,71 @@
+"""Conditional routing: what kind of input a request carries.
+
+Text goes to NLP preprocessing, images and DICOM to CV preprocessing, tabular
+records and tensors to Triton (tabular after schema validation). Images are
+recognised by their bytes (DICOM ``DICM`` preamble at offset 128, PNG and JPEG
+signatures), never by a file name.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import Enum
+from typing import Any
+
+__all__ = ["InputKind", "classify_input", "sniff_image", "decode_base64_prefix"]
+
+
+class InputKind(str, Enum):
+    TABULAR = "tabular"
+    TEXT = "text"
+    IMAGE = "image"
+    DICOM = "dicom"
+    TENSOR = "tensor"
+    UNKNOWN = "unknown"
+
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG = b"\xff\xd8\xff"
+
+
+def sniff_image(head: bytes) -> InputKind | None:
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return InputKind.DICOM
+    if head.startswith(_PNG) or head.startswith(_JPEG):
+        return InputKind.IMAGE
+    return None
+
+
+def decode_base64_prefix(text: str, n: int = 200) -> bytes | None:
+    """Decode just enough of a base64 string to sniff its magic bytes."""
+    chunk = text[: ((n + 2) // 3) * 4].strip()
+    if len(chunk) < 8:
+        return None
+    try:
+        return base64.b64decode(chunk, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def classify_input(value: Any) -> InputKind:
+    if isinstance(value, str):
+        head = decode_base64_prefix(value) if len(value) >= 180 and " " not in value[:200] else None
+        if head is not None:
+            kind = sniff_image(head)
+            if kind is not None:
+                return kind
+        return InputKind.TEXT
+    if isinstance(value, dict):
+        if {"datatype", "shape", "data"} <= value.keys():
+            return InputKind.TENSOR
+        return InputKind.TABULAR
+    if isinstance(value, list) and value:
+        first = value[0]
+        if _is_number(first) or isinstance(first, (dict, list)):
+            return InputKind.TABULAR
+    return InputKind.UNKNOWN

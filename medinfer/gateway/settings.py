@@ -1,0 +1,59 @@
+"""Gateway settings (``MEDINFER_GATEWAY_<FIELD>``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from medinfer.common.settings import ServiceSettings
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDINFER_GATEWAY_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
+    port: int = Field(8443, description="HTTPS listen port.")
+    tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); default the dev cert under MEDINFER_HOME/tls.")
+    tls_key_file: Path | None = Field(None, description="Private key for tls_cert_file.")
+    insecure_http: bool = Field(
+        False, description="Serve plain HTTP (development only; logs a warning, refused in production)."
+    )
+    preprocessor_url: str = Field("http://127.0.0.1:8080", description="Base URL of the preprocessor service.")
+    preprocessor_ca_file: Path | None = Field(None, description="CA bundle to verify the preprocessor's TLS certificate.")
+    triton_url: str = Field("http://127.0.0.1:8000", description="Triton's HTTP/REST (KServe v2) base URL.")
+    model_repository: Path | None = Field(
+        None, description="Triton model repository with medinfer.json metadata; default <MEDINFER_HOME>/models."
+    )
+    tabular_normalizer: Literal["inline", "preprocessor"] = Field(
+        "inline",
+        description="Validate tabular records in-process with the preprocessor's schema code ('inline', one hop "
+        "less) or by calling the preprocessor service.",
+    )
+    default_models: dict[str, str] = Field(
+        default_factory=lambda: {"tabular": "breast_cancer", "text": "note_embedding", "image": "image_quality",
+                                 "dicom": "image_quality"},
+        description="Model used when a request names none, by input kind (JSON object in the environment).",
+    )
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    upstream_timeout_s: float = Field(10.0, description="Per-hop timeout for a call to the preprocessor or Triton.")
+    upstream_connections: int = Field(64, description="Pooled keep-alive connections per upstream.")
+
+    def repository_path(self) -> Path:
+        return self.model_repository or self.model_repository_default
+
+    def tls_paths(self) -> tuple[Path, Path]:
+        return (
+            self.tls_cert_file or self.home / "tls" / "server.pem",
+            self.tls_key_file or self.home / "tls" / "server-key.pem",
+        )
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> GatewaySettings:
+        if self.environment == "production" and self.insecure_http:
+            raise ValueError("insecure_http is refused in production")
+        return self

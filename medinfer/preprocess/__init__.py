@@ -1,0 +1,1 @@
+"""The preprocessor service (port 8080): validation, normalization, PHI de-identification."""

@@ -1,0 +1,196 @@
+"""The local stack behind ``medinfer up`` (and the test fixtures): tritonserver,
+the preprocessor and the gateway as child processes on 127.0.0.1.
+
+Every child runs in its own process group, so ``stop()`` ends it with all its
+descendants (Triton's Python-backend stubs included): Ctrl-C leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medinfer.common.devpki import DevTLS, ensure_dev_tls
+from medinfer.shipped_models import ensure_shipped_models
+from medinfer.triton.repository import ModelRepository
+from medinfer.triton.server import TritonPorts, TritonServer
+
+__all__ = ["StackPorts", "Stack", "StackError"]
+
+
+class StackError(RuntimeError):
+    """A service did not come up; the message carries the tail of its log."""
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    gateway: int = 8443
+    preprocessor: int = 8080
+    triton: TritonPorts = field(default_factory=TritonPorts)
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Stack:
+    def __init__(
+        self,
+        home: Path,
+        ports: StackPorts | None = None,
+        *,
+        insecure_http: bool = False,
+        extra_env: dict[str, str] | None = None,
+        models: tuple[str, ...] | None = None,
+    ) -> None:
+        self.home = Path(home).resolve()
+        self.ports = ports or StackPorts()
+        self.insecure_http = insecure_http
+        self.extra_env = dict(extra_env or {})
+        self.repository = ModelRepository(self.home / "models")
+        self.models = models
+        self.triton: TritonServer | None = None
+        self.children: list[_Child] = []
+        self.tls: DevTLS | None = None
+
+    # -- URLs ------------------------------------------------------------
+    @property
+    def gateway_url(self) -> str:
+        scheme = "http" if self.insecure_http else "https"
+        return f"{scheme}://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def preprocessor_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.preprocessor}"
+
+    @property
+    def triton_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.triton.http}"
+
+    # -- lifecycle ---------------------------------------------------------
+    def prepare(self) -> None:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.tls = ensure_dev_tls(self.home)
+        ensure_shipped_models(self.repository)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "MEDINFER_HOME": str(self.home),
+            "MEDINFER_PREPROCESS_PORT": str(self.ports.preprocessor),
+            "MEDINFER_GATEWAY_PORT": str(self.ports.gateway),
+            "MEDINFER_GATEWAY_PREPROCESSOR_URL": self.preprocessor_url,
+            "MEDINFER_GATEWAY_TRITON_URL": self.triton_url,
+            "MEDINFER_GATEWAY_INSECURE_HTTP": "true" if self.insecure_http else "false",
+            "MEDINFER_TRITON_HTTP_PORT": str(self.ports.triton.http),
+            "MEDINFER_TRITON_GRPC_PORT": str(self.ports.triton.grpc),
+            "MEDINFER_TRITON_METRICS_PORT": str(self.ports.triton.metrics),
+        })
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 180.0) -> None:
+        try:
+            self.prepare()
+            models = self.models or tuple(self.repository.models())
+            self.triton = TritonServer(self.repository.root, self.home, self.ports.triton, models=models,
+                                       log_path=self.home / "logs" / "tritonserver.log")
+            self.triton.start()
+            self._spawn("preprocessor", [sys.executable, "-m", "medinfer.preprocess"])
+            self.triton.wait_ready(timeout)
+            self._wait_http("preprocessor", self.preprocessor_url + "/readyz", timeout)
+            self._spawn("gateway", [sys.executable, "-m", "medinfer.gateway"])
+            self._wait_http("gateway", self.gateway_url + "/readyz", timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, cmd: list[str]) -> None:
+        log_path = self.home / "logs" / f"{name}.log"
+        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it; closed with the process
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
+        log.close()
+        self.children.append(_Child(name, proc, log_path))
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.insecure_http or self.tls is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.tls.ca_file))
+
+    def _wait_http(self, name: str, url: str, timeout: float) -> None:
+        child = next(c for c in self.children if c.name == name)
+        deadline = time.monotonic() + timeout
+        ctx = self._ssl_context() if url.startswith("https") else None
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                raise StackError(f"{name} exited with {child.process.returncode}:\n{child.tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise StackError(f"{name} not ready after {timeout:.0f}s:\n{child.tail()}")
+
+    def failed_child(self) -> str | None:
+        """The name of a service that has exited, if any."""
+        for c in self.children:
+            if c.process.poll() is not None:
+                return c.name
+        if self.triton and self.triton.process and self.triton.process.poll() is not None:
+            return "tritonserver"
+        return None
+
+    def pids(self) -> list[int]:
+        pids = [c.process.pid for c in self.children]
+        if self.triton and self.triton.process:
+            pids.append(self.triton.process.pid)
+        return pids
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            _stop_group(child.process)
+        self.children.clear()
+        if self.triton is not None:
+            self.triton.stop()
+            self.triton = None
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
