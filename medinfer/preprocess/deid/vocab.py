@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["NOT_NAME_WORDS", "EPONYM_HEADS", "CREDENTIALS", "GENERIC_FACILITY_WORDS", "ABBREVIATIONS",
-           "is_not_name", "STATE_CODES",
+           "is_not_name", "STATE_CODES", "STATE_NAMES",
            "NAME_TOKEN", "trim_name"]
 
 NOT_NAME_WORDS = frozenset(w.lower() for w in """
@@ -32,7 +32,9 @@ january february march july september october november december
 jan feb mar apr jun jul aug sep sept oct nov dec
 yes no none denies reports states notes noted negative positive normal abnormal stable unchanged
 continue start stop hold increase decrease daily bid tid qid prn po iv im sc qhs
-mg mcg ml units tab tabs tablet capsule
+mg mcg ml units tab tabs tablet capsule record number
+inr hgb hb cr wbc plt hct bun na cl co2 a1c tsh bnp ldl hdl ast alt alk bili lactate trop troponin
+pain discussed vin ef spo2 fio2 gcs nihss ekg
 lasix coumadin eliquis zofran tylenol norco keflex augmentin xarelto plavix lipitor zoloft prozac
 insulin metoprolol lisinopril aspirin heparin warfarin vancomycin zosyn ceftriaxone
 ct mri cxr ekg ecg echo us xr pet tee tte
@@ -68,6 +70,14 @@ sleep pain imaging radiology laboratory lab
 STATE_CODES = tuple("""AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH
 NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR AS GU MP VI FM MH PW AA AE AP""".split())
 
+# States are not PHI under Safe Harbor (only units smaller than a state are).
+STATE_NAMES = frozenset(n.lower() for n in """Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|
+Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|
+Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|
+North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|
+Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico|District of Columbia|
+United States|USA|America""".replace("\n", "").split("|"))
+
 # Upper-case tokens that look like initials but are clinical abbreviations.
 ABBREVIATIONS = frozenset("""
 AM PM US UK ED ER OR ICU CCU MD DO RN NP PA PT OT BP HR RR CT MR MRI EKG ECG EEG EMG GI GU HEENT CV
@@ -76,6 +86,7 @@ URI SOB CP ABD NT ND NAD AOX VS WBC RBC HGB HCT PLT INR PTT BMP CMP LFT TSH UA C
 EF LV RV LA RA AV MV TV IVC SVC OK NA NS LR DC AMA SNF LTAC PCP ID HIV HCV HBV TB RX DX HX SX TX FX
 MVC ICD CRT EP OB GYN ENT ID AKI ARF ATN GERD IBS IBD RA SLE MS ALS PD AD CVA TIA SAH SDH ICH
 NC RA FIO PEEP ABG VBG ETT NGT OGT PICC CVC JP ROS HPI PMH PSH FH SH CC II III IV VI
+IT OK NO ON IN AT TO BY OF AN AS IS IF OR WE HE ME MY SO UP VIN DEA NPI SSN MRN EF CR PRN NKDA
 """.split())
 
 

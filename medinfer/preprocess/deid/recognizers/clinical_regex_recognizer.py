@@ -37,7 +37,7 @@ ID_VALUE = r"(?P<phi>(?=[A-Z0-9-]*\d)[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){3,19})(?
 
 
 def context_id_rule(context_words: Sequence[str], label: str, score: float = 0.9,
-                    value: str = ID_VALUE, gap: str = r"(?:\s*(?:number|num|no\.?|#|id|identifier)\b)?") -> Rule:
+                    value: str = ID_VALUE, gap: str = r"(?:\s*(?:(?:number|num|no|id|identifier)\b\.?|#))?") -> Rule:
     """``<context word> [number|no.|#] [:|#|is] <identifier>``, context matched case-insensitively."""
     words = "|".join(sorted(context_words, key=len, reverse=True))
     rx = (r"(?i:\b(?:" + words + r"))" + r"(?i:" + gap + r")" + r"\s*(?:[:#=]|\bis\b)?\s*#?\s*" + value)

@@ -18,7 +18,8 @@ _ROLES = (r"patient's|patient|pt's|pt|name|patient\s+name|attending|physician|pr
           r"witness|interpreter|case\s+manager|social\s+worker|chaplain|pharmacist|author|by|attention|attn")
 # Longest alternatives first, so "patient name" wins over "patient".
 _ROLES = "|".join(sorted(_ROLES.split("|"), key=len, reverse=True))
-_NAME = r"(?P<phi>" + NAME_TOKEN + r"(?:[ \t]+" + NAME_TOKEN + r"){0,3})"
+# Single spaces only: record headers separate fields with runs of spaces.
+_NAME = r"(?P<phi>" + NAME_TOKEN + r"(?:[ \t]" + NAME_TOKEN + r"){0,3})"
 _LAST_FIRST = r"(?P<phi>[A-Z][A-Za-z'’-]+,[ \t]*[A-Z][A-Za-z'’-]+(?:[ \t]+[A-Z]\.?(?![\w#]))?)"
 
 

@@ -19,7 +19,7 @@ _HEADS = (r"Hospitals?|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Health\s+S
 _NAMEWORD = r"(?:[A-Z][\w'’-]*|&)"
 _FACILITY = re.compile(
     r"(?<![\w.])(?P<phi>(?:(?:St\.?|Saint|Mount|Mt\.?)[ \t]+)?" + _NAMEWORD
-    + r"(?:[ \t]+(?:of|the|and|for|at|" + _NAMEWORD + r")){0,6}[ \t]+(?:" + _HEADS + r"))(?![\w'’])"
+    + r"(?:[ \t]+(?:of|the|and|for|" + _NAMEWORD + r")){0,6}[ \t]+(?:" + _HEADS + r"))(?![\w'’])"
     + r"(?:[ \t]+(?:of|at)[ \t]+(?P<tail>(?:[A-Z][\w'’.-]*)(?:[ \t]+[A-Z][\w'’.-]*){0,2}))?")
 _LEADING_JUNK = re.compile(r"^(?:(?:The|At|From|To|In|Seen|Transferred|Admitted|Discharged|Records|Per|Via|"
                            r"Called|Faxed|Sent|Follow|Followed|Outside|Prior|Previous|Our|Your|His|Her|Their|"
@@ -40,6 +40,13 @@ class FacilityNameRecognizer(ClinicalRegexRecognizer):
         if junk:
             start += junk.end()
             phrase = phrase[junk.end():]
+        while True:   # leading abbreviations/credentials: "ED Smith Hospital", "NP Johnson Clinic"
+            first = phrase.split(" ", 1)
+            if len(first) == 2 and (first[0] in ABBREVIATIONS or first[0] in CREDENTIALS):
+                start += len(first[0]) + 1
+                phrase = first[1].lstrip()
+                continue
+            break
         if match.group("tail"):
             end = match.end("tail")
             phrase = text[start:end]

@@ -20,13 +20,15 @@ class InitialsRecognizer(ClinicalRegexRecognizer):
     RULES = (
         Rule(r"(?<![\w.])(?P<phi>[A-Z]\.[ ]?[A-Z]\.(?:[ ]?[A-Z]\.)?)(?![\w])", "NAME", 0.7),
         Rule(r"(?i:\b(?:transcribed(?:\s+by)?|initials|initialed|typed\s+by|scribe|tech|technologist|"
-             r"entered\s+by|by)\s*:?\s*)(?P<phi>[A-Z]{2,3})\b", "NAME", 0.75),
+             r"entered\s+by|by)\s*:?\s*)(?P<phi>[A-Z]\.[ ]?[A-Z]\.(?:[ ]?[A-Z]\.)?|[A-Z]{2,3}\b)", "NAME", 0.75),
         Rule(r"(?:--|—|/|\b(?:discussed\s+with|per|cc)\b)[ \t]*(?P<phi>[A-Z]{2,3})(?=[ \t]*(?:,|\(|$|\n|/))", "NAME", 0.7),
         Rule(r"(?<![\w.])(?P<phi>[A-Z]{2,3}),?[ \t]+(?:RN|LPN|NP|PA-C|MD|CNA|RT|PT|OT)\b", "NAME", 0.75),
     )
 
     def accept(self, match, rule, text):
         value = match.group("phi")
-        if value.replace(" ", "") in _DOTTED_NOT_INITIALS or (value in ABBREVIATIONS and rule is not self.RULES[1]):
+        # A sign-off cue (rules 1 and 3: "Transcribed: PM", "TO, RN") outweighs the look of an abbreviation.
+        strong = rule is self.RULES[1] or rule is self.RULES[3]
+        if not strong and (value.replace(" ", "") in _DOTTED_NOT_INITIALS or value in ABBREVIATIONS):
             return
         yield match.start("phi"), match.end("phi"), "NAME", rule.score

@@ -15,7 +15,7 @@ class MrnRecognizer(ClinicalRegexRecognizer):
     RULES = (
         context_id_rule([r"MRN", r"MR", r"medical\s+record", r"med\s+rec", r"record", r"chart", r"unit",
                          r"hospital", r"patient", r"pt", r"EMPI", r"MPI", r"CMRN"], "MRN", 0.95,
-                        gap=r"(?:\s*(?:number|num|no\.?|#|id|identifier)\b|\s*#)?"),
+                        ),
     )
 
     def accept(self, match, rule, text):

@@ -7,17 +7,25 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from medinfer.preprocess.deid.vocab import EPONYM_HEADS, is_not_name
+from medinfer.preprocess.deid.vocab import ABBREVIATIONS, EPONYM_HEADS, STATE_CODES, STATE_NAMES, is_not_name
 
 __all__ = ["SpacyNerRecognizer"]
 
 _AFTER = re.compile(r"^[’']?s?\s+(\w+)")
+_TOKEN = re.compile(r"\S+")
+
+
+def _junk(word: str) -> bool:
+    """A word that cannot be part of a name: digits, lower case, a known non-name or abbreviation."""
+    w = word.strip(".,;:()'’\"")
+    return (not w or any(c.isdigit() for c in w) or not w[0].isupper() or is_not_name(w)
+            or w in ABBREVIATIONS or (w.isupper() and len(w) <= 3 and not w.endswith(".")))
 
 
 class SpacyNerRecognizer(EntityRecognizer):
     """Reads the entities the NLP engine already mapped to NAME/LOCATION and drops the clinical
-    false positives the small model makes: eponyms ('Parkinson disease'), drug brands and section
-    words ('Lasix', 'Assessment') and spans of digits/punctuation only."""
+    false positives the small model makes: eponyms ('Parkinson disease'), lab and section words
+    ('INR', 'Cr 1.7', 'Assessment'), abbreviations ('EF', 'NC') and US states (not PHI)."""
 
     ENTITIES = ("NAME", "LOCATION")
 
@@ -37,24 +45,28 @@ class SpacyNerRecognizer(EntityRecognizer):
             label = ent.label_
             if label not in self.scores:
                 continue
-            words = [w for w in re.findall(r"[A-Za-z][\w'’.-]*", ent.text)]
-            if not words or all(is_not_name(w) for w in words) or not any(w[0].isupper() for w in words):
+            start = ent.start_char
+            tokens = list(_TOKEN.finditer(text, start, ent.end_char))
+            while tokens and _junk(tokens[0].group()):
+                tokens.pop(0)
+            while tokens and _junk(tokens[-1].group()):
+                tokens.pop()
+            if not tokens:
+                continue
+            words = [t.group().strip(".,;:()'’\"").lower() for t in tokens]
+            if any(w in EPONYM_HEADS for w in words):
                 continue
             after = _AFTER.match(text[ent.end_char:ent.end_char + 24])
             if after and after.group(1).lower() in EPONYM_HEADS:
                 continue
-            start, end = ent.start_char, ent.end_char
-            # Trim leading/trailing non-name words the model swept in ("Dr. Smith" -> "Smith").
-            tokens = list(re.finditer(r"\S+", text[start:end]))
-            while tokens and is_not_name(tokens[0].group()):
-                tokens.pop(0)
-            while tokens and is_not_name(tokens[-1].group()):
-                tokens.pop()
-            if not tokens:
-                continue
-            s, e = start + tokens[0].start(), start + tokens[-1].end()
-            while e > s and text[e - 1] in ".,;:)('’":
+            s, e = tokens[0].start(), tokens[-1].end()
+            while e > s and text[e - 1] in ".,;:)('’\"":
                 e -= 1
+            while s < e and text[s] in "('\"":
+                s += 1
+            value = text[s:e]
+            if label == "LOCATION" and (value in STATE_CODES or value.lower() in STATE_NAMES):
+                continue
             if e > s:
                 out.append(RecognizerResult(label, s, e, self.scores[label]))
         return out

@@ -15,6 +15,8 @@ class SsnRecognizer(ClinicalRegexRecognizer):
     ENTITIES = ("SSN",)
     RULES = (
         Rule(r"(?<![\d-])(?P<phi>\d{3}-\d{2}-\d{4})(?![\d-])", "SSN", 0.85),
+        # 3-2-4 digit groups separated by spaces are SSN-shaped too (phones group 3-3-4).
+        Rule(r"(?<![\d-])(?P<phi>\d{3} \d{2} \d{4})(?![\d-])", "SSN", 0.7),
         context_id_rule([r"SSN", r"SS#", r"social\s+security", r"soc\s+sec"], "SSN", 0.95,
                         value=r"(?P<phi>\d{3}[ -.]?\d{2}[ -.]?\d{4})(?!\d)"),
     )

@@ -24,7 +24,9 @@ _STREET = (r"(?<![\w-])(?P<phi>\d{1,6}[A-Z]?[ \t]+(?:(?:[NSEW]|N[EW]|S[EW])\.?[ 
            r"(?:" + "|".join(_SUFFIXES) + r")\b\.?"
            r"(?:,?[ \t]+(?:(?:[NSEW]|N[EW]|S[EW])\.?\b))?"
            r"(?:,?[ \t]*(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Bldg\.?|Building|Floor|Fl\.?|Rm\.?|Room|#)[ \t]*#?[ \t]*"
-           r"[A-Z0-9-]{1,6}\b)?)")
+           r"[A-Z0-9-]{1,6}\b)?)"
+           # The words after an address and a comma are the city ("12 Elm St, Springfield").
+           r"(?:,[ \t]*(?P<city>[A-Z][a-z'’.-]+(?:[ \t]+[A-Z][a-z'’.-]+){0,2})(?![ \t]*\d))?")
 
 
 class StreetAddressRecognizer(ClinicalRegexRecognizer):
@@ -32,6 +34,12 @@ class StreetAddressRecognizer(ClinicalRegexRecognizer):
     anchors the match so 'takes 2 Tylenol Extra Strength' does not look like an address."""
 
     ENTITIES = ("LOCATION",)
+
+    def accept(self, match, rule, text):
+        yield from super().accept(match, rule, text)
+        if "city" in match.re.groupindex and match.group("city"):
+            yield match.start("city"), match.end("city"), "LOCATION", 0.75
+
     RULES = (
         Rule(_STREET, "LOCATION", 0.85),
         Rule(r"\b(?P<phi>P\.?[ \t]?O\.?[ \t]+Box[ \t]+\d+)\b", "LOCATION", 0.9, ),

@@ -9,7 +9,8 @@ from medinfer.preprocess.deid.vocab import CREDENTIALS, NAME_TOKEN, trim_name
 
 __all__ = ["TitledNameRecognizer"]
 
-_NAME = r"(?P<phi>" + NAME_TOKEN + r"(?:[ \t]+" + NAME_TOKEN + r"){0,3})"
+# Single spaces only: record headers separate fields with runs of spaces.
+_NAME = r"(?P<phi>" + NAME_TOKEN + r"(?:[ \t]" + NAME_TOKEN + r"){0,3})"
 _CRED = "|".join(re.escape(c) for c in sorted(CREDENTIALS, key=len, reverse=True))
 
 
