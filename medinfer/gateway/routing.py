@@ -54,7 +54,7 @@ def _is_number(x: Any) -> bool:
 
 def classify_input(value: Any) -> InputKind:
     if isinstance(value, str):
-        head = decode_base64_prefix(value) if len(value) >= 180 and " " not in value[:200] else None
+        head = decode_base64_prefix(value) if len(value) >= 16 and not any(c.isspace() for c in value[:200]) else None
         if head is not None:
             kind = sniff_image(head)
             if kind is not None:
@@ -66,6 +66,6 @@ def classify_input(value: Any) -> InputKind:
         return InputKind.TABULAR
     if isinstance(value, list) and value:
         first = value[0]
-        if _is_number(first) or isinstance(first, (dict, list)):
+        if isinstance(first, (dict, list)) or any(_is_number(v) for v in value[:64]):
             return InputKind.TABULAR
     return InputKind.UNKNOWN

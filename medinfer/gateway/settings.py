@@ -26,6 +26,10 @@ class GatewaySettings(ServiceSettings):
     preprocessor_url: str = Field("http://127.0.0.1:8080", description="Base URL of the preprocessor service.")
     preprocessor_ca_file: Path | None = Field(None, description="CA bundle to verify the preprocessor's TLS certificate.")
     triton_url: str = Field("http://127.0.0.1:8000", description="Triton's HTTP/REST (KServe v2) base URL.")
+    triton_grpc_target: str = Field("127.0.0.1:8001", description="Triton's gRPC endpoint (host:port).")
+    triton_grpc_ca_file: Path | None = Field(None, description="CA to verify Triton's gRPC TLS certificate; "
+                                             "plaintext when unset (loopback or inside the cluster network policy).")
+    grpc_port: int = Field(8444, description="Port of the gateway's KServe v2 gRPC service (TLS like HTTPS); 0 disables it.")
     model_repository: Path | None = Field(
         None, description="Triton model repository with medinfer.json metadata; default <MEDINFER_HOME>/models."
     )
@@ -35,12 +39,24 @@ class GatewaySettings(ServiceSettings):
         "less) or by calling the preprocessor service.",
     )
     default_models: dict[str, str] = Field(
-        default_factory=lambda: {"tabular": "breast_cancer", "text": "note_embedding", "image": "image_quality",
+        default_factory=lambda: {"tabular": "breast_cancer", "tensor": "breast_cancer", "text": "note_embedding", "image": "image_quality",
                                  "dicom": "image_quality"},
         description="Model used when a request names none, by input kind (JSON object in the environment).",
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     upstream_timeout_s: float = Field(10.0, description="Per-hop timeout for a call to the preprocessor or Triton.")
+    request_timeout_s: float = Field(30.0, description="Request deadline when the client sets none.")
+    max_request_timeout_s: float = Field(
+        120.0, description="Largest deadline a client may ask for with X-Request-Timeout-Ms."
+    )
+    retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call for retryable failures.")
+    retry_initial_backoff_s: float = Field(0.05, description="First backoff; doubles per attempt, with jitter.")
+    retry_max_backoff_s: float = Field(0.5, description="Largest backoff between attempts.")
+    breaker_failure_threshold: int = Field(5, description="Consecutive failures that open a backend's circuit.")
+    breaker_error_rate: float = Field(0.5, description="Error rate over the window that opens the circuit.")
+    breaker_window: int = Field(20, description="Recent calls the error rate is computed over.")
+    breaker_min_calls: int = Field(10, description="Calls in the window before the error rate can trip.")
+    breaker_reset_timeout_s: float = Field(2.0, description="Open time before a half-open probe is let through.")
     upstream_connections: int = Field(64, description="Pooled keep-alive connections per upstream.")
 
     def repository_path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from medinfer.common.http import ORJSONResponse, parse_json_body, request_id_of
+from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 
 router = APIRouter(tags=["inference"])
 
@@ -13,6 +14,14 @@ router = APIRouter(tags=["inference"])
 async def infer(request: Request) -> ORJSONResponse:
     """Route the input by kind, preprocess it, run the model on Triton."""
     rid = request_id_of(request)
+    s = request.app.state.settings
+    deadline = Deadline.from_header(request.headers.get(DEADLINE_HEADER), s.request_timeout_s, s.max_request_timeout_s)
     body = parse_json_body(await request.body())
-    result = await request.app.state.inference.infer(body, rid)
-    return ORJSONResponse(result.to_json(rid))
+    tp = request.headers.get("traceparent")
+    result = await request.app.state.inference.infer(body, rid, deadline, {"traceparent": tp} if tp else None)
+    state = request.scope.setdefault("state", {})
+    state["metric_model"], state["metric_version"] = result.model, str(result.version)
+    response = ORJSONResponse(result.to_json(rid))
+    if result.tag:
+        response.headers["X-Model-Tag"] = result.tag
+    return response
