@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from medinfer.cli import stack_commands
+from medinfer.cli import deid, stack_commands
 
 app = typer.Typer(name="medinfer", help="medinfer: audited clinical AI inference.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
-for module in (stack_commands,):
+for module in (stack_commands, deid):
     module.register(app)
 
 

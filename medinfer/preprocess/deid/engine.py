@@ -17,6 +17,7 @@ Span resolution, after Presidio's own de-duplication:
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -92,6 +93,8 @@ class DeidEngine:
                                        supported_languages=self.config.supported_languages,
                                        context_aware_enhancer=_NoContextEnhancer())
         self.anonymizer = AnonymizerEngine()
+        # spaCy's vocabulary grows while it reads: one analysis at a time per engine.
+        self._lock = threading.Lock()
         self._keys = SurrogateKeys(secret.encode("utf-8") if isinstance(secret, str) else secret, max_shift_days)
         self._static_ops = {
             "tag": {label: OperatorConfig("replace", {"new_value": f"[{label}]"}) for label in LABELS},
@@ -170,13 +173,15 @@ class DeidEngine:
 
     def analyze(self, text: str) -> list[Entity]:
         text = self.check_text(text)
-        return self._resolve(text, self.analyzer.analyze(text=text, language="en"))
+        with self._lock:
+            return self._resolve(text, self.analyzer.analyze(text=text, language="en"))
 
     def _analyze_many(self, texts: Sequence[str]) -> list[list[Entity]]:
         out = []
-        for text, artifacts in self.nlp_engine.process_batch(list(texts), "en", batch_size=self.batch_size):
-            results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=artifacts)
-            out.append(self._resolve(text, results))
+        with self._lock:
+            for text, artifacts in self.nlp_engine.process_batch(list(texts), "en", batch_size=self.batch_size):
+                results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=artifacts)
+                out.append(self._resolve(text, results))
         return out
 
     # ------------------------------------------------------------------ anonymization
@@ -200,14 +205,14 @@ class DeidEngine:
         text = self.check_text(text)
         operator = self.check_operator(operator)
         patient_key = self.check_patient_key(patient_key)
-        entities = self._resolve(text, self.analyzer.analyze(text=text, language="en"))
+        with self._lock:
+            entities = self._resolve(text, self.analyzer.analyze(text=text, language="en"))
         return DeidResult(self.apply(text, entities, operator, patient_key), tuple(entities))
 
-    def deidentify_batch(self, items: Sequence[Mapping[str, object]], default_operator: str = "tag"
-                         ) -> list[DeidResult]:
+    def deidentify_batch(self, items: object, default_operator: object = "tag") -> list[DeidResult]:
         """Many notes at once: validates every item first (nothing runs on a bad batch), then runs
         spaCy over them with ``nlp.pipe``. Items are ``{"text", "operator"?, "patient_key"?}``."""
-        if not isinstance(items, Sequence) or isinstance(items, (str, bytes)) or not items:
+        if not isinstance(items, (list, tuple)) or not items:
             raise ValidationFailed("'items' must be a non-empty list", field="items")
         if len(items) > self.max_batch_items:
             raise PayloadTooLarge(f"'items' exceeds the limit of {self.max_batch_items} notes",
