@@ -19,7 +19,7 @@ _HEADS = (r"Hospitals?|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Health\s+S
 _NAMEWORD = r"(?:[A-Z][\w'’-]*|&)"
 _FACILITY = re.compile(
     r"(?<![\w.])(?P<phi>(?:(?:St\.?|Saint|Mount|Mt\.?)[ \t]+)?" + _NAMEWORD
-    + r"(?:[ \t]+(?:of|the|and|for|" + _NAMEWORD + r")){0,6}[ \t]+(?:" + _HEADS + r"))(?![\w'’])"
+    + r"(?:[ \t]+(?:of|the|for|" + _NAMEWORD + r")){0,6}[ \t]+(?:" + _HEADS + r"))(?![\w'’])"
     + r"(?:[ \t]+(?:of|at)[ \t]+(?P<tail>(?:[A-Z][\w'’.-]*)(?:[ \t]+[A-Z][\w'’.-]*){0,2}))?")
 _LEADING_JUNK = re.compile(r"^(?:(?:The|At|From|To|In|Seen|Transferred|Admitted|Discharged|Records|Per|Via|"
                            r"Called|Faxed|Sent|Follow|Followed|Outside|Prior|Previous|Our|Your|His|Her|Their|"
