@@ -8,6 +8,7 @@ import grpc
 from fastapi import FastAPI
 
 from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
+from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
@@ -38,7 +39,8 @@ def _policy(settings: GatewaySettings) -> RetryPolicy:
 
 def _upstream(name: str, session, settings: GatewaySettings, gm: GatewayMetrics) -> Upstream:
     return Upstream(name, session, hop_timeout_s=settings.upstream_timeout_s, policy=_policy(settings),
-                    breaker=_breaker(name, settings, gm), on_retry=gm.count_retry, observe=gm.observe_upstream)
+                    breaker=_breaker(name, settings, gm), on_retry=gm.count_retry, observe=gm.observe_upstream,
+                    trace=settings.otel_exporter != "none")
 
 
 async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics):
@@ -89,7 +91,9 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             await triton_session.close()
             await pre_session.close()
 
-    app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    tracer = build_tracer_provider("medinfer-gateway", settings.otel_exporter, settings.otel_endpoint)
+    app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.metrics = gm

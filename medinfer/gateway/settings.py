@@ -52,6 +52,10 @@ class GatewaySettings(ServiceSettings):
     retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call for retryable failures.")
     retry_initial_backoff_s: float = Field(0.05, description="First backoff; doubles per attempt, with jitter.")
     retry_max_backoff_s: float = Field(0.5, description="Largest backoff between attempts.")
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry span export: none (off), console, or otlp (OTLP/HTTP)."
+    )
+    otel_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint when otel_exporter is otlp.")
     breaker_failure_threshold: int = Field(5, description="Consecutive failures that open a backend's circuit.")
     breaker_error_rate: float = Field(0.5, description="Error rate over the window that opens the circuit.")
     breaker_window: int = Field(20, description="Recent calls the error rate is computed over.")

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from medinfer.common.errors import BackendUnavailable, DeadlineExceeded
+from medinfer.common.tracing import inject_trace_headers
 from medinfer.gateway.resilience import (
     DEADLINE_HEADER,
     CircuitBreaker,
@@ -57,7 +58,7 @@ class Upstream:
     def __init__(
         self, name: str, session: aiohttp.ClientSession, *, hop_timeout_s: float, policy: RetryPolicy,
         breaker: CircuitBreaker, on_retry: Callable[[str], None] | None = None,
-        observe: Callable[[str, str, float], None] | None = None,
+        observe: Callable[[str, str, float], None] | None = None, trace: bool = False,
     ) -> None:
         self.name = name
         self.session = session
@@ -66,6 +67,7 @@ class Upstream:
         self.breaker = breaker
         self.on_retry = on_retry
         self.observe = observe
+        self.trace = trace
 
     async def probe(self, path: str) -> bool:
         """A health check: no retries, does not move the breaker."""
@@ -83,6 +85,8 @@ class Upstream:
         async def once(timeout: float) -> UpstreamResponse:
             hdrs = dict(headers or {})
             hdrs[DEADLINE_HEADER] = deadline.header_value()
+            if self.trace:
+                inject_trace_headers(hdrs)  # the current span's traceparent replaces the client's
             start = time.perf_counter()
             try:
                 async with self.session.request(method, path, data=body, headers=hdrs,
