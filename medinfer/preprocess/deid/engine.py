@@ -39,6 +39,7 @@ __all__ = ["DeidEngine", "DeidResult", "Entity", "OPERATORS"]
 OPERATORS = ("redact", "mask", "tag", "surrogate")
 _PROPAGATE_MIN_SCORE = 0.75
 _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+")
+_CAP_WORD = re.compile(r"(?<![\w'’-])[A-Z][A-Za-z'’]+(?:-[A-Z][A-Za-z'’]+)*(?![\w-])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +168,8 @@ class DeidEngine:
                         words.add(w.upper())
         if not words:
             return []
-        rx = re.compile(r"(?<![\w'’-])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-                        + r")(?![\w-])")
-        return [(m.start(), m.end(), "NAME", 0.7) for m in rx.finditer(text)]
+        # One precompiled scan for capitalised words + a set look-up: no per-note regex compile.
+        return [(m.start(), m.end(), "NAME", 0.7) for m in _CAP_WORD.finditer(text) if m.group() in words]
 
     def analyze(self, text: str) -> list[Entity]:
         text = self.check_text(text)

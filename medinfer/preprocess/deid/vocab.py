@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["NOT_NAME_WORDS", "EPONYM_HEADS", "CREDENTIALS", "GENERIC_FACILITY_WORDS", "ABBREVIATIONS",
-           "is_not_name", "STATE_CODES", "STATE_NAMES",
+           "is_not_name", "cannot_be_name", "STATE_CODES", "STATE_NAMES",
            "NAME_TOKEN", "trim_name"]
 
 NOT_NAME_WORDS = frozenset(w.lower() for w in """
@@ -93,6 +93,15 @@ IT OK NO ON IN AT TO BY OF AN AS IS IF OR WE HE ME MY SO UP VIN DEA NPI SSN MRN 
 def is_not_name(word: str) -> bool:
     """True when a capitalised word is known not to be (part of) a person's name."""
     return word.lower().strip(".,'’") in NOT_NAME_WORDS
+
+
+def cannot_be_name(word: str) -> bool:
+    """A word that cannot be part of a person or place name: digits, lower case, a known
+    non-name or an abbreviation. Used both to trim NER spans and to skip NER on text whose
+    every word is such a word (any entity there would be trimmed away)."""
+    w = word.strip(".,;:()'’\"")
+    return (not w or any(c.isdigit() for c in w) or not w[0].isupper() or is_not_name(w)
+            or w in ABBREVIATIONS or (w.isupper() and len(w) <= 3 and not w.endswith(".")))
 
 
 # A name token: Title-case (O'Brien, McDonald, Smith-Jones), ALL CAPS, or an initial "J."

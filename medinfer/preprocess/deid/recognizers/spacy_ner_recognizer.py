@@ -7,19 +7,12 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from medinfer.preprocess.deid.vocab import ABBREVIATIONS, EPONYM_HEADS, STATE_CODES, STATE_NAMES, is_not_name
+from medinfer.preprocess.deid.vocab import EPONYM_HEADS, STATE_CODES, STATE_NAMES, cannot_be_name
 
 __all__ = ["SpacyNerRecognizer"]
 
 _AFTER = re.compile(r"^[’']?s?\s+(\w+)")
 _TOKEN = re.compile(r"\S+")
-
-
-def _junk(word: str) -> bool:
-    """A word that cannot be part of a name: digits, lower case, a known non-name or abbreviation."""
-    w = word.strip(".,;:()'’\"")
-    return (not w or any(c.isdigit() for c in w) or not w[0].isupper() or is_not_name(w)
-            or w in ABBREVIATIONS or (w.isupper() and len(w) <= 3 and not w.endswith(".")))
 
 
 class SpacyNerRecognizer(EntityRecognizer):
@@ -47,9 +40,9 @@ class SpacyNerRecognizer(EntityRecognizer):
                 continue
             start = ent.start_char
             tokens = list(_TOKEN.finditer(text, start, ent.end_char))
-            while tokens and _junk(tokens[0].group()):
+            while tokens and cannot_be_name(tokens[0].group()):
                 tokens.pop(0)
-            while tokens and _junk(tokens[-1].group()):
+            while tokens and cannot_be_name(tokens[-1].group()):
                 tokens.pop()
             if not tokens:
                 continue
