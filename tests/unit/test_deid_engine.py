@@ -6,6 +6,8 @@ import datetime as dt
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from medinfer.common.errors import MedinferError, PayloadTooLarge, ValidationFailed
 from medinfer.preprocess.deid.dates import parse_date, shift_date
@@ -153,3 +155,24 @@ def test_batch_matches_single_and_validates_all_items_first(engine) -> None:
         engine.deidentify_batch([{"text": "x", "operator": "tag"}] * 9)
     with pytest.raises(MedinferError):
         engine.deidentify_batch([])
+
+
+_ALPHABET = st.sampled_from(list("abcXYZ019 ./-,:#@()\n\t'") + ["Dr. ", "Mr. ", "MRN ", "03/14/2021", "Smith",
+                                                                 "Hospital", "é", "中", "😀", "Fax ", "93 yo"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(_ALPHABET, min_size=1, max_size=40), operator=st.sampled_from(["tag", "redact", "mask",
+                                                                                      "surrogate"]))
+def test_any_text_is_handled_and_offsets_stay_in_bounds(engine, parts, operator) -> None:
+    text = "".join(parts)
+    if not text.strip():
+        return
+    result = engine.deidentify(text, operator, "fuzz")
+    assert isinstance(result.text, str)
+    last = 0
+    for e in result.entities:
+        assert last <= e.start < e.end <= len(text)
+        last = e.end
+    if operator == "mask":
+        assert len(result.text) == len(text)

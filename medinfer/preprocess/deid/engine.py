@@ -16,6 +16,7 @@ Span resolution, after Presidio's own de-duplication:
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ class DeidEngine:
                  min_score: float = 0.4, max_shift_days: int = 365, batch_size: int = 16,
                  max_batch_items: int = 256) -> None:
         self.config = config or DeidConfig.load()
+        # Presidio logs result objects and operator configs at debug/info level; keep them quiet
+        # so a verbose log level can never start writing details of what was found.
+        for name in ("presidio-analyzer", "presidio-anonymizer"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.max_chars = max_chars
         self.min_score = min_score
         self.batch_size = batch_size
