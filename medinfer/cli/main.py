@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from medinfer.cli import deid, stack_commands
+from medinfer.cli import audit, deid, stack_commands, token
 
 app = typer.Typer(name="medinfer", help="medinfer: audited clinical AI inference.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
-for module in (stack_commands, deid):
+for module in (stack_commands, token, audit, deid):
     module.register(app)
 
 
