@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from medinfer.common.errors import MedinferError
 
-__all__ = ["register", "deid"]
+__all__ = ["deid", "register"]
 
 _CHUNK = 16
 

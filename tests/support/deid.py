@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
-__all__ = ["deid_engine", "TEST_SECRET"]
+__all__ = ["TEST_SECRET", "deid_engine"]
 
 TEST_SECRET = b"test-secret-0123456789abcdef0123456789"
 
 
-@lru_cache(maxsize=None)
+@cache
 def deid_engine(secret: bytes = TEST_SECRET):
     from medinfer.preprocess.deid import DeidEngine
 

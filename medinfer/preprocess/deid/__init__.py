@@ -6,4 +6,4 @@ Entry points: ``DeidEngine`` (build once, share), ``DeidResult``/``Entity``, ``O
 from medinfer.preprocess.deid.engine import OPERATORS, DeidEngine, DeidResult, Entity
 from medinfer.preprocess.deid.labels import LABELS
 
-__all__ = ["DeidEngine", "DeidResult", "Entity", "OPERATORS", "LABELS"]
+__all__ = ["LABELS", "OPERATORS", "DeidEngine", "DeidResult", "Entity"]

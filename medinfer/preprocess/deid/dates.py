@@ -12,8 +12,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = ["DATE_PATTERNS", "DatePattern", "ParsedDate", "parse_date", "shift_date"]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
@@ -35,7 +35,7 @@ from medinfer.preprocess.deid.registry import DeidConfig, DeidRegistryProvider
 from medinfer.preprocess.deid.surrogate import NoteSurrogates, SurrogateKeys
 from medinfer.preprocess.deid.vocab import is_not_name
 
-__all__ = ["DeidEngine", "DeidResult", "Entity", "OPERATORS"]
+__all__ = ["OPERATORS", "DeidEngine", "DeidResult", "Entity"]
 
 OPERATORS = ("redact", "mask", "tag", "surrogate")
 _PROPAGATE_MIN_SCORE = 0.75

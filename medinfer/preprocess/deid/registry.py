@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from medinfer.preprocess.deid import recognizers as _recognizers
 from medinfer.preprocess.deid.labels import LABELS
 
-__all__ = ["DeidConfig", "NlpConfig", "RecognizerEntry", "DeidRegistryProvider", "DEFAULT_CONFIG_PATH"]
+__all__ = ["DEFAULT_CONFIG_PATH", "DeidConfig", "DeidRegistryProvider", "NlpConfig", "RecognizerEntry"]
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("recognizers.yaml")
 
@@ -58,7 +58,7 @@ class DeidConfig(BaseModel):
     recognizers: list[RecognizerEntry]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "DeidConfig":
+    def load(cls, path: Path | None = None) -> DeidConfig:
         with open(path or DEFAULT_CONFIG_PATH, encoding="utf-8") as fh:
             return cls.model_validate(yaml.safe_load(fh))
 

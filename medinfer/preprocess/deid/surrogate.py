@@ -24,7 +24,7 @@ import hmac
 import random
 import re
 import secrets
-from typing import Callable
+from collections.abc import Callable
 
 from faker.providers.address.en_US import Provider as _Address
 from faker.providers.person.en_US import Provider as _Person
@@ -32,7 +32,7 @@ from faker.providers.person.en_US import Provider as _Person
 from medinfer.preprocess.deid.dates import parse_date, shift_date
 from medinfer.preprocess.deid.vocab import GENERIC_FACILITY_WORDS
 
-__all__ = ["SurrogateKeys", "NoteSurrogates"]
+__all__ = ["NoteSurrogates", "SurrogateKeys"]
 
 FIRST_NAMES = tuple(_Person.first_names)
 LAST_NAMES = tuple(_Person.last_names)
@@ -53,7 +53,7 @@ class SurrogateKeys:
         self._secret = secret
         self.max_shift_days = max_shift_days
 
-    def note(self, patient_key: str | None) -> "NoteSurrogates":
+    def note(self, patient_key: str | None) -> NoteSurrogates:
         if patient_key is None:
             scope = secrets.token_bytes(32)
         else:

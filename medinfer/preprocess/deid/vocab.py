@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NOT_NAME_WORDS", "EPONYM_HEADS", "CREDENTIALS", "GENERIC_FACILITY_WORDS", "ABBREVIATIONS",
-           "is_not_name", "cannot_be_name", "STATE_CODES", "STATE_NAMES",
-           "NAME_TOKEN", "trim_name"]
+__all__ = [
+    "ABBREVIATIONS",
+    "CREDENTIALS",
+    "EPONYM_HEADS",
+    "GENERIC_FACILITY_WORDS",
+    "NAME_TOKEN",
+    "NOT_NAME_WORDS",
+    "STATE_CODES",
+    "STATE_NAMES",
+    "cannot_be_name",
+    "is_not_name",
+    "trim_name",
+]
 
 NOT_NAME_WORDS = frozenset(w.lower() for w in """
 a an the and or but of in on at to for from with by as is was were be been has had have he she his her

@@ -21,14 +21,31 @@ from medinfer.preprocess.deid.recognizers.spacy_ner_recognizer import SpacyNerRe
 from medinfer.preprocess.deid.recognizers.ssn_recognizer import SsnRecognizer
 from medinfer.preprocess.deid.recognizers.street_address_recognizer import StreetAddressRecognizer
 from medinfer.preprocess.deid.recognizers.titled_name_recognizer import TitledNameRecognizer
-from medinfer.preprocess.deid.recognizers.web_address_recognizer import WebAddressRecognizer
 from medinfer.preprocess.deid.recognizers.vehicle_id_recognizer import VehicleIdRecognizer
+from medinfer.preprocess.deid.recognizers.web_address_recognizer import WebAddressRecognizer
 
 __all__ = [
-    "AccountNumberRecognizer", "AgeOver89Recognizer", "CityCountyRecognizer", "CityStateZipRecognizer",
-    "ClinicalDateRecognizer", "ClinicalRegexRecognizer", "ContextNameRecognizer", "DeviceIdRecognizer",
-    "EmailAddressRecognizer", "FacilityNameRecognizer", "HealthPlanIdRecognizer", "InitialsRecognizer",
-    "IpAddressRecognizer", "LicenseNumberRecognizer", "MrnRecognizer", "OtherIdRecognizer",
-    "PhoneFaxRecognizer", "SpacyNerRecognizer", "SsnRecognizer", "StreetAddressRecognizer",
-    "TitledNameRecognizer", "WebAddressRecognizer", "VehicleIdRecognizer",
+    "AccountNumberRecognizer",
+    "AgeOver89Recognizer",
+    "CityCountyRecognizer",
+    "CityStateZipRecognizer",
+    "ClinicalDateRecognizer",
+    "ClinicalRegexRecognizer",
+    "ContextNameRecognizer",
+    "DeviceIdRecognizer",
+    "EmailAddressRecognizer",
+    "FacilityNameRecognizer",
+    "HealthPlanIdRecognizer",
+    "InitialsRecognizer",
+    "IpAddressRecognizer",
+    "LicenseNumberRecognizer",
+    "MrnRecognizer",
+    "OtherIdRecognizer",
+    "PhoneFaxRecognizer",
+    "SpacyNerRecognizer",
+    "SsnRecognizer",
+    "StreetAddressRecognizer",
+    "TitledNameRecognizer",
+    "VehicleIdRecognizer",
+    "WebAddressRecognizer",
 ]

@@ -11,7 +11,8 @@ stays in the text. Regexes are compiled once per class, not per call.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -24,7 +25,7 @@ _TRAIL = ".,;:)]}'\"-/"
 class Rule:
     """One compiled regex, the label it yields and its score."""
 
-    __slots__ = ("regex", "label", "score")
+    __slots__ = ("label", "regex", "score")
 
     def __init__(self, regex: str | re.Pattern[str], label: str, score: float, flags: int = 0) -> None:
         self.regex = regex if isinstance(regex, re.Pattern) else re.compile(regex, flags)

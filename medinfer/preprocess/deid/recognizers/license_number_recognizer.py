@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from medinfer.preprocess.deid.recognizers.clinical_regex_recognizer import (
-    ClinicalRegexRecognizer, context_id_rule)
+    ClinicalRegexRecognizer,
+    context_id_rule,
+)
 
 __all__ = ["LicenseNumberRecognizer"]
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from medinfer.preprocess.deid.recognizers.clinical_regex_recognizer import (
-    ClinicalRegexRecognizer, Rule, context_id_rule)
+    ClinicalRegexRecognizer,
+    Rule,
+    context_id_rule,
+)
 
 __all__ = ["OtherIdRecognizer"]
 
