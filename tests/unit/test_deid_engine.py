@@ -176,3 +176,15 @@ def test_any_text_is_handled_and_offsets_stay_in_bounds(engine, parts, operator)
         last = e.end
     if operator == "mask":
         assert len(result.text) == len(text)
+
+
+PROSE = ("ASSESSMENT AND PLAN: 67-year-old man with HFrEF (EF 25%), CKD stage 3 and Type 2 Diabetes. "
+         "Continue IV Lasix 40 mg BID. Daily weights. Cardiology following. Dispo: Home with VNA services.\n"
+         "Follow up in Heart Failure Clinic in 1-2 weeks. Babinski negative. Romberg negative. "
+         "Gram stain with Gram-positive cocci. Started Vancomycin per Pharmacy dosing protocol. "
+         "ID consulted re: MRSA bacteremia. Parkinson disease, Bell's palsy. Pain 7/10, BP 130/85, in 2015.")
+
+
+def test_clinical_prose_without_phi_stays_intact(engine) -> None:
+    result = engine.deidentify(PROSE, "tag")
+    assert [PROSE[e.start:e.end] for e in result.entities] == []

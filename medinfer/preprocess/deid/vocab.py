@@ -44,7 +44,13 @@ yes no none denies reports states notes noted negative positive normal abnormal 
 continue start stop hold increase decrease daily bid tid qid prn po iv im sc qhs
 mg mcg ml units tab tabs tablet capsule record number
 inr hgb hb cr wbc plt hct bun na cl co2 a1c tsh bnp ldl hdl ast alt alk bili lactate trop troponin
-pain discussed vin ef spo2 fio2 gcs nihss ekg
+pain discussed vin ef spo2 fio2 gcs nihss ekg dispo code status full started continued held given
+pharmacy pharmacist nursing cardiology nephrology neurology oncology surgery urology radiology pathology
+hematology rheumatology pulmonology gastroenterology endocrinology psychiatry dermatology ophthalmology
+orthopedics ent gi renal pulm heme onc neuro psych anesthesia hospitalist medicine pediatrics obstetrics
+babinski romberg kernig brudzinski homans tinel phalen mcmurray lachman apgar glasgow gram ganz
+whipple nissen roux billroth hodgkin parkinson alzheimer crohn cushing hashimoto guillain barre kawasaki raynaud
+sjogren tourette wernicke korsakoff bence trendelenburg valsalva heimlich kussmaul cheyne korotkoff
 lasix coumadin eliquis zofran tylenol norco keflex augmentin xarelto plavix lipitor zoloft prozac
 insulin metoprolol lisinopril aspirin heparin warfarin vancomycin zosyn ceftriaxone
 ct mri cxr ekg ecg echo us xr pet tee tte
@@ -56,7 +62,7 @@ medicaid medicare insurance ssn account acct member policy serial device license
 EPONYM_HEADS = frozenset("""
 disease diseases syndrome palsy lymphoma sign signs esophagus thyroiditis dementia test maneuver
 reflex criteria score scale classification fracture phenomenon tumor tumour sarcoma procedure operation
-catheter line tube equation formula index law ulcer disorder anomaly node nodes's
+catheter line tube equation formula index law ulcer disorder anomaly node nodes's negative positive stain
 """.split())
 
 CREDENTIALS = (
@@ -73,7 +79,11 @@ surgery surgical rehabilitation rehab nursing home hospice cancer institute hear
 pediatric pediatrics primary specialty outpatient inpatient emergency department main our your his her
 their this that same local county state veterans va skilled facility behavioral mental psychiatric
 orthopedic orthopaedic neurology dermatology endocrine gi pulmonary renal transplant infusion wound
-sleep pain imaging radiology laboratory lab
+sleep pain imaging radiology laboratory lab heart failure lung kidney liver breast spine sports travel allergy
+asthma stroke epilepsy headache lipid anticoagulation coumadin hypertension diabetes memory bone marrow vascular
+vein fertility obesity bariatric weight management geriatric geriatrics hematology rheumatology urology
+gastroenterology hepatology nephrology endocrinology ophthalmology otolaryngology podiatry physical therapy
+occupational speech
 """.split())
 
 # USPS state, district, territory and military codes.
@@ -95,6 +105,7 @@ IV IM PO PR SC SQ TID BID QID QD HS NPO DNR DNI CPR COPD CHF CAD CKD ESRD DM HTN
 URI SOB CP ABD NT ND NAD AOX VS WBC RBC HGB HCT PLT INR PTT BMP CMP LFT TSH UA CXR KUB US TTE TEE
 EF LV RV LA RA AV MV TV IVC SVC OK NA NS LR DC AMA SNF LTAC PCP ID HIV HCV HBV TB RX DX HX SX TX FX
 MVC ICD CRT EP OB GYN ENT ID AKI ARF ATN GERD IBS IBD RA SLE MS ALS PD AD CVA TIA SAH SDH ICH
+MRSA MSSA VRE ESBL CRE HFREF HFPEF NSTEMI STEMI COVID HCAP VAP CAUTI CLABSI MDRO
 NC RA FIO PEEP ABG VBG ETT NGT OGT PICC CVC JP ROS HPI PMH PSH FH SH CC II III IV VI
 IT OK NO ON IN AT TO BY OF AN AS IS IF OR WE HE ME MY SO UP VIN DEA NPI SSN MRN EF CR PRN NKDA
 """.split())
@@ -105,13 +116,21 @@ def is_not_name(word: str) -> bool:
     return word.lower().strip(".,'’") in NOT_NAME_WORDS
 
 
+# Generic drug-name endings: a word with one of these is a medicine, not a person or place.
+_DRUG_SUFFIX = re.compile(r"(?i)(?:mycin|micin|cillin|cef\w+|pril|olol|statin|sartan|azole|floxacin|cycline|parin|"
+                          r"dipine|tidine|prazole|mab|nib|vir|tide|zepam|zolam|oxetine|triptyline|done|codone|"
+                          r"morphone|profen|afil|gliptin|gliflozin|glitazone|semide|thiazide|lukast|terol|sone|"
+                          r"lone|asone|olone|umab|imab|ximab|kinra|penem|bactam|azepine|peridol|apine|idone)$")
+
+
 def cannot_be_name(word: str) -> bool:
     """A word that cannot be part of a person or place name: digits, lower case, a known
     non-name or an abbreviation. Used both to trim NER spans and to skip NER on text whose
     every word is such a word (any entity there would be trimmed away)."""
     w = word.strip(".,;:()'’\"")
     return (not w or any(c.isdigit() for c in w) or not w[0].isupper() or is_not_name(w)
-            or w in ABBREVIATIONS or (w.isupper() and len(w) <= 3 and not w.endswith(".")))
+            or w in ABBREVIATIONS or w.upper() in ABBREVIATIONS and w.isupper()
+            or (w.isupper() and len(w) <= 3 and not w.endswith(".")) or bool(_DRUG_SUFFIX.search(w)))
 
 
 # A name token: Title-case (O'Brien, McDonald, Smith-Jones), ALL CAPS, or an initial "J."

@@ -16,6 +16,7 @@ _ROLES = (r"patient's|patient|pt's|pt|name|patient\s+name|attending|physician|pr
           r"grandson|granddaughter|grandmother|grandfather|aunt|uncle|cousin|caregiver|neighbor|roommate|"
           r"boyfriend|girlfriend|fiance|fiancee|mom|dad|discussed\s+with|spoke\s+with|spoke\s+to|per|"
           r"witness|interpreter|case\s+manager|social\s+worker|chaplain|pharmacist|author|by|attention|attn")
+_LOOSE_CUES = {"per", "re", "by", "cc", "attention", "attn", "contact"}
 # Longest alternatives first, so "patient name" wins over "patient".
 _ROLES = "|".join(sorted(_ROLES.split("|"), key=len, reverse=True))
 # Single spaces only: record headers separate fields with runs of spaces.
@@ -28,12 +29,17 @@ class ContextNameRecognizer(ClinicalRegexRecognizer):
 
     ENTITIES = ("NAME",)
     RULES = (
-        Rule(r"(?i:\b(?:" + _ROLES + r"))\b[ \t]*[:,-]?[ \t]*(?:\((?:[a-z]+)\)[ \t]*)?" + _NAME, "NAME", 0.8),
+        Rule(r"(?i:\b(?P<role>" + _ROLES + r"))\b[ \t]*[:,-]?[ \t]*(?:\((?:[a-z]+)\)[ \t]*)?" + _NAME, "NAME", 0.8),
         Rule(r"(?i:\b(?:patient|pt|name|patient\s+name|re)\b[ \t]*:?[ \t]*)" + _LAST_FIRST, "NAME", 0.9),
         Rule(r"(?m)^[ \t]*(?i:name|patient|pt)[ \t]*:[ \t]*" + _LAST_FIRST, "NAME", 0.9),
     )
 
     def accept(self, match, rule, text):
         start, end = trim_name(text, *match.span("phi"))
+        value = text[start:end]
+        # After a loose cue ("per", "re:") a lone short all-caps word is an abbreviation (MRSA, ICU).
+        if (rule is self.RULES[0] and match.group("role").lower() in _LOOSE_CUES and " " not in value
+                and value.isupper() and len(value) <= 5):
+            return
         if end - start >= 2:
             yield start, end, "NAME", rule.score

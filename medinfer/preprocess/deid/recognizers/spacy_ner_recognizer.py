@@ -11,6 +11,7 @@ from medinfer.preprocess.deid.vocab import EPONYM_HEADS, STATE_CODES, STATE_NAME
 
 __all__ = ["SpacyNerRecognizer"]
 
+_PARTICLES = {"van", "von", "de", "der", "den", "del", "della", "di", "da", "la", "le", "du", "bin", "ibn", "al"}
 _AFTER = re.compile(r"^[’']?s?\s+(\w+)")
 _TOKEN = re.compile(r"\S+")
 
@@ -46,8 +47,15 @@ class SpacyNerRecognizer(EntityRecognizer):
                 tokens.pop()
             if not tokens:
                 continue
-            words = [t.group().strip(".,;:()'’\"").lower() for t in tokens]
-            if any(w in EPONYM_HEADS for w in words):
+            words = [t.group().strip(".,;:()'’\"") for t in tokens]
+            if any(w.lower() in EPONYM_HEADS for w in words):
+                continue
+            # Names carry no lower-case words besides particles ("van", "de"); "Started X per Y" is prose.
+            if any(w[:1].islower() and w.lower() not in _PARTICLES for w in words):
+                continue
+            # A lone all-caps token from the model is an abbreviation far more often than a name
+            # (capitalised headers are covered by the context recognizers).
+            if len(words) == 1 and words[0].isupper() and len(words[0]) <= 5:
                 continue
             after = _AFTER.match(text[ent.end_char:ent.end_char + 24])
             if after and after.group(1).lower() in EPONYM_HEADS:
