@@ -141,8 +141,9 @@ def test_disabled_engine_answers_503(tmp_path) -> None:
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path) -> None:
-    with pytest.raises(ValueError, match="DEID_SECRET"):
-        PreprocessSettings(home=tmp_path, environment="production").deid_secret_bytes()
+    prod = PreprocessSettings(home=tmp_path, environment="production", dicom_deid_secret="d" * 32)
+    with pytest.raises(ValueError, match="PREPROCESS_DEID_SECRET is required"):
+        prod.deid_secret_bytes()
     dev = PreprocessSettings(home=tmp_path)
     assert dev.deid_secret_bytes() == dev.deid_secret_bytes() and len(dev.deid_secret_bytes()) >= 32
     assert (tmp_path / "keys" / "deid.secret").stat().st_mode & 0o077 == 0
