@@ -21,15 +21,26 @@ from medinfer.registry.audit import make_event
 from medinfer.registry.db import FileRow, ModelRow, VersionRow, utcnow
 from medinfer.registry.routing import GraceDrain
 from medinfer.registry.service import Registry
-from medinfer.registry.validation import find_candidate, sha256_file, validate_candidate
+from medinfer.registry.validation import ValidationReport, find_candidate, sha256_file, validate_candidate
+from medinfer.triton.model_config import ModelConfig
 
 __all__ = ["adopt_version", "adopt_repository"]
 
 
+def _python_backend_report(reg: Registry, name: str) -> tuple[ValidationReport, ModelConfig]:
+    """A shipped model served by its own Python-backend ``model.py`` (no ONNX file, e.g. the spaCy ``ner``):
+    its signature is its ``config.pbtxt``; it is validated by its build's own tests, not by an ORT smoke run."""
+    cfg = reg.repository.read_config(name)
+    return ValidationReport(cfg.inputs, cfg.outputs, {"runtime": "python-backend", "smoke": "built-in model"}), cfg
+
+
 def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason: str) -> dict[str, Any]:
     folder = reg.repository.root / name / str(version)
-    report = validate_candidate(find_candidate(folder))
-    cfg = reg._config(name, folder / "model.onnx", None)
+    if not any(folder.glob("*.onnx")) and (folder / "model.py").is_file():
+        report, cfg = _python_backend_report(reg, name)
+    else:
+        report = validate_candidate(find_candidate(folder))
+        cfg = reg._config(name, folder / "model.onnx", None)
     with reg.store.session() as s:
         model = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
         if model is None:

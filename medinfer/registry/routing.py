@@ -100,10 +100,10 @@ class RoutingTable:
         """``(version, tag)`` for one request; ``tag`` is current, canary, a named tag or pinned."""
         route = self._routes.get(model)
         if route is None:
-            raise ModelNotFound(f"model '{model}' is not registered")
+            raise ModelNotFound("unknown model (not registered)")
         if version is None or version == "":
             if route.current is None:
-                raise ModelNotFound(f"model '{model}' has no current version; promote one first")
+                raise ModelNotFound("the model has no current version; promote one first")
             if route.canary is not None:
                 key = client if route.sticky and client else request_id
                 if canary_bucket(key) < route.threshold:
@@ -113,7 +113,7 @@ class RoutingTable:
             v = int(version)
             tag = route.by_version.get(v)
             if tag is None:
-                raise ModelNotFound(f"version {v} of model '{model}' is not served")
+                raise ModelNotFound("that version of the model is not served")
             return v, tag
         if version == "current" and route.current is not None:
             return route.current, "current"
