@@ -164,6 +164,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             PreprocessorClient(_upstream("preprocessor", pre_session, settings, gm)),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
+            text_operator=settings.text_deid_operator,
         )
         if rt is not None:
             if security.ledger is not None:
