@@ -267,3 +267,27 @@ def test_adopting_shipped_versions_is_explicit_and_idempotent(reg, tmp_path, eve
     assert adopt_repository(reg, actor="medinfer-up", reason="again") == []
     assert len(reg.history("shipped")) == 3
     assert [e["action"] for e in events.items] == ["model.adopt", "model.adopt", "model.promote"]
+
+
+def test_database_down_mid_life_changes_nothing(reg, tmp_path):
+    from medinfer.registry.db import make_engine
+    from medinfer.registry.store import Store
+
+    publish(reg, tmp_path)
+    publish(reg, tmp_path, seed=2)
+    reg.promote("tumor", 1, actor="bob")
+    before = snapshot_tree(reg.repository.root)
+    live = reg.store
+    reg.store = Store(make_engine("postgresql+psycopg://u@127.0.0.1:1/gone"))
+    try:
+        for op in (lambda: publish(reg, tmp_path, seed=3), lambda: reg.promote("tumor", 2, actor="bob"),
+                   lambda: reg.rollback("tumor", actor="bob"), lambda: reg.set_canary("tumor", 2, 10, actor="b"),
+                   reg.list_models):
+            with pytest.raises(BackendUnavailable) as err:
+                op()
+            assert err.value.code == "registry-unavailable" and err.value.status == 503
+    finally:
+        reg.store.engine.dispose()
+        reg.store = live
+    assert snapshot_tree(reg.repository.root) == before
+    assert reg.get_model("tumor")["current"] == 1 and len(reg.history("tumor")) == 3
