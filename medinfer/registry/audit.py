@@ -3,7 +3,9 @@
 Every publish, promotion, rollback, tag or canary change and automatic rollback
 calls ``AuditSink.record(event)`` after it is committed. The event is a flat dict
 with identifiers only (model, versions, actor, reason, time), never inference
-data. ``medinfer.audit`` (the tamper-evident ledger) provides the production
+data: ``before`` and ``after`` are version numbers (or None); for canary events
+``after`` is the version now receiving the canary share (``detail.weight``) and,
+for a clear or automatic rollback, the current version taking all traffic back. ``medinfer.audit`` (the tamper-evident ledger) provides the production
 sink; the registry also keeps its own history table (``models history``).
 """
 

@@ -53,8 +53,8 @@ class CanaryMixin:
             after_served = store.served_versions(store.tags(s, m))
         self._changed()  # type: ignore[attr-defined]
         self._record(make_event("model.canary", model=name, actor=actor, reason=reason,  # type: ignore[attr-defined]
-                                before={"version": before[0], "weight": before[1]},
-                                after={"version": version, "weight": float(weight)}, sticky=sticky))
+                                before=before[0], after=version, weight_before=before[1],
+                                weight=float(weight), sticky=sticky))
         self._retire(name, cfg, after_served, before[0])  # type: ignore[attr-defined]
         return {"name": name, "canary": version, "weight": float(weight), "sticky": sticky, "current": current}
 
@@ -76,8 +76,8 @@ class CanaryMixin:
             current = tags[CURRENT].version if CURRENT in tags else None
         self._changed()  # type: ignore[attr-defined]
         self._record(make_event(f"model.{kind}", model=name, actor=actor,  # type: ignore[attr-defined]
-                                reason=reason, before={"version": before, "weight": weight},
-                                after={"version": current, "weight": 100.0}))
+                                reason=reason, before=before, after=current, weight_before=weight,
+                                canary_cleared=True))
         cfg = self.repository.read_config(name)  # type: ignore[attr-defined]
         self._retire(name, cfg, after_served, before)  # type: ignore[attr-defined]
         return {"name": name, "canary": None, "cleared": before, "current": current}

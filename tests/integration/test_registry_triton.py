@@ -149,7 +149,7 @@ def test_rollout_rolls_a_broken_canary_back_with_a_reason(env, triton, tmp_path)
     assert _wait_unloaded(triton, name, v2)
     last = events.items[-1]
     assert last["action"] == "model.auto_rollback" and last["actor"] == "rollout-bot"
-    assert "error rate" in last["reason"] and last["before"]["version"] == v2 and last["after"]["version"] == v1
+    assert "error rate" in last["reason"] and last["before"] == v2 and last["after"] == v1
     assert reg.history(name)[-1]["kind"] == "auto_rollback"
 
 

@@ -219,7 +219,7 @@ def test_canary_set_change_and_clear(reg, tmp_path, events):
     assert cfg.versions == (1,)
     last = events.items[-1]
     assert last["action"] == "model.auto_rollback" and "error rate" in last["reason"]
-    assert last["before"] == {"version": 2, "weight": 50.0} and last["after"]["version"] == 1
+    assert last["before"] == 2 and last["after"] == 1 and last["detail"]["weight_before"] == 50.0
 
 
 def test_promote_graduates_the_canary(reg, tmp_path):
