@@ -38,22 +38,37 @@ def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason:
             s.flush()
         if any(v.version == version for v in model.versions):
             raise Conflict(f"model '{name}' version {version} is already registered", code="version-exists")
-        row = VersionRow(model_id=model.id, version=version, publisher=actor, published_at=utcnow(),
-                         status="ready", breaking=False, signature=report.signature, config_pbtxt=cfg.to_pbtxt(),
-                         model_card=(folder / "README.md").read_text() if (folder / "README.md").is_file() else "",
-                         validation=report.results | {"validated_at": utcnow().isoformat(), "adopted": True})
+        row = VersionRow(
+            model_id=model.id,
+            version=version,
+            publisher=actor,
+            published_at=utcnow(),
+            status="ready",
+            breaking=False,
+            signature=report.signature,
+            config_pbtxt=cfg.to_pbtxt(),
+            model_card=(folder / "README.md").read_text() if (folder / "README.md").is_file() else "",
+            validation=report.results | {"validated_at": utcnow().isoformat(), "adopted": True},
+        )
         s.add(row)
         s.flush()
         for f in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            s.add(FileRow(version_id=row.id, path=str(f.relative_to(folder)), sha256=sha256_file(f),
-                          size=f.stat().st_size))
+            s.add(
+                FileRow(
+                    version_id=row.id,
+                    path=str(f.relative_to(folder)),
+                    sha256=sha256_file(f),
+                    size=f.stat().st_size,
+                )
+            )
         reg.store.add_event(s, model, "adopt", actor=actor, reason=reason, after=version)
     reg._record(make_event("model.adopt", model=name, actor=actor, reason=reason, after=version))
     return {"name": name, "version": version}
 
 
-def adopt_repository(reg: Registry, *, actor: str, reason: str, promote_latest: bool = True,
-                     load_in_triton: bool = False) -> list[dict]:
+def adopt_repository(
+    reg: Registry, *, actor: str, reason: str, promote_latest: bool = True, load_in_triton: bool = False
+) -> list[dict]:
     """Register unknown version folders; promote the highest version of a model without current.
 
     By default the promotion does not ask Triton to load: at start-up Triton has loaded

@@ -95,8 +95,9 @@ class RoutingTable:
         route = self._routes.get(model)
         return set(route.by_version) if route else set()
 
-    def resolve(self, model: str, version: str | int | None, request_id: str,
-                client: str | None = None) -> tuple[int, str]:
+    def resolve(
+        self, model: str, version: str | int | None, request_id: str, client: str | None = None
+    ) -> tuple[int, str]:
         """``(version, tag)`` for one request; ``tag`` is current, canary, a named tag or pinned."""
         route = self._routes.get(model)
         if route is None:
@@ -133,8 +134,13 @@ class _Snapshotter(Protocol):
 class SnapshotRefresher:
     """Polls the store's change counter and reloads the table when it moves."""
 
-    def __init__(self, table: RoutingTable, store: _Snapshotter, interval_s: float = 0.5,
-                 before_swap: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        table: RoutingTable,
+        store: _Snapshotter,
+        interval_s: float = 0.5,
+        before_swap: Callable[[], None] | None = None,
+    ) -> None:
         """``before_swap`` runs before a new snapshot takes effect (the gateway rereads
         its model catalog there, so a newly routed version's metadata is known first)."""
         self.table, self.store, self.interval_s = table, store, interval_s
@@ -229,21 +235,30 @@ class _Outcome:
 class VersionMetrics:
     """Per-version request, error and latency series (labels: model, version only)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, tracker: InflightTracker | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, tracker: InflightTracker | None = None
+    ) -> None:
         from prometheus_client import REGISTRY
 
         self.registry = registry if registry is not None else REGISTRY
         kw: dict[str, Any] = {"registry": self.registry}
         self.tracker = tracker or InflightTracker()
-        self.requests = Counter("medinfer_model_requests", "Inference requests per model version",
-                                ["model", "version"], **kw)
-        self.errors = Counter("medinfer_model_errors", "Failed inference requests per model version",
-                              ["model", "version"], **kw)
-        self.latency = Histogram("medinfer_model_request_duration_seconds",
-                                 "Inference latency per model version", ["model", "version"],
-                                 buckets=LATENCY_BUCKETS, **kw)
-        self.inflight = Gauge("medinfer_model_inflight", "In-flight requests per model version",
-                              ["model", "version"], **kw)
+        self.requests = Counter(
+            "medinfer_model_requests", "Inference requests per model version", ["model", "version"], **kw
+        )
+        self.errors = Counter(
+            "medinfer_model_errors", "Failed inference requests per model version", ["model", "version"], **kw
+        )
+        self.latency = Histogram(
+            "medinfer_model_request_duration_seconds",
+            "Inference latency per model version",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            **kw,
+        )
+        self.inflight = Gauge(
+            "medinfer_model_inflight", "In-flight requests per model version", ["model", "version"], **kw
+        )
 
     @contextmanager
     def track(self, model: str, version: int) -> Iterator[_Outcome]:

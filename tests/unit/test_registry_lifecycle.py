@@ -26,8 +26,10 @@ class Events:
 def snapshot_tree(root: Path) -> dict[str, str]:
     if not root.exists():
         return {}
-    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
+        for p in sorted(root.rglob("*"))
+    }
 
 
 @pytest.fixture
@@ -46,8 +48,12 @@ def reg(request, tmp_path: Path, events: Events):
 
 
 def publish(reg, tmp_path: Path, name="tumor", version=None, builder=linear, breaking=False, **kw):
-    folder = write_folder(tmp_path / f"src-{name}-{version}-{builder.__name__}-{kw.get('seed', 0)}", builder,
-                          card="# Model card\nIntended use: testing.", **kw)
+    folder = write_folder(
+        tmp_path / f"src-{name}-{version}-{builder.__name__}-{kw.get('seed', 0)}",
+        builder,
+        card="# Model card\nIntended use: testing.",
+        **kw,
+    )
     return reg.publish(folder, name, version=version, breaking=breaking, actor="alice", reason="test")
 
 
@@ -140,8 +146,12 @@ def test_promote_rollback_and_history(reg, tmp_path, events):
     assert reg.rollback("tumor", actor="carol", reason="bad metrics")["current"] == 1
     hist = reg.history("tumor")
     assert [(h["kind"], h["before"], h["after"], h["actor"]) for h in hist] == [
-        ("publish", None, 1, "alice"), ("publish", None, 2, "alice"), ("promote", None, 1, "bob"),
-        ("promote", 1, 2, "bob"), ("rollback", 2, 1, "carol")]
+        ("publish", None, 1, "alice"),
+        ("publish", None, 2, "alice"),
+        ("promote", None, 1, "bob"),
+        ("promote", 1, 2, "bob"),
+        ("rollback", 2, 1, "carol"),
+    ]
     assert hist[-1]["reason"] == "bad metrics"
     assert [e["action"] for e in events.items][-3:] == ["model.promote", "model.promote", "model.rollback"]
     assert events.items[-1]["before"] == 2 and events.items[-1]["after"] == 1
@@ -257,13 +267,19 @@ def test_adopting_shipped_versions_is_explicit_and_idempotent(reg, tmp_path, eve
 
     for v in (1, 2):
         src = linear(tmp_path / f"shipped{v}.onnx", seed=v)
-        reg.repository.write_version(config_from_onnx("shipped", src), v, {"model.onnx": src}, {"kind": "tensor"})
+        reg.repository.write_version(
+            config_from_onnx("shipped", src), v, {"model.onnx": src}, {"kind": "tensor"}
+        )
     done = adopt_repository(reg, actor="medinfer-up", reason="shipped models")
     assert [d["version"] for d in done] == [1, 2]
     model = reg.get_model("shipped")
     assert model["current"] == 2
     assert {f["path"] for f in model["versions"][0]["files"]} == {"model.onnx", "model.py", "medinfer.json"}
-    assert [(h["kind"], h["after"]) for h in reg.history("shipped")] == [("adopt", 1), ("adopt", 2), ("promote", 2)]
+    assert [(h["kind"], h["after"]) for h in reg.history("shipped")] == [
+        ("adopt", 1),
+        ("adopt", 2),
+        ("promote", 2),
+    ]
     assert adopt_repository(reg, actor="medinfer-up", reason="again") == []
     assert len(reg.history("shipped")) == 3
     assert [e["action"] for e in events.items] == ["model.adopt", "model.adopt", "model.promote"]
@@ -280,9 +296,13 @@ def test_database_down_mid_life_changes_nothing(reg, tmp_path):
     live = reg.store
     reg.store = Store(make_engine("postgresql+psycopg://u@127.0.0.1:1/gone"))
     try:
-        for op in (lambda: publish(reg, tmp_path, seed=3), lambda: reg.promote("tumor", 2, actor="bob"),
-                   lambda: reg.rollback("tumor", actor="bob"), lambda: reg.set_canary("tumor", 2, 10, actor="b"),
-                   reg.list_models):
+        for op in (
+            lambda: publish(reg, tmp_path, seed=3),
+            lambda: reg.promote("tumor", 2, actor="bob"),
+            lambda: reg.rollback("tumor", actor="bob"),
+            lambda: reg.set_canary("tumor", 2, 10, actor="b"),
+            reg.list_models,
+        ):
             with pytest.raises(BackendUnavailable) as err:
                 op()
             assert err.value.code == "registry-unavailable" and err.value.status == 503
