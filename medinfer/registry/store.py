@@ -209,11 +209,27 @@ class Store:
 
     def claim(self, name: str, tag: str, version: int, actor: str) -> int:
         """Mark ``tag`` as being moved to ``version``; returns the revision seen. 409 if
-        another move of this tag is in progress."""
+        another move of any tag of this model is in progress: every move rewrites the
+        model's ``config.pbtxt``, so moves of one model run one at a time (the model row
+        is locked while claiming)."""
         with self.session() as s:
-            m = self.model(s, name)
+            m = self.model(s, name, lock=True)
             row = self.tag(s, m, tag)
             now = utcnow()
+            stale = now - dt.timedelta(seconds=self.stale_claim_s)
+            busy = s.scalar(
+                sa.select(TagRow.name).where(
+                    TagRow.model_id == m.id,
+                    TagRow.name != tag,
+                    TagRow.pending_version.is_not(None),
+                    TagRow.pending_since >= stale,
+                )
+            )
+            if busy is not None:
+                raise Conflict(
+                    f"another change of model '{name}' (tag '{busy}') is in progress",
+                    code="promotion-in-progress",
+                )
             if row is None:
                 s.add(
                     TagRow(
@@ -228,7 +244,6 @@ class Store:
                     )
                 )
                 return 0
-            stale = now - dt.timedelta(seconds=self.stale_claim_s)
             res = s.execute(
                 sa.update(TagRow)
                 .where(TagRow.id == row.id, TagRow.revision == row.revision)

@@ -311,3 +311,19 @@ def test_database_down_mid_life_changes_nothing(reg, tmp_path):
         reg.store = live
     assert snapshot_tree(reg.repository.root) == before
     assert reg.get_model("tumor")["current"] == 1 and len(reg.history("tumor")) == 3
+
+
+def test_moves_of_different_tags_of_one_model_run_one_at_a_time(reg, tmp_path):
+    publish(reg, tmp_path)
+    publish(reg, tmp_path, seed=2)
+    publish(reg, tmp_path, seed=3)
+    reg.promote("tumor", 1, actor="bob")
+    rev = reg.store.claim("tumor", "canary", 2, "carol")
+    with pytest.raises(Conflict) as err:
+        reg.promote("tumor", 3, actor="bob")
+    assert err.value.code == "promotion-in-progress" and "canary" in err.value.detail
+    with pytest.raises(Conflict):
+        reg.set_tag("tumor", "research", 3, actor="bob")
+    reg.store.release("tumor", "canary", rev)
+    reg.promote("tumor", 3, actor="bob")
+    assert reg.get_model("tumor")["current"] == 3
