@@ -199,16 +199,21 @@ class InflightTracker:
         self._counts: dict[tuple[str, int], int] = defaultdict(int)
         self._lock = threading.Lock()
 
+    def enter(self, model: str, version: int) -> None:
+        with self._lock:
+            self._counts[(model, version)] += 1
+
+    def leave(self, model: str, version: int) -> None:
+        with self._lock:
+            self._counts[(model, version)] -= 1
+
     @contextmanager
     def track(self, model: str, version: int) -> Iterator[None]:
-        key = (model, version)
-        with self._lock:
-            self._counts[key] += 1
+        self.enter(model, version)
         try:
             yield
         finally:
-            with self._lock:
-                self._counts[key] -= 1
+            self.leave(model, version)
 
     def inflight(self, model: str, version: int) -> int:
         return self._counts.get((model, version), 0)
@@ -256,6 +261,7 @@ class VersionMetrics:
             buckets=LATENCY_BUCKETS,
             **kw,
         )
+        self._series: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}  # label children, looked up once
         self.inflight = Gauge(
             "medinfer_model_inflight", "In-flight requests per model version", ["model", "version"], **kw
         )
@@ -266,20 +272,29 @@ class VersionMetrics:
         raises or calls ``outcome.fail()``. Errors Triton reports as input errors count
         too: the gateway validated the input before the call, and a rollout compares the
         canary with the stable version, so errors common to both cancel out."""
-        v = str(version)
+        series = self._series.get((model, version))
+        if series is None:
+            v = str(version)
+            series = self._series[(model, version)] = (
+                self.inflight.labels(model, v),
+                self.latency.labels(model, v),
+                self.requests.labels(model, v),
+                self.errors.labels(model, v),
+            )
+        gauge, latency, requests, errors = series
         outcome = _Outcome()
-        gauge = self.inflight.labels(model, v)
         gauge.inc()
+        self.tracker.enter(model, version)
         t0 = time.perf_counter()
         try:
-            with self.tracker.track(model, version):
-                yield outcome
+            yield outcome
         except BaseException:
             outcome.failed = True
             raise
         finally:
+            self.tracker.leave(model, version)
             gauge.dec()
-            self.latency.labels(model, v).observe(time.perf_counter() - t0)
-            self.requests.labels(model, v).inc()
+            latency.observe(time.perf_counter() - t0)
+            requests.inc()
             if outcome.failed:
-                self.errors.labels(model, v).inc()
+                errors.inc()
