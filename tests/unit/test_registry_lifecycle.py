@@ -327,3 +327,23 @@ def test_moves_of_different_tags_of_one_model_run_one_at_a_time(reg, tmp_path):
     reg.store.release("tumor", "canary", rev)
     reg.promote("tumor", 3, actor="bob")
     assert reg.get_model("tumor")["current"] == 3
+
+
+def test_shipped_sample_is_used_and_checked(reg, tmp_path):
+    import json
+
+    folder = write_folder(tmp_path / "with-sample", linear)
+    sample = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [0.5] * 8}]}
+    (folder / "sample.json").write_text(json.dumps(sample))
+    out = reg.publish(folder, "tumor", actor="a")
+    v = reg.get_model("tumor")["versions"][0]
+    assert out["validation"]["smoke"] == v["validation"]["smoke"]
+    assert v["validation"]["smoke"]["sample"] == "shipped"
+    assert v["validation"]["smoke"]["output_shapes"] == {"y": [2, 2]}
+    assert (reg.repository.root / "tumor" / "1" / "sample.json").is_file()
+    sample["inputs"][0]["shape"] = [3, 4]
+    (folder / "sample.json").write_text(json.dumps(sample))
+    with pytest.raises(ValidationFailed) as err:
+        reg.publish(folder, "tumor", actor="a")
+    assert err.value.extra["field"] == "sample.json"
+    assert reg.repository.versions("tumor") == [1]
