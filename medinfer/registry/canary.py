@@ -79,21 +79,18 @@ class CanaryMixin:
                 detail={"weight_before": before[1], "weight": float(weight), "sticky": sticky},
             )
             after_served = store.served_versions(store.tags(s, m))
-        self._changed()  # type: ignore[attr-defined]
-        self._record(
-            make_event(
-                "model.canary",
-                model=name,
-                actor=actor,
-                reason=reason,  # type: ignore[attr-defined]
-                before=before[0],
-                after=version,
-                weight_before=before[1],
-                weight=float(weight),
-                sticky=sticky,
-            )
+        event = make_event(
+            "model.canary",
+            model=name,
+            actor=actor,
+            reason=reason,
+            before=before[0],
+            after=version,
+            weight_before=before[1],
+            weight=float(weight),
+            sticky=sticky,
         )
-        self._retire(name, cfg, after_served, before[0])  # type: ignore[attr-defined]
+        self._after_commit(event, name, cfg, after_served, before[0])  # type: ignore[attr-defined]
         return {
             "name": name,
             "canary": version,
@@ -131,19 +128,16 @@ class CanaryMixin:
             tags = store.tags(s, m)
             after_served = store.served_versions(tags)
             current = tags[CURRENT].version if CURRENT in tags else None
-        self._changed()  # type: ignore[attr-defined]
-        self._record(
-            make_event(
-                f"model.{kind}",
-                model=name,
-                actor=actor,  # type: ignore[attr-defined]
-                reason=reason,
-                before=before,
-                after=current,
-                weight_before=weight,
-                canary_cleared=True,
-            )
+        event = make_event(
+            f"model.{kind}",
+            model=name,
+            actor=actor,
+            reason=reason,
+            before=before,
+            after=current,
+            weight_before=weight,
+            canary_cleared=True,
         )
         cfg = self.repository.read_config(name)  # type: ignore[attr-defined]
-        self._retire(name, cfg, after_served, before)  # type: ignore[attr-defined]
+        self._after_commit(event, name, cfg, after_served, before)  # type: ignore[attr-defined]
         return {"name": name, "canary": None, "cleared": before, "current": current}

@@ -368,12 +368,20 @@ class Registry(CanaryMixin):
                 detail={"breaking": breaking},
             )
             after_served = self.store.served_versions(self.store.tags(s, m)) | {version}
-        self._changed()
-        self._record(
-            make_event(f"model.{kind}", model=name, actor=actor, reason=reason, before=old, after=version)
-        )
-        self._retire(name, cfg, after_served, old)
+        event = make_event(f"model.{kind}", model=name, actor=actor, reason=reason, before=old, after=version)
+        self._after_commit(event, name, cfg, after_served, old)
         return {"name": name, "current": version, "previous": old, "served": sorted(after_served)}
+
+    def _after_commit(
+        self, event: dict[str, Any], name: str, cfg: ModelConfig, served: set[int], old: int | None
+    ) -> None:
+        """Route first, then audit; the retired version is unloaded even when the audit
+        sink fails (whose error still reaches the caller: the change itself is committed)."""
+        self._changed()
+        try:
+            self._record(event)
+        finally:
+            self._retire(name, cfg, served, old)
 
     def _serve(self, name: str, cfg: ModelConfig, versions: set[int], wait_for: int | None) -> None:
         """Write config.pbtxt listing ``versions`` and (with Triton) load and wait for READY."""
@@ -474,11 +482,8 @@ class Registry(CanaryMixin):
                 s, m, "tag", tag=tag, before=before, after=version, actor=actor, reason=reason
             )
             after_served = self.store.served_versions(self.store.tags(s, m))
-        self._changed()
-        self._record(
-            make_event(
-                "model.tag", model=name, actor=actor, reason=reason, before=before, after=version, tag=tag
-            )
+        event = make_event(
+            "model.tag", model=name, actor=actor, reason=reason, before=before, after=version, tag=tag
         )
-        self._retire(name, cfg, after_served, before)
+        self._after_commit(event, name, cfg, after_served, before)
         return {"name": name, "tag": tag, "version": version, "previous": before}

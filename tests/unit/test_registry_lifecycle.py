@@ -347,3 +347,21 @@ def test_shipped_sample_is_used_and_checked(reg, tmp_path):
         reg.publish(folder, "tumor", actor="a")
     assert err.value.extra["field"] == "sample.json"
     assert reg.repository.versions("tumor") == [1]
+
+
+def test_audit_failure_reaches_the_caller_but_the_old_version_is_still_retired(reg, tmp_path):
+    publish(reg, tmp_path)
+    publish(reg, tmp_path, seed=2)
+    reg.promote("tumor", 1, actor="bob")
+
+    class DownLedger:
+        def record(self, event: dict) -> None:
+            raise BackendUnavailable("the audit ledger cannot be written", code="audit-unavailable")
+
+    reg.audit = DownLedger()
+    with pytest.raises(BackendUnavailable) as err:
+        reg.promote("tumor", 2, actor="bob")
+    assert err.value.code == "audit-unavailable"
+    assert reg.get_model("tumor")["current"] == 2  # committed before the sink was called
+    cfg = ModelConfig.from_pbtxt((reg.repository.root / "tumor" / "config.pbtxt").read_text())
+    assert cfg.versions == (2,), "the retired version was still dropped from the served set"
