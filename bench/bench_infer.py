@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token  # noqa: E402
 from medinfer.stack import Stack, StackPorts  # noqa: E402
 from medinfer.triton.server import TritonPorts  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
@@ -85,18 +86,21 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-"))
     ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
-    stack = Stack(home, ports, insecure_http=False)
+    # One wrk client is one principal: lift its rate limit so the bench measures the path, not the limiter.
+    stack = Stack(home, ports, insecure_http=False,
+                  extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"})
     stack.start()
     try:
         direct_body, gateway_body = payloads(home)
         direct_url = f"{stack.triton_url}/v2/models/breast_cancer/infer"
         gateway_url = f"{stack.gateway_url}/infer"
+        auth = {"Authorization": "Bearer " + mint_dev_token(ensure_dev_keys(home), "infer", ttl_s=3600)}
         run_wrk(direct_url, direct_body, 4, args.warmup)
-        run_wrk(gateway_url, gateway_body, 4, args.warmup)
+        run_wrk(gateway_url, gateway_body, 4, args.warmup, auth)
         rows = []
         for c in args.concurrency:
             d = run_wrk(direct_url, direct_body, c, args.duration)
-            g = run_wrk(gateway_url, gateway_body, c, args.duration)
+            g = run_wrk(gateway_url, gateway_body, c, args.duration, auth)
             rows.append((c, d, g))
         print(f"\nbreast_cancer, single record, REST JSON, wrk -t1, {args.duration:.0f}s per cell, TLS on the gateway")
         print(f"{'conc':>4} | {'direct rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'gateway rps':>11} {'p50 ms':>7} "

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medinfer.common.devpki import DevTLS, ensure_dev_tls
+from medinfer.security.devkeys import ensure_dev_keys
 from medinfer.shipped_models import ensure_shipped_models
 from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer
@@ -89,6 +90,7 @@ class Stack:
     def prepare(self) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         self.tls = ensure_dev_tls(self.home)
+        ensure_dev_keys(self.home)
         ensure_shipped_models(self.repository)
 
     def env(self) -> dict[str, str]:

@@ -12,6 +12,7 @@ import typer
 
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.preprocess.settings import PreprocessSettings
+from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token
 from medinfer.stack import Stack, StackError, StackPorts
 from medinfer.triton.server import TritonPorts, TritonStartError
 from medinfer.triton.settings import TritonSettings
@@ -27,8 +28,9 @@ def _ports() -> tuple[StackPorts, GatewaySettings]:
 def _curl(stack: Stack) -> str:
     example = Path("examples/infer_breast_cancer.json").resolve()
     tls = "" if stack.insecure_http else f"--cacert {stack.home / 'tls' / 'ca.pem'} "
+    token = mint_dev_token(ensure_dev_keys(stack.home), "infer models:read", ttl_s=3600)
     return (f"curl -sS {tls}{stack.gateway_url}/infer -H 'Content-Type: application/json' "
-            f"-d @{example}")
+            f"-H 'Authorization: Bearer {token}' -d @{example}")
 
 
 def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (development only).")) -> None:

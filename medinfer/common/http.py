@@ -8,6 +8,7 @@ per-request cost low on the inference path.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -126,6 +127,12 @@ def parse_json_body(raw: bytes) -> Any:
         raise MalformedJSON("request body is not valid JSON") from None
 
 
+# Only opaque ids are adopted (UUIDs, hex with a letter): a free-form id could carry an MRN or a
+# name into logs and audit records.
+_OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
+                        r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
+
+
 def _new_request_id() -> str:
     return secrets.token_hex(12)
 
@@ -143,8 +150,8 @@ class RequestIdMiddleware:
         rid = None
         for k, v in scope["headers"]:
             if k == b"x-request-id":
-                cand = v.decode("latin-1")
-                if 0 < len(cand) <= 64 and all(c.isalnum() or c in "-_." for c in cand):
+                cand = v.decode("latin-1").lower()
+                if _OPAQUE_ID.fullmatch(cand):
                     rid = cand
                 break
         rid = rid or _new_request_id()

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 import grpc
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from medinfer.audit import AuditEvent, AuditMiddleware
+from medinfer.audit.registry_sink import LedgerRegistrySink
 from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
 from medinfer.gateway.inference import InferenceService
-from medinfer.gateway.grpc_service import GatewayGrpcService, start_grpc_server
+from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
 from medinfer.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import admin_models, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
+from medinfer.security import (
+    Principal,
+    SecurityHeadersMiddleware,
+    SecurityService,
+    build_security,
+    require_infer,
+    require_scope,
+    require_some_infer,
+)
+from medinfer.security.deps import CurrentPrincipal
 from medinfer.registry.bootstrap import adopt_repository
 from medinfer.registry.runtime import RegistryRuntime, build_runtime
 from medinfer.registry.settings import RegistrySettings
@@ -37,6 +50,14 @@ def _registry_runtime(settings: GatewaySettings, catalog: ModelCatalog, gm: Gate
                                     triton_url=settings.triton_url)
     return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url),
                          metrics_registry=gm.registry, before_swap=catalog.refresh)
+
+
+def _scope_dependency(scope: str):
+    async def check(principal: CurrentPrincipal) -> Principal:
+        require_scope(principal, scope)
+        return principal
+
+    return check
 
 
 def _start_registry(rt: RegistryRuntime) -> None:
@@ -65,7 +86,43 @@ def _upstream(name: str, session, settings: GatewaySettings, gm: GatewayMetrics)
                     trace=settings.otel_exporter != "none")
 
 
-async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics):
+def _grpc_hooks(security: SecurityService):
+    """Authentication (metadata ``authorization``) and audit for the gRPC service, same rules as REST."""
+
+    async def authenticate(metadata: dict[str, str], method: str, model: str) -> Principal:
+        principal = await security.authenticate(metadata.get("authorization"))
+        security.check_rate(principal)
+        if method == "ModelInfer":
+            require_some_infer(principal)
+            require_infer(principal, model)
+        elif method.startswith("Model") and not principal.has("models:read"):
+            require_infer(principal, model)
+        return principal
+
+    async def record(call: GrpcCall) -> None:
+        ledger = security.ledger
+        if ledger is None:
+            return
+        in_h = ledger.key.content_hasher()
+        in_h.update(call.request.SerializeToString())
+        out_digest = None
+        if call.response is not None:
+            out_h = ledger.key.content_hasher()
+            out_h.update(call.response.SerializeToString())
+            out_digest = out_h.hexdigest()
+        version = getattr(call.response, "model_version", None) or None
+        await ledger.append(AuditEvent(
+            action=f"grpc {call.method}", route=f"/inference.GRPCInferenceService/{call.method}", status=call.status,
+            request_id=call.request_id, sub=getattr(call.principal, "sub", None),
+            client_id=getattr(call.principal, "client_id", None), model=call.model or None, version=version,
+            latency_us=int(call.latency_s * 1e6), input_digest=in_h.hexdigest(), output_digest=out_digest,
+        ))
+
+    return authenticate, record
+
+
+async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics,
+                      security: SecurityService):
     if settings.triton_grpc_ca_file:
         creds = grpc.ssl_channel_credentials(settings.triton_grpc_ca_file.read_bytes())
         channel = grpc.aio.secure_channel(settings.triton_grpc_target, creds)
@@ -76,6 +133,7 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
         hop_timeout_s=settings.upstream_timeout_s, default_timeout_s=settings.request_timeout_s,
         max_timeout_s=settings.max_request_timeout_s,
     )
+    grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security)
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
@@ -88,6 +146,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     settings = settings or GatewaySettings()
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     gm = GatewayMetrics(metrics_registry)
+    security = build_security(settings)
     rt = _registry_runtime(settings, catalog, gm) if settings.registry_routing else None
 
     @asynccontextmanager
@@ -104,10 +163,13 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None,
         )
         if rt is not None:
+            if security.ledger is not None:
+                rt.registry.audit = LedgerRegistrySink(security.ledger, asyncio.get_running_loop())
             await run_in_threadpool(_start_registry, rt)
         grpc_server = grpc_channel = None
         if settings.grpc_port:
-            grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm)
+            grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm,
+                                                                                  security)
         try:
             yield
         finally:
@@ -116,6 +178,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
                 await grpc_channel.close()
             await triton_session.close()
             await pre_session.close()
+            await security.aclose()
             if rt is not None:
                 rt.stop()
 
@@ -125,17 +188,22 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.metrics = gm
+    app.state.security = security
     if rt is not None:
         app.state.registry = rt.registry
         app.state.registry_runtime = rt
-        # Pass the models:read / models:write security dependencies once auth is wired.
-        app.include_router(admin_models.create_router())
+        app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
+                                                      write=_scope_dependency("models:write")))
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(infer.router)
     app.include_router(v2.router)
+    # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.
     app.add_middleware(MetricsMiddleware, metrics=gm)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if security.ledger is not None:
+        app.add_middleware(AuditMiddleware, ledger=security.ledger)
+    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ from medinfer import __version__
 from medinfer.common.errors import MedinferError
 from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryableUpstreamError, RetryPolicy, call_with_resilience
 
-__all__ = ["GatewayGrpcService", "start_grpc_server", "STATUS_OF"]
+__all__ = ["GatewayGrpcService", "GrpcCall", "start_grpc_server", "STATUS_OF"]
 
 # HTTP status of our errors -> gRPC status codes.
 STATUS_OF = {
@@ -35,7 +36,23 @@ STATUS_OF = {
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 
 Authenticate = Callable[[dict[str, str], str, str], Awaitable[Any]]
-OnCall = Callable[[str, str, str, int, float, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class GrpcCall:
+    """What the audit hook sees of one RPC (messages are hashed there, never stored)."""
+
+    method: str
+    model: str
+    request_id: str
+    status: int
+    latency_s: float
+    principal: Any
+    request: Any
+    response: Any
+
+
+OnCall = Callable[[GrpcCall], Awaitable[None]]
 
 
 class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
@@ -62,21 +79,29 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _guard(self, method: str, request: Any, context: grpc.aio.ServicerContext,
                      body: Callable[[Any, Deadline], Awaitable[Any]], model: str = "") -> Any:
+        """Authenticate, run, then write the audit record before anything is returned (fail-closed)."""
         start = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         rid = metadata.get("x-request-id") or f"grpc-{time.time_ns():x}"
         principal = None
-        status = 200
+        result = None
+        error: MedinferError | None = None
         try:
             if self.authenticate is not None:
                 principal = await self.authenticate(metadata, method, model)
-            return await body(principal, self._deadline(context))
+            result = await body(principal, self._deadline(context))
         except MedinferError as err:
-            status = err.status
-            await context.abort(STATUS_OF.get(err.status, grpc.StatusCode.INTERNAL), err.detail)
-        finally:
-            if self.on_call is not None:
-                await self.on_call(method, model, rid, status, time.perf_counter() - start, principal)
+            error = err
+        if self.on_call is not None:
+            call = GrpcCall(method, model, rid, error.status if error else 200, time.perf_counter() - start,
+                            principal, request, result)
+            try:
+                await self.on_call(call)
+            except MedinferError as err:  # the audit store failed: nothing is served without its record
+                error, result = err, None
+        if error is not None:
+            await context.abort(STATUS_OF.get(error.status, grpc.StatusCode.INTERNAL), error.detail)
+        return result
 
     async def _forward(self, rpc: Callable, request: Any, deadline: Deadline) -> Any:
         async def once(timeout: float) -> Any:
@@ -96,7 +121,9 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
 
     # -- RPCs -------------------------------------------------------------------
     async def ServerLive(self, request, context):  # noqa: N802 - protocol names
-        return pb.ServerLiveResponse(live=True)
+        async def body(principal, deadline):
+            return pb.ServerLiveResponse(live=True)
+        return await self._guard("ServerLive", request, context, body)
 
     async def ServerReady(self, request, context):  # noqa: N802
         async def body(principal, deadline):
@@ -104,7 +131,9 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         return await self._guard("ServerReady", request, context, body)
 
     async def ServerMetadata(self, request, context):  # noqa: N802
-        return pb.ServerMetadataResponse(name="medinfer", version=__version__, extensions=["binary_tensor_data"])
+        async def body(principal, deadline):
+            return pb.ServerMetadataResponse(name="medinfer", version=__version__, extensions=["binary_tensor_data"])
+        return await self._guard("ServerMetadata", request, context, body)
 
     async def ModelReady(self, request, context):  # noqa: N802
         async def body(principal, deadline):

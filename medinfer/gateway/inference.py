@@ -114,8 +114,9 @@ class InferenceService:
             schema = self._schemas[key] = TabularSchema.from_metadata(entry.metadata)
         return schema
 
-    async def infer(self, body: Any, request_id: str, deadline: Deadline,
-                    headers: dict[str, str] | None = None) -> InferenceResult:
+    async def infer(self, body: Any, request_id: str, deadline: Deadline, headers: dict[str, str] | None = None,
+                    authorize: Callable[[CatalogEntry], None] | None = None) -> InferenceResult:
+        """``authorize`` runs once the model is resolved, before any work on the input (403 stops here)."""
         if not isinstance(body, dict) or "input" not in body:
             raise ValidationFailed("body must be a JSON object with an 'input' field", field="input")
         kind = classify_input(body["input"])
@@ -123,6 +124,8 @@ class InferenceService:
             raise ValidationFailed("'input' must be text, a base64 image/DICOM, a tabular record or a tensor",
                                    field="input")
         entry, tag = self.resolve(body, kind, request_id)
+        if authorize is not None:
+            authorize(entry)
         expected = entry.kind
         accepts = {expected, "tensor"} if expected == "tabular" else {expected}
         if kind.value not in accepts and not (expected == "image" and kind is InputKind.DICOM):

@@ -8,12 +8,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from medinfer.common.settings import ServiceSettings
+from medinfer.security.settings import SecuritySettings
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(SecuritySettings):
+    """Security fields (auth, OIDC, rate limits, audit) come from ``SecuritySettings``."""
+
     model_config = SettingsConfigDict(env_prefix="MEDINFER_GATEWAY_", extra="ignore")
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")

@@ -11,7 +11,7 @@ import pytest
 
 from medinfer.stack import Stack
 from tests.support.services import run_service
-from tests.support.stack import GatewayClient
+from tests.support.stack import GatewayClient, dev_auth_header
 
 pytestmark = pytest.mark.e2e
 
@@ -109,10 +109,12 @@ def test_tabular_through_the_preprocessor_service(stack: Stack, tmp_path: Path) 
     import requests
 
     with run_service("medinfer.gateway", "MEDINFER_GATEWAY_", env, tmp_path / "gw.log") as gw:
-        r = requests.post(gw.url + "/infer", json={"input": dict(zip(names, X[0].tolist()))}, timeout=10)
+        auth = dev_auth_header(stack.home)
+        r = requests.post(gw.url + "/infer", json={"input": dict(zip(names, X[0].tolist()))}, headers=auth,
+                          timeout=10)
         assert r.status_code == 200, r.text
         assert r.json()["outputs"][0]["data"][0] == pytest.approx(float(_ort(stack, X[:1])[0, 0]), rel=1e-6)
-        bad = requests.post(gw.url + "/infer", json={"input": [1.0] * 29}, timeout=10)
+        bad = requests.post(gw.url + "/infer", json={"input": [1.0] * 29}, headers=auth, timeout=10)
         assert bad.status_code == 422 and bad.json()["code"] == "wrong-feature-count"
         log = gw.log()
     assert "serving plain HTTP" in log
@@ -129,7 +131,8 @@ def test_backends_down_give_503_with_retry_after(stack: Stack, tmp_path: Path) -
         ready = requests.get(gw.url + "/readyz", timeout=10)
         assert ready.status_code == 503 and ready.headers["retry-after"]
         names, X = _records(stack)
-        r = requests.post(gw.url + "/infer", json={"input": X[0].tolist()}, timeout=10)
+        r = requests.post(gw.url + "/infer", json={"input": X[0].tolist()}, headers=dev_auth_header(stack.home),
+                          timeout=10)
         assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
         assert r.headers["content-type"] == "application/problem+json"
         assert "Traceback" not in r.text

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from medinfer.cli.main import app as cli_app
 from medinfer.shipped_models import build_model
 from medinfer.stack import Stack
-from tests.support.stack import copy_repository, new_stack_ports
+from tests.support.stack import copy_repository, dev_auth_header, new_stack_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,7 +32,9 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory, model_repository_templat
     """A stack of its own: these tests move breast_cancer's tags."""
     home = tmp_path_factory.mktemp("registry-stack")
     copy_repository(model_repository_template, home)
-    s = Stack(home, new_stack_ports(), extra_env={"MEDINFER_REGISTRY_DRAIN_TIMEOUT_S": "20"})
+    s = Stack(home, new_stack_ports(), extra_env={"MEDINFER_REGISTRY_DRAIN_TIMEOUT_S": "20",
+                                                 "MEDINFER_GATEWAY_RATE_LIMIT_RPS": "100000",
+                                                 "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "100000"})
     s.start()
     try:
         yield s
@@ -41,9 +43,8 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory, model_repository_templat
 
 
 def _v2_body(name: str, x: np.ndarray) -> bytes:
-    return orjson.dumps(
-        {"inputs": [{"name": name, "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}]}
-    )
+    return orjson.dumps({"inputs": [{"name": name, "datatype": "FP32", "shape": list(x.shape),
+                                     "data": x.ravel().tolist()}]})
 
 
 class Stream:
@@ -53,6 +54,7 @@ class Stream:
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.verify = str(stack.home / "tls" / "ca.pem")
+        self.session.headers.update(dev_auth_header(stack.home))
         self.url = f"{stack.gateway_url}/v2/models/{model}/infer"
         x = np.random.default_rng(0).uniform(0.05, 20, size=(2, 30)).astype(np.float32)
         self.bodies = bodies or [_v2_body("features", x)]
@@ -65,15 +67,9 @@ class Stream:
         while not self._stop.is_set():
             i += 1
             try:
-                r = self.session.post(
-                    self.url,
-                    data=self.bodies[i % len(self.bodies)],
-                    headers={"Content-Type": "application/json"},
-                    timeout=30,
-                )
-                self.results.append(
-                    (r.status_code, r.headers.get("X-Model-Version"), r.headers.get("X-Model-Tag"))
-                )
+                r = self.session.post(self.url, data=self.bodies[i % len(self.bodies)], headers={"Content-Type": "application/json"},
+                                      timeout=30)
+                self.results.append((r.status_code, r.headers.get("X-Model-Version"), r.headers.get("X-Model-Tag")))
             except requests.RequestException as exc:
                 self.results.append((0, None, type(exc).__name__))
 
@@ -89,19 +85,16 @@ class Stream:
 
 
 def _cli(stack: Stack, *args: str, code: int = 0):
-    res = CliRunner().invoke(
-        cli_app,
-        ["models", "--gateway", stack.gateway_url, "--ca-file", str(stack.home / "tls" / "ca.pem"), *args],
-    )
+    token = dev_auth_header(stack.home, "models:read models:write")["Authorization"].split(" ", 1)[1]
+    res = CliRunner().invoke(cli_app, ["models", "--gateway", stack.gateway_url, "--ca-file",
+                                       str(stack.home / "tls" / "ca.pem"), "--token", token, *args])
     assert res.exit_code == code, res.output
     return orjson.loads(res.stdout)
 
 
 def _triton_ready(stack: Stack, version: int) -> bool:
     try:
-        with urllib.request.urlopen(
-            f"{stack.triton_url}/v2/models/{MODEL}/versions/{version}/ready", timeout=5
-        ) as r:
+        with urllib.request.urlopen(f"{stack.triton_url}/v2/models/{MODEL}/versions/{version}/ready", timeout=5) as r:
             return r.status == 200
     except OSError:
         return False
@@ -148,9 +141,7 @@ def test_promote_and_rollback_through_the_gateway_lose_no_request(own_stack: Sta
     assert _triton_ready(stack, 1) and _wait(lambda: not _triton_ready(stack, 2))
     history = [(h["kind"], h["before"], h["after"]) for h in _cli(stack, "history", MODEL)]
     assert history[-3:] == [("publish", None, 2), ("promote", 1, 2), ("rollback", 2, 1)]
-    metrics = requests.get(
-        f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10
-    ).text
+    metrics = requests.get(f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10).text
     assert f'medinfer_model_requests_total{{model="{MODEL}",version="2"}}' in metrics
 
 
@@ -167,23 +158,8 @@ def test_rollout_through_the_gateway_rolls_a_broken_canary_back(own_stack: Stack
     bad = np.array([[5.0, 0.1, 0.2, 0.3]], dtype=np.float32)  # breaks the flaky graph only
     stream = Stream(stack, name, good + [_v2_body("x", bad)]).start()
     try:
-        out = _cli(
-            stack,
-            "rollout",
-            name,
-            "2",
-            "--steps",
-            "25,100",
-            "--max-error-rate",
-            "0.05",
-            "--interval",
-            "2",
-            "--min-requests",
-            "10",
-            "--max-p99-ms",
-            "5000",
-            code=3,
-        )
+        out = _cli(stack, "rollout", name, "2", "--steps", "25,100", "--max-error-rate", "0.05", "--interval", "2",
+                   "--min-requests", "10", "--max-p99-ms", "5000", code=3)
     finally:
         results = stream.stop()
     assert out["outcome"] == "rolled_back" and "error rate" in out["reason"]
@@ -192,9 +168,7 @@ def test_rollout_through_the_gateway_rolls_a_broken_canary_back(own_stack: Stack
     last = _cli(stack, "history", name)[-1]
     assert last["kind"] == "auto_rollback" and "error rate" in last["reason"] and last["before"] == 2
     assert any(status != 200 for status, _, _ in results)
-    text = requests.get(
-        f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10
-    ).text
+    text = requests.get(f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10).text
     from medinfer.registry.rollout import parse_version_metrics
 
     per_version = parse_version_metrics(text, name)
@@ -205,9 +179,7 @@ def test_rollout_through_the_gateway_rolls_a_broken_canary_back(own_stack: Stack
 
 def _triton_ready_model(stack: Stack, name: str, version: int) -> bool:
     try:
-        with urllib.request.urlopen(
-            f"{stack.triton_url}/v2/models/{name}/versions/{version}/ready", timeout=5
-        ) as r:
+        with urllib.request.urlopen(f"{stack.triton_url}/v2/models/{name}/versions/{version}/ready", timeout=5) as r:
             return r.status == 200
     except OSError:
         return False

@@ -10,6 +10,7 @@ import requests
 
 from medinfer.stack import Stack
 from tests.support.services import run_service
+from tests.support.stack import dev_auth_header
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +27,7 @@ def test_trace_id_propagates_to_the_preprocessor(tmp_path: Path, stack: Stack) -
                "MEDINFER_GATEWAY_OTEL_EXPORTER": "console"}
         with run_service("medinfer.gateway", "MEDINFER_GATEWAY_", env, tmp_path / "gw.log") as gw:
             r = requests.post(gw.url + "/infer", data=EXAMPLE.read_bytes(), timeout=10,
-                              headers={"Content-Type": "application/json",
+                              headers={"Content-Type": "application/json", **dev_auth_header(stack.home),
                                        "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
             assert r.status_code == 200, r.text
             deadline = time.monotonic() + 15

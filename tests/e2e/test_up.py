@@ -66,7 +66,9 @@ def test_up_serves_the_printed_curl_and_stops_cleanly(tmp_path: Path, model_repo
         url = next(a for a in args if a.startswith("https://"))
         cacert = args[args.index("--cacert") + 1]
         data = Path(args[args.index("-d") + 1].lstrip("@")).read_bytes()
-        r = requests.post(url, data=data, headers={"Content-Type": "application/json"}, verify=cacert, timeout=30)
+        auth = next(args[i + 1] for i, a in enumerate(args) if a == "-H" and args[i + 1].startswith("Authorization:"))
+        headers = {"Content-Type": "application/json", "Authorization": auth.split(":", 1)[1].strip()}
+        r = requests.post(url, data=data, headers=headers, verify=cacert, timeout=30)
         assert r.status_code == 200, r.text
         prob = r.json()["outputs"][0]["data"][0]
         assert 0.0 <= prob <= 1.0

@@ -15,13 +15,20 @@ from pathlib import Path
 import pytest
 import requests
 
+from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token
 from medinfer.shipped_models import ensure_shipped_models
 from medinfer.stack import Stack, StackPorts
 from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts
 from tests.support.ports import free_port
 
-__all__ = ["model_repository_template", "stack", "gateway", "GatewayClient", "new_stack_ports", "copy_repository"]
+__all__ = ["model_repository_template", "stack", "gateway", "GatewayClient", "new_stack_ports", "copy_repository",
+           "dev_auth_header"]
+
+
+def dev_auth_header(home: Path, scope: str = "infer models:read") -> dict[str, str]:
+    """A bearer token from the stack's development key (what ``medinfer token`` prints)."""
+    return {"Authorization": "Bearer " + mint_dev_token(ensure_dev_keys(home), scope, ttl_s=6 * 3600)}
 
 
 def new_stack_ports() -> StackPorts:
@@ -47,6 +54,7 @@ class GatewayClient:
         self.session = requests.Session()
         self.session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         self.session.verify = str(stack.home / "tls" / "ca.pem")
+        self.session.headers["Authorization"] = dev_auth_header(stack.home)["Authorization"]
 
     def url(self, path: str) -> str:
         return self.base + path

@@ -12,11 +12,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from medinfer import __version__
+from medinfer.audit import annotate
 from medinfer.common.errors import BackendUnavailable, ModelNotFound
 from medinfer.common.http import ORJSONResponse, request_id_of
 from medinfer.common.v2 import HEADER_LENGTH
 from medinfer.gateway.clients.triton import triton_error
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
+from medinfer.security import Principal, require_infer, require_some_infer
+from medinfer.security.deps import CurrentPrincipal
 
 router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
 
@@ -28,6 +31,18 @@ def _deadline(request: Request) -> Deadline:
     return Deadline.from_header(request.headers.get(DEADLINE_HEADER), s.request_timeout_s, s.max_request_timeout_s)
 
 
+def _may_read(principal: Principal, model: str) -> None:
+    """Model metadata: ``models:read``, or inference rights on that model (what tritonclient needs)."""
+    if not principal.has("models:read"):
+        require_infer(principal, model)
+
+
+def _may_read_any(principal: Principal) -> None:
+    """Checked before resolving, so a caller with no model rights learns nothing about which models exist."""
+    if not principal.has("models:read"):
+        require_some_infer(principal)
+
+
 def _resolve(request: Request, name: str, version: str | None):
     svc = request.app.state.inference
     if version is not None and not version.isdigit():
@@ -36,6 +51,7 @@ def _resolve(request: Request, name: str, version: str | None):
     state = request.scope.setdefault("state", {})
     state["metric_model"], state["metric_version"] = entry.name, str(entry.version)
     state["model_tag"] = tag
+    annotate(request.scope, model=entry.name, version=str(entry.version))
     return entry, tag
 
 
@@ -50,20 +66,20 @@ async def _relay(request: Request, path: str, *, method: str = "GET", body: byte
 
 
 @router.get("")
-async def server_metadata() -> ORJSONResponse:
+async def server_metadata(principal: CurrentPrincipal) -> ORJSONResponse:
     """Server metadata."""
     return ORJSONResponse({"name": "medinfer", "version": __version__,
                            "extensions": ["binary_tensor_data", "classification", "statistics"]})
 
 
 @router.get("/health/live")
-async def live() -> Response:
+async def live(principal: CurrentPrincipal) -> Response:
     """The gateway is alive."""
     return Response(status_code=200)
 
 
 @router.get("/health/ready")
-async def ready(request: Request) -> Response:
+async def ready(request: Request, principal: CurrentPrincipal) -> Response:
     """Ready when Triton is ready."""
     if not await request.app.state.inference.triton.ready():
         raise BackendUnavailable("Triton is not ready", retry_after=2)
@@ -72,33 +88,41 @@ async def ready(request: Request) -> Response:
 
 @router.get("/models/{name}")
 @router.get("/models/{name}/versions/{version}")
-async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
+async def model_metadata(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Model metadata from Triton for the resolved version."""
+    _may_read_any(principal)
     entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}", operation="metadata")
 
 
 @router.get("/models/{name}/ready")
 @router.get("/models/{name}/versions/{version}/ready")
-async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+async def model_ready(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """200 when the resolved version is loaded and ready in Triton."""
+    _may_read_any(principal)
     entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/ready", operation="ready")
 
 
 @router.get("/models/{name}/config")
 @router.get("/models/{name}/versions/{version}/config")
-async def model_config(request: Request, name: str, version: str | None = None) -> Response:
+async def model_config(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Triton's model configuration."""
+    _may_read_any(principal)
     entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/config", operation="config")
 
 
 @router.post("/models/{name}/infer")
 @router.post("/models/{name}/versions/{version}/infer")
-async def model_infer(request: Request, name: str, version: str | None = None) -> Response:
+async def model_infer(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Inference: the body is forwarded to Triton unchanged (JSON or binary tensors)."""
+    require_some_infer(principal)
     entry, tag = _resolve(request, name, version)
+    require_infer(principal, entry.name)
     body = await request.body()
     headers = {"Content-Type": request.headers.get("content-type", "application/json")}
     hl = request.headers.get(HEADER_LENGTH)

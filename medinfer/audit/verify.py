@@ -1,0 +1,79 @@
+"""Checking the chain: which records were edited, deleted, inserted or reordered, and where.
+
+Walks the ledger in ``seq`` order and reports, per problem, the ``seq`` and a kind:
+
+- ``edited``       the record's MAC does not match its content (changed after writing)
+- ``gap``          sequence numbers jump: records were deleted before this one
+- ``broken-link``  ``prev_hash`` is not the previous record's hash (deleted, inserted or reordered records)
+- ``unknown-key``  written under a key the verifier was not given
+- ``head``         the head row disagrees with the last record (records cut off the end) or its MAC is bad
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from medinfer.audit.record import GENESIS_HASH, AuditKey
+from medinfer.audit.store import AuditStore
+
+__all__ = ["Problem", "VerifyResult", "verify_ledger"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    kind: str
+    message: str
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    last_seq: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_ledger(store: AuditStore, keys: list[AuditKey], *, max_problems: int = 100) -> VerifyResult:
+    keyring = {k.key_id: k for k in keys}
+    res = VerifyResult()
+    prev_hash, prev_seq = GENESIS_HASH, 0
+
+    def report(seq: int, kind: str, message: str) -> None:
+        if len(res.problems) < max_problems:
+            res.problems.append(Problem(seq, kind, message))
+
+    for rec in store.iter_records():
+        res.checked += 1
+        if rec.seq != prev_seq + 1:
+            report(rec.seq, "gap", f"records {prev_seq + 1}..{rec.seq - 1} are missing (deleted)"
+                   if rec.seq > prev_seq + 1 else f"sequence goes backwards after {prev_seq}")
+        key = keyring.get(rec.key_id)
+        if key is None:
+            report(rec.seq, "unknown-key", f"record {rec.seq} was written with key id {rec.key_id}, not provided")
+        elif key.chain_hash(rec.prev_hash, rec.body()) != rec.hash:
+            report(rec.seq, "edited", f"record {rec.seq} does not match its MAC (edited or forged)")
+        if rec.prev_hash != prev_hash:
+            report(rec.seq, "broken-link",
+                   f"record {rec.seq} does not follow record {prev_seq} (a record was deleted, inserted or moved)")
+        prev_hash, prev_seq = rec.hash, rec.seq
+    res.last_seq = prev_seq
+
+    head = store.head()
+    if head is None:
+        if res.checked:
+            report(prev_seq, "head", "the chain head is missing")
+        return res
+    h_seq, h_hash, h_key_id, h_mac = head
+    key = keyring.get(h_key_id)
+    if key is None:
+        report(h_seq, "unknown-key", f"the chain head was written with key id {h_key_id}, not provided")
+    elif key.head_mac(h_seq, h_hash) != h_mac:
+        report(h_seq, "head", "the chain head's MAC is invalid (head edited)")
+    if (h_seq, h_hash) != (prev_seq, prev_hash):
+        report(prev_seq, "head", f"the chain head says the ledger ends at record {h_seq}, "
+                                 f"the last record is {prev_seq} (records cut off the end or appended outside the ledger)")
+    return res

@@ -1,0 +1,57 @@
+"""FastAPI adapters: the ``Principal`` dependency and scope checks.
+
+Usage in routes::
+
+    @router.post("/v2/models/{model_name}/infer")
+    async def infer(model_name: str, principal: InferPrincipal): ...
+
+    @router.get("/v2/models", dependencies=[require("models:read")])
+
+The app must set ``app.state.security = build_security(settings)`` in ``create_app``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from medinfer.security.principal import Principal, require_infer, require_scope
+from medinfer.security.service import SecurityService
+
+__all__ = ["authenticate", "CurrentPrincipal", "require", "InferPrincipal", "security_of"]
+
+
+def security_of(request: Request) -> SecurityService:
+    return request.app.state.security
+
+
+async def authenticate(request: Request) -> Principal:
+    """401 on a missing/bad token, 429 over the client's rate; records the principal for the audit."""
+    sec = security_of(request)
+    principal = await sec.authenticate(request.headers.get("authorization"))
+    request.scope.setdefault("state", {})["principal"] = principal
+    sec.check_rate(principal)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require(scope: str):
+    """A dependency that needs ``scope`` (403 otherwise)."""
+
+    async def _check(principal: CurrentPrincipal) -> Principal:
+        require_scope(principal, scope)
+        return principal
+
+    return Depends(_check)
+
+
+async def _infer_principal(request: Request, principal: CurrentPrincipal) -> Principal:
+    model = request.path_params.get("model_name") or request.path_params.get("model") or ""
+    require_infer(principal, model)
+    return principal
+
+
+InferPrincipal = Annotated[Principal, Depends(_infer_principal)]
