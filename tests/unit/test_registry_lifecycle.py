@@ -365,3 +365,28 @@ def test_audit_failure_reaches_the_caller_but_the_old_version_is_still_retired(r
     assert reg.get_model("tumor")["current"] == 2  # committed before the sink was called
     cfg = ModelConfig.from_pbtxt((reg.repository.root / "tumor" / "config.pbtxt").read_text())
     assert cfg.versions == (2,), "the retired version was still dropped from the served set"
+
+
+def test_adopting_a_custom_python_backend_version_records_its_config(reg, tmp_path):
+    from medinfer.registry.bootstrap import adopt_repository
+    from medinfer.triton.model_config import TensorSpec
+
+    cfg = ModelConfig(
+        name="notes",
+        backend="python",
+        inputs=(TensorSpec("text", "BYTES", (1,)),),
+        outputs=(TensorSpec("embedding", "FP32", (384,)),),
+        max_batch_size=8,
+    )
+    runner = b"class TritonPythonModel:\n    def execute(self, requests):\n        return []\n"
+    reg.repository.write_version(cfg, 1, {"model.py": runner, "vocab.txt": b"a\nb\n"}, {"kind": "text"})
+    (reg.repository.root / "broken" / "1").mkdir(parents=True)  # no config: not a model, ignored
+    adopt_repository(reg, actor="gateway-startup", reason="shipped")
+    model = reg.get_model("notes")
+    v1 = model["versions"][0]
+    assert model["current"] == 1 and v1["validation"]["kind"] == "custom"
+    assert v1["signature"]["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [1]}]
+    assert {f["path"] for f in v1["files"]} == {"model.py", "vocab.txt", "medinfer.json"}
+    written = ModelConfig.from_pbtxt((reg.repository.root / "notes" / "config.pbtxt").read_text())
+    assert written.inputs == cfg.inputs and written.max_batch_size == 8 and written.versions == (1,)
+    assert reg.verify("notes", 1)["passed"] is True
