@@ -24,6 +24,7 @@ SHIPPED_MODELS: dict[str, str] = {
     "breast_cancer": "models/breast_cancer/train.py",
     "note_embedding": "models/note_embedding/build.py",
     "ner": "models/ner/build.py",
+    "image_quality": "models/image_quality/train.py",
 }
 
 

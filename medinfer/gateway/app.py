@@ -19,8 +19,9 @@ from medinfer.gateway.clients.upstream import Upstream, make_session
 from medinfer.gateway.inference import InferenceService
 from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
 from medinfer.gateway.metrics import GatewayMetrics, MetricsMiddleware
+from medinfer.gateway.monitoring import build_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
-from medinfer.gateway.routes import admin_models, health, infer, metrics, v2
+from medinfer.gateway.routes import admin_models, drift, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.security import (
     Principal,
@@ -149,6 +150,8 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     gm = GatewayMetrics(metrics_registry)
     security = build_security(settings)
     rt = _registry_runtime(settings, catalog, gm) if settings.registry_routing else None
+    # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
+    monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -161,7 +164,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             TritonClient(_upstream("triton", triton_session, settings, gm)),
             PreprocessorClient(_upstream("preprocessor", pre_session, settings, gm)),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
-            versions=rt.table if rt else None, track=rt.metrics.track if rt else None,
+            versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
         )
         if rt is not None:
             if security.ledger is not None:
@@ -171,9 +174,13 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
         if settings.grpc_port:
             grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm,
                                                                                   security)
+        if monitor is not None:
+            monitor.start()
         try:
             yield
         finally:
+            if monitor is not None:
+                await monitor.stop()
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
                 await grpc_channel.close()
@@ -195,11 +202,13 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
         app.state.registry_runtime = rt
         app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
                                                       write=_scope_dependency("models:write")))
+    app.state.drift_monitor = monitor
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(infer.router)
     app.include_router(v2.router)
+    app.include_router(drift.router)
     # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.
     app.add_middleware(MetricsMiddleware, metrics=gm)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
