@@ -135,6 +135,7 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
         max_timeout_s=settings.max_request_timeout_s,
     )
     grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security)
+    grpc_service.track = service.track
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
