@@ -28,3 +28,36 @@ bench: $(STAMP)
 
 clean-state:
 	rm -rf .medinfer
+
+# ---- deploy/ (issue 8) -------------------------------------------------------
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+.PHONY: architecture deploy-generate deploy-check checkov-venv crd-validators
+
+# deploy/architecture.png from deploy/architecture.dot (tests fail while it is stale).
+architecture: $(STAMP)
+	$(BIN)/python deploy/architecture.py
+
+# Files derived from others: blue-green Triton slots, the PrometheusRule.
+deploy-generate: $(STAMP)
+	$(BIN)/python deploy/generate.py
+
+# checkov lives in its own venv (it pins many libraries of its own).
+checkov-venv: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+# Every offline check of deploy/ (kustomize, kubernetes-validate, promtool, hadolint,
+# actionlint, checkov, manifest/code agreement, live Prometheus scrape).
+deploy-check: $(STAMP) $(CHECKOV_STAMP) crd-validators
+	$(BIN)/python -m pytest tests/deploy -q
+
+# Schema validators for the custom resources (KEDA, prometheus-operator, cert-manager).
+crd-validators: tests/deploy/crd/node_modules/.installed
+
+tests/deploy/crd/node_modules/.installed: tests/deploy/crd/package-lock.json
+	npm ci --prefix tests/deploy/crd --no-audit --no-fund --loglevel=error
+	touch $@

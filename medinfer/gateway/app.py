@@ -137,6 +137,7 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
         max_timeout_s=settings.max_request_timeout_s,
     )
     grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security)
+    grpc_service.track = service.track
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
@@ -173,6 +174,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             PreprocessorClient(_upstream("preprocessor", pre_session, settings, gm)),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
+            text_operator=settings.text_deid_operator,
         )
         if rt is not None:
             if security.ledger is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,9 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         self.max_timeout_s = max_timeout_s
         self.authenticate = authenticate
         self.on_call = on_call
+        # Counts an inference in flight per (model, version): the registry unloads a
+        # retired version only after its requests finished (set to InferenceService.track).
+        self.track: Callable[[str, int], Any] = lambda model, version: nullcontext()
 
     # -- plumbing -----------------------------------------------------------
     def _deadline(self, context: grpc.aio.ServicerContext) -> Deadline:
@@ -159,7 +163,8 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         async def body(principal, deadline):
             name, version = self._versioned(request.model_name, request.model_version, request.id)
             request.model_name, request.model_version = name, version
-            return await self._forward(self.stub.ModelInfer, request, deadline)
+            with self.track(name, int(version)):
+                return await self._forward(self.stub.ModelInfer, request, deadline)
         return await self._guard("ModelInfer", request, context, body, request.model_name)
 
 

@@ -45,6 +45,10 @@ class GatewaySettings(SecuritySettings):
                                  "dicom": "image_quality"},
         description="Model used when a request names none, by input kind (JSON object in the environment).",
     )
+    text_deid_operator: Literal["surrogate", "tag", "redact", "mask"] = Field(
+        "surrogate", description="How PHI is replaced before a note reaches a text model (surrogate keeps the prose "
+        "natural for embeddings; consistent per patient with X-Patient-Key).",
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     upstream_timeout_s: float = Field(10.0, description="Per-hop timeout for a call to the preprocessor or Triton.")
     request_timeout_s: float = Field(30.0, description="Request deadline when the client sets none.")

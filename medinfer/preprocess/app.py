@@ -6,13 +6,21 @@ from fastapi import FastAPI
 
 from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
+from medinfer.preprocess.deid import DeidEngine
 from medinfer.preprocess.imaging.service import ImagingService
-from medinfer.preprocess.routes import health, imaging, tabular
+from medinfer.preprocess.routes import deid, health, imaging, tabular
 from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "build_deid_engine"]
+
+
+def build_deid_engine(settings: PreprocessSettings) -> DeidEngine:
+    """Loads spaCy and the recognizers once per process (a few seconds); routes share the engine."""
+    return DeidEngine(settings.deid_secret_bytes(), max_chars=settings.deid_max_chars,
+                      min_score=settings.deid_min_score, max_shift_days=settings.deid_max_shift_days,
+                      max_batch_items=settings.deid_max_batch)
 
 
 def create_app(settings: PreprocessSettings | None = None) -> FastAPI:
@@ -24,10 +32,12 @@ def create_app(settings: PreprocessSettings | None = None) -> FastAPI:
     app.state.catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     app.state.tabular_schemas = {}
     app.state.imaging = ImagingService.from_settings(settings)
+    app.state.deid = build_deid_engine(settings) if settings.deid_enabled else None
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(tabular.router)
     app.include_router(imaging.router)
+    app.include_router(deid.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

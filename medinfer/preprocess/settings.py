@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +36,33 @@ class PreprocessSettings(ServiceSettings):
     tls_client_ca_file: Path | None = Field(
         None, description="When set, require client certificates signed by this CA (mTLS from the gateway)."
     )
+
+    deid_enabled: bool = Field(True, description="Load the de-identification engine (spaCy NER) and serve /v1/deidentify.")
+    deid_secret: SecretStr | None = Field(
+        None, description="HMAC key for surrogate mappings and date shifts (>= 32 characters). Required in "
+        "production; in development a random key is kept in <MEDINFER_HOME>/keys/deid.secret.")
+    deid_max_chars: int = Field(100_000, ge=1, description="Longest note accepted, in characters (413 above).")
+    deid_max_batch: int = Field(64, ge=1, description="Most notes in one /v1/deidentify/batch call (413 above).")
+    deid_min_score: float = Field(0.4, ge=0, le=1, description="Entities scoring lower are not reported or replaced.")
+    deid_max_shift_days: int = Field(365, ge=1, le=3650, description="Largest per-patient date shift, in days.")
+
+    def deid_secret_bytes(self) -> bytes:
+        """The surrogate key. Production refuses to start without a configured one: a key made up at
+        start-up would change every mapping on restart and make surrogates irreproducible."""
+        if self.deid_secret is not None:
+            value = self.deid_secret.get_secret_value()
+            if len(value) < 32:
+                raise ValueError("MEDINFER_PREPROCESS_DEID_SECRET must be at least 32 characters")
+            return value.encode("utf-8")
+        if self.environment == "production":
+            raise ValueError("MEDINFER_PREPROCESS_DEID_SECRET is required in production")
+        path = self.home / "keys" / "deid.secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode("utf-8")
 
     # -- imaging (issue 7) -------------------------------------------------------------------
     image_max_input_bytes: int = Field(

@@ -1,0 +1,56 @@
+"""PHI de-identification: ``POST /v1/deidentify`` and ``POST /v1/deidentify/batch``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from medinfer.common.errors import BackendUnavailable, BadRequest, ValidationFailed
+from medinfer.common.http import ORJSONResponse, parse_json_body
+from medinfer.preprocess.deid import DeidEngine
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["deid"])
+
+
+def _engine(request: Request) -> DeidEngine:
+    engine = getattr(request.app.state, "deid", None)
+    if engine is None:
+        raise BackendUnavailable("de-identification is not enabled on this preprocessor", retry_after=30)
+    return engine
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not valid UTF-8", code="invalid-encoding") from None
+    body = parse_json_body(raw)
+    if not isinstance(body, dict):
+        raise ValidationFailed("body must be a JSON object", field="body")
+    return body
+
+
+@router.post("/v1/deidentify")
+async def deidentify(request: Request) -> ORJSONResponse:
+    """One note -> de-identified text and the entities found (offsets into the original)."""
+    body = await _body(request)
+    engine = _engine(request)
+    if "operator" not in body:
+        raise ValidationFailed("'operator' is required", field="operator")
+    # spaCy is CPU-bound: run it off the event loop so health checks stay responsive.
+    result = await run_in_threadpool(engine.deidentify, body.get("text"), body["operator"], body.get("patient_key"))
+    return ORJSONResponse(result.to_dict())
+
+
+@router.post("/v1/deidentify/batch")
+async def deidentify_batch(request: Request) -> ORJSONResponse:
+    """``{"items": [{"text", "operator"?, "patient_key"?}], "operator"?}``; all items are validated first."""
+    body = await _body(request)
+    engine = _engine(request)
+    results = await run_in_threadpool(engine.deidentify_batch, body.get("items"), body.get("operator"))
+    return ORJSONResponse({"items": [r.to_dict() for r in results]})
