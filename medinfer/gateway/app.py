@@ -18,7 +18,8 @@ from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
 from medinfer.gateway.inference import InferenceService
 from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
-from medinfer.gateway.metrics import GatewayMetrics, MetricsMiddleware
+from medinfer.common.http_metrics import HttpMetricsMiddleware
+from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import admin_models, drift, health, infer, metrics, v2
@@ -211,7 +212,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.include_router(v2.router)
     app.include_router(drift.router)
     # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.
-    app.add_middleware(MetricsMiddleware, metrics=gm)
+    app.add_middleware(HttpMetricsMiddleware, on_done=gm.request_done, in_flight=gm.in_flight)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if security.ledger is not None:
         app.add_middleware(AuditMiddleware, ledger=security.ledger)
