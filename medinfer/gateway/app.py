@@ -29,9 +29,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         triton_session = make_session(settings.triton_url, connections=settings.upstream_connections,
-                                      timeout_s=settings.upstream_timeout_s)
+                                      timeout_s=settings.upstream_timeout_s, ca_file=settings.triton_ca_file)
+        client_cert = None
+        if settings.preprocessor_client_cert_file and settings.preprocessor_client_key_file:
+            client_cert = (settings.preprocessor_client_cert_file, settings.preprocessor_client_key_file)
         pre_session = make_session(settings.preprocessor_url, connections=settings.upstream_connections,
-                                   timeout_s=settings.upstream_timeout_s, ca_file=settings.preprocessor_ca_file)
+                                   timeout_s=settings.upstream_timeout_s, ca_file=settings.preprocessor_ca_file,
+                                   client_cert=client_cert)
         app.state.inference = InferenceService(
             catalog, TritonClient(triton_session), PreprocessorClient(pre_session),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,

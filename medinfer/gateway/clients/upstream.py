@@ -13,10 +13,14 @@ from medinfer.common.errors import BackendUnavailable, DeadlineExceeded
 __all__ = ["make_session", "transport_error"]
 
 
-def make_session(base_url: str, *, connections: int, timeout_s: float, ca_file: Path | None = None) -> aiohttp.ClientSession:
+def make_session(base_url: str, *, connections: int, timeout_s: float, ca_file: Path | None = None,
+                 client_cert: tuple[Path, Path] | None = None) -> aiohttp.ClientSession:
+    """``client_cert`` = (cert, key) is presented when the upstream requires mTLS."""
     ssl_ctx: ssl.SSLContext | bool = True
-    if ca_file is not None:
-        ssl_ctx = ssl.create_default_context(cafile=str(ca_file))
+    if ca_file is not None or client_cert is not None:
+        ssl_ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if client_cert is not None:
+            ssl_ctx.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
     connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=30, ssl=ssl_ctx, ttl_dns_cache=60)
     return aiohttp.ClientSession(
         base_url=base_url.rstrip("/") + "/",
