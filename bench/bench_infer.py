@@ -85,7 +85,7 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
 
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-"))
-    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()))
+    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
     # One wrk client is one principal: lift its rate limit so the bench measures the path, not the limiter.
     stack = Stack(home, ports, insecure_http=False,
                   extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"})

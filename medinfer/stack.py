@@ -37,6 +37,7 @@ class StackPorts:
     gateway: int = 8443
     preprocessor: int = 8080
     triton: TritonPorts = field(default_factory=TritonPorts)
+    gateway_grpc: int = 8444
 
 
 @dataclass
@@ -101,6 +102,8 @@ class Stack:
             "MEDINFER_GATEWAY_PORT": str(self.ports.gateway),
             "MEDINFER_GATEWAY_PREPROCESSOR_URL": self.preprocessor_url,
             "MEDINFER_GATEWAY_TRITON_URL": self.triton_url,
+            "MEDINFER_GATEWAY_TRITON_GRPC_TARGET": f"127.0.0.1:{self.ports.triton.grpc}",
+            "MEDINFER_GATEWAY_GRPC_PORT": str(self.ports.gateway_grpc),
             "MEDINFER_GATEWAY_INSECURE_HTTP": "true" if self.insecure_http else "false",
             "MEDINFER_TRITON_HTTP_PORT": str(self.ports.triton.http),
             "MEDINFER_TRITON_GRPC_PORT": str(self.ports.triton.grpc),

@@ -22,7 +22,7 @@ __all__ = ["register"]
 
 def _ports() -> tuple[StackPorts, GatewaySettings]:
     gw, pre, tri = GatewaySettings(), PreprocessSettings(), TritonSettings()
-    return StackPorts(gw.port, pre.port, TritonPorts(tri.http_port, tri.grpc_port, tri.metrics_port)), gw
+    return StackPorts(gw.port, pre.port, TritonPorts(tri.http_port, tri.grpc_port, tri.metrics_port), gw.grpc_port), gw
 
 
 def _curl(stack: Stack) -> str:
@@ -51,7 +51,7 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
     except (StackError, TritonStartError) as exc:
         typer.echo(f"medinfer: start-up failed: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"medinfer: gateway ready at {stack.gateway_url}")
+    typer.echo(f"medinfer: gateway ready at {stack.gateway_url} (KServe v2 gRPC on 127.0.0.1:{ports.gateway_grpc})")
     typer.echo(f"  triton http {stack.triton_url}  grpc 127.0.0.1:{ports.triton.grpc}  "
                f"metrics 127.0.0.1:{ports.triton.metrics}  preprocessor {stack.preprocessor_url}")
     typer.echo("Try a real inference:")

@@ -84,6 +84,9 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, str | None]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(MedinferError)
     async def _medinfer(request: Request, exc: MedinferError) -> Response:
+        if request.url.path.startswith("/v2/"):
+            # KServe v2 clients (tritonclient) read the message from an "error" member.
+            exc.extra.setdefault("error", exc.detail)
         return problem_response(exc, request_id_of(request))
 
     @app.exception_handler(RequestValidationError)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -17,11 +17,32 @@ from medinfer.common.errors import ValidationFailed
 from medinfer.common.v2 import V2Tensor
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
+from medinfer.gateway.resilience import Deadline
 from medinfer.gateway.routing import InputKind, classify_input
 from medinfer.preprocess.tabular import TabularSchema
 from medinfer.triton.catalog import CatalogEntry, ModelCatalog
 
-__all__ = ["InferenceService", "InferenceResult"]
+__all__ = ["InferenceService", "InferenceResult", "VersionResolver", "LatestVersionResolver"]
+
+
+class VersionResolver(Protocol):
+    """Which version serves a request that names a model (and maybe a version).
+
+    Returns the version and the release tag it was reached through (None when
+    the caller pinned a version). The registry's resolver applies ``current``
+    and canary weights; the default serves the highest version present."""
+
+    def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]: ...
+
+
+class LatestVersionResolver:
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self.catalog = catalog
+
+    def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]:
+        if version is not None:
+            return version, None
+        return self.catalog.get(model).version, "latest"
 
 
 @dataclass
@@ -30,6 +51,7 @@ class InferenceResult:
     version: int
     outputs: list[V2Tensor]
     kind: InputKind
+    tag: str | None = None
 
     def to_json(self, request_id: str) -> dict[str, Any]:
         return {
@@ -44,21 +66,18 @@ class InferenceService:
     def __init__(
         self, catalog: ModelCatalog, triton: TritonClient, preprocessor: PreprocessorClient, *,
         default_models: dict[str, str], tabular_normalizer: str = "inline",
+        versions: VersionResolver | None = None,
     ) -> None:
         self.catalog = catalog
+        self.versions: VersionResolver = versions or LatestVersionResolver(catalog)
         self.triton = triton
         self.preprocessor = preprocessor
         self.default_models = default_models
         self.tabular_normalizer = tabular_normalizer
         self._schemas: dict[tuple[str, int], TabularSchema] = {}
 
-    def resolve(self, body: dict[str, Any], kind: InputKind) -> CatalogEntry:
-        model = body.get("model")
-        version = body.get("version")
-        if model is None:
-            model = self.default_models.get(kind.value)
-            if model is None:
-                raise ValidationFailed("no default model for this kind of input; name one in 'model'", field="model")
+    def resolve_named(self, model: Any, version: Any, request_id: str) -> tuple[CatalogEntry, str | None]:
+        """Validate a model name and optional version and resolve them to a catalog entry and its tag."""
         if not isinstance(model, str) or not model:
             raise ValidationFailed("'model' must be a model name", field="model")
         if version is not None:
@@ -66,7 +85,18 @@ class InferenceService:
                 version = int(version)
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
                 raise ValidationFailed("'version' must be a positive integer", field="version")
-        return self.catalog.get(model, version)
+        self.catalog.get(model)  # 404 for an unknown model before any routing decision
+        resolved, tag = self.versions.resolve(model, version, request_id)
+        return self.catalog.get(model, resolved), tag
+
+    def resolve(self, body: dict[str, Any], kind: InputKind, request_id: str = "") -> tuple[CatalogEntry, str | None]:
+        model = body.get("model")
+        version = body.get("version")
+        if model is None:
+            model = self.default_models.get(kind.value)
+            if model is None:
+                raise ValidationFailed("no default model for this kind of input; name one in 'model'", field="model")
+        return self.resolve_named(model, version, request_id)
 
     def schema(self, entry: CatalogEntry) -> TabularSchema:
         key = (entry.name, entry.version)
@@ -75,7 +105,8 @@ class InferenceService:
             schema = self._schemas[key] = TabularSchema.from_metadata(entry.metadata)
         return schema
 
-    async def infer(self, body: Any, request_id: str, headers: dict[str, str] | None = None,
+    async def infer(self, body: Any, request_id: str, deadline: Deadline,
+                    headers: dict[str, str] | None = None,
                     authorize: Callable[[CatalogEntry], None] | None = None) -> InferenceResult:
         """``authorize`` runs once the model is resolved, before any work on the input (403 stops here)."""
         if not isinstance(body, dict) or "input" not in body:
@@ -84,7 +115,7 @@ class InferenceService:
         if kind is InputKind.UNKNOWN:
             raise ValidationFailed("'input' must be text, a base64 image/DICOM, a tabular record or a tensor",
                                    field="input")
-        entry = self.resolve(body, kind)
+        entry, tag = self.resolve(body, kind, request_id)
         if authorize is not None:
             authorize(entry)
         expected = entry.kind
@@ -93,21 +124,23 @@ class InferenceService:
             raise ValidationFailed(f"model expects {expected} input", field="input", code="wrong-input-kind",
                                    extra={"expected_kind": expected})
         if kind in (InputKind.TABULAR, InputKind.TENSOR) and expected == "tabular":
-            tensor = await self._tabular(entry, body, kind, headers)
-            outputs = await self.triton.infer(entry.name, entry.version, [tensor], request_id=request_id,
+            tensor = await self._tabular(entry, body, kind, deadline, headers)
+            outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
                                               headers=headers)
-            return InferenceResult(entry.name, entry.version, outputs, kind)
+            return InferenceResult(entry.name, entry.version, outputs, kind, tag)
         raise ValidationFailed(f"{kind.value} input is not served by this gateway yet", field="input",
                                code="unsupported-input-kind")
 
-    async def _tabular(self, entry: CatalogEntry, body: dict, kind: InputKind, headers) -> V2Tensor:
+    async def _tabular(self, entry: CatalogEntry, body: dict, kind: InputKind, deadline: Deadline,
+                       headers: dict[str, str] | None) -> V2Tensor:
         spec = entry.metadata["input"]
         payload = body["input"]
         if kind is InputKind.TENSOR:
             payload = self._tensor_rows(payload)
         if self.tabular_normalizer == "preprocessor":
             doc = await self.preprocessor.post_json(
-                "/v1/tabular/normalize", {"model": entry.name, "version": entry.version, "input": payload}, headers
+                "/v1/tabular/normalize", {"model": entry.name, "version": entry.version, "input": payload}, deadline,
+                headers, operation="tabular",
             )
             t = doc["tensor"]
             matrix = np.asarray(t["data"], dtype=np.float32).reshape(t["shape"])

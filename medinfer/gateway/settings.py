@@ -32,6 +32,10 @@ class GatewaySettings(SecuritySettings):
     preprocessor_client_key_file: Path | None = Field(None, description="Private key for preprocessor_client_cert_file.")
     triton_ca_file: Path | None = Field(None, description="CA bundle to verify Triton's TLS certificate (https triton_url).")
     triton_url: str = Field("http://127.0.0.1:8000", description="Triton's HTTP/REST (KServe v2) base URL.")
+    triton_grpc_target: str = Field("127.0.0.1:8001", description="Triton's gRPC endpoint (host:port).")
+    triton_grpc_ca_file: Path | None = Field(None, description="CA to verify Triton's gRPC TLS certificate; "
+                                             "plaintext when unset (loopback or inside the cluster network policy).")
+    grpc_port: int = Field(8444, description="Port of the gateway's KServe v2 gRPC service (TLS like HTTPS); 0 disables it.")
     model_repository: Path | None = Field(
         None, description="Triton model repository with medinfer.json metadata; default <MEDINFER_HOME>/models."
     )
@@ -47,6 +51,22 @@ class GatewaySettings(SecuritySettings):
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     upstream_timeout_s: float = Field(10.0, description="Per-hop timeout for a call to the preprocessor or Triton.")
+    request_timeout_s: float = Field(30.0, description="Request deadline when the client sets none.")
+    max_request_timeout_s: float = Field(
+        120.0, description="Largest deadline a client may ask for with X-Request-Timeout-Ms."
+    )
+    retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call for retryable failures.")
+    retry_initial_backoff_s: float = Field(0.05, description="First backoff; doubles per attempt, with jitter.")
+    retry_max_backoff_s: float = Field(0.5, description="Largest backoff between attempts.")
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry span export: none (off), console, or otlp (OTLP/HTTP)."
+    )
+    otel_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint when otel_exporter is otlp.")
+    breaker_failure_threshold: int = Field(5, description="Consecutive failures that open a backend's circuit.")
+    breaker_error_rate: float = Field(0.5, description="Error rate over the window that opens the circuit.")
+    breaker_window: int = Field(20, description="Recent calls the error rate is computed over.")
+    breaker_min_calls: int = Field(10, description="Calls in the window before the error rate can trip.")
+    breaker_reset_timeout_s: float = Field(2.0, description="Open time before a half-open probe is let through.")
     upstream_connections: int = Field(64, description="Pooled keep-alive connections per upstream.")
 
     def repository_path(self) -> Path:

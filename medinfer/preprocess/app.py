@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
+from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.preprocess.routes import health, tabular
 from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.triton.catalog import ModelCatalog
@@ -15,7 +16,9 @@ __all__ = ["create_app"]
 
 def create_app(settings: PreprocessSettings | None = None) -> FastAPI:
     settings = settings or PreprocessSettings()
-    app = FastAPI(title="medinfer preprocessor", version="0.1.0", docs_url=None, redoc_url=None)
+    tracer = build_tracer_provider("medinfer-preprocessor", settings.otel_exporter, settings.otel_endpoint)
+    app = FastAPI(title="medinfer preprocessor", version="0.1.0", docs_url=None, redoc_url=None,
+                  telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
     app.state.catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     app.state.tabular_schemas = {}

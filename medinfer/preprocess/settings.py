@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -21,6 +22,10 @@ class PreprocessSettings(ServiceSettings):
         None, description="Triton model repository to read model schemas from; default <MEDINFER_HOME>/models."
     )
     max_body_bytes: int = Field(8 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry span export: none (off), console, or otlp (OTLP/HTTP)."
+    )
+    otel_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint when otel_exporter is otlp.")
     tls_cert_file: Path | None = Field(None, description="Serve HTTPS with this certificate (PEM).")
     tls_key_file: Path | None = Field(None, description="Private key for tls_cert_file.")
     tls_client_ca_file: Path | None = Field(

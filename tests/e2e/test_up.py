@@ -45,6 +45,7 @@ def test_up_serves_the_printed_curl_and_stops_cleanly(tmp_path: Path, model_repo
         **os.environ, "MEDINFER_HOME": str(home), "MEDINFER_GATEWAY_PORT": str(ports.gateway),
         "MEDINFER_PREPROCESS_PORT": str(ports.preprocessor), "MEDINFER_TRITON_HTTP_PORT": str(ports.triton.http),
         "MEDINFER_TRITON_GRPC_PORT": str(ports.triton.grpc), "MEDINFER_TRITON_METRICS_PORT": str(ports.triton.metrics),
+        "MEDINFER_GATEWAY_GRPC_PORT": str(ports.gateway_grpc),
     }
     medinfer = str(Path(sys.executable).parent / "medinfer")
     proc = subprocess.Popen([medinfer, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

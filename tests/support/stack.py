@@ -32,7 +32,7 @@ def dev_auth_header(home: Path, scope: str = "infer models:read") -> dict[str, s
 
 
 def new_stack_ports() -> StackPorts:
-    return StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()))
+    return StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
 
 
 def copy_repository(template: Path, home: Path) -> None:

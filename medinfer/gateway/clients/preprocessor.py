@@ -1,60 +1,54 @@
-"""The preprocessor service, with aiohttp."""
+"""The preprocessor service."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import orjson
 
 from medinfer.common.errors import BackendUnavailable, MedinferError
-from medinfer.gateway.clients.upstream import transport_error
+from medinfer.gateway.clients.upstream import Upstream
+from medinfer.gateway.resilience import Deadline
 
-__all__ = ["PreprocessorClient"]
-
-
-class PreprocessorClient:
-    name = "preprocessor"
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-
-    async def ready(self) -> bool:
-        try:
-            async with self.session.get("readyz") as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
-
-    async def post_json(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
-        """POST JSON; a 4xx problem from the preprocessor is passed through unchanged (it names fields only)."""
-        try:
-            async with self.session.post(
-                path.lstrip("/"), data=orjson.dumps(payload),
-                headers={"Content-Type": "application/json", **(headers or {})},
-            ) as resp:
-                raw = await resp.read()
-                if resp.status == 200:
-                    return orjson.loads(raw)
-                if 400 <= resp.status < 500:
-                    raise UpstreamProblem(resp.status, raw)
-                raise BackendUnavailable("the preprocessor is unavailable", retry_after=2)
-        except MedinferError:
-            raise
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_error("the preprocessor", exc) from None
+__all__ = ["PreprocessorClient", "UpstreamProblem"]
 
 
 class UpstreamProblem(MedinferError):
-    """A problem+json document from the preprocessor, relayed to the caller as it is."""
+    """A 4xx problem+json from the preprocessor, relayed (it names fields and rules only)."""
 
     def __init__(self, status: int, raw: bytes) -> None:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = {}
+        if not isinstance(body, dict):
+            body = {}
         super().__init__(str(body.get("detail", "preprocessing rejected the input"))[:300],
-                         code=str(body.get("code", "preprocessing-failed")))
+                         code=str(body.get("code", "preprocessing-failed"))[:64])
         self.status = status
-        self.title = str(body.get("title", "Preprocessing rejected the input"))
-        self.extra = {k: v for k, v in body.items() if k in ("field",)}
+        self.title = str(body.get("title", "Preprocessing rejected the input"))[:100]
+        self.extra = {k: body[k] for k in ("field",) if k in body}
+
+
+class PreprocessorClient:
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    async def ready(self) -> bool:
+        return await self.upstream.probe("readyz")
+
+    async def post(self, path: str, body: bytes, deadline: Deadline, content_type: str = "application/json",
+                   headers: dict[str, str] | None = None, operation: str = "preprocess") -> tuple[bytes, dict[str, str]]:
+        resp = await self.upstream.request("POST", path.lstrip("/"), deadline=deadline, body=body,
+                                           headers={"Content-Type": content_type, **(headers or {})},
+                                           operation=operation)
+        if resp.status == 200:
+            return resp.body, resp.headers
+        if 400 <= resp.status < 500:
+            raise UpstreamProblem(resp.status, resp.body)
+        raise BackendUnavailable("the preprocessor is unavailable", retry_after=2)
+
+    async def post_json(self, path: str, payload: Any, deadline: Deadline,
+                        headers: dict[str, str] | None = None, operation: str = "preprocess") -> dict[str, Any]:
+        raw, _ = await self.post(path, orjson.dumps(payload), deadline, headers=headers, operation=operation)
+        return orjson.loads(raw)

@@ -1,67 +1,55 @@
-"""Triton over the Open Inference Protocol (HTTP/REST), with aiohttp."""
+"""Triton over the Open Inference Protocol (HTTP/REST)."""
 
 from __future__ import annotations
 
-import aiohttp
 import orjson
 
 from medinfer.common.errors import BackendUnavailable, MedinferError, ValidationFailed
 from medinfer.common.v2 import HEADER_LENGTH, V2Tensor, decode_response, encode_request
-from medinfer.gateway.clients.upstream import transport_error
+from medinfer.gateway.clients.upstream import Upstream, UpstreamResponse
+from medinfer.gateway.resilience import Deadline
 
-__all__ = ["TritonClient"]
+__all__ = ["TritonClient", "triton_error"]
+
+
+def triton_error(status: int, raw: bytes) -> MedinferError:
+    """Map a non-200 Triton answer to our errors; Triton's text is not relayed (it can quote tensor names only,
+    but we keep the contract simple: nothing from upstream bodies reaches the caller)."""
+    try:
+        msg = str(orjson.loads(raw).get("error", ""))[:300].lower()
+    except (orjson.JSONDecodeError, AttributeError):
+        msg = ""
+    if status == 400 and ("unavailable" in msg or "not ready" in msg or "is not found" in msg or "unknown model" in msg):
+        return BackendUnavailable("the model is not loaded in Triton", retry_after=2, code="model-unavailable")
+    if status == 400:
+        return ValidationFailed("Triton rejected the inputs for this model", code="triton-rejected")
+    if status == 404:
+        return BackendUnavailable("the model is not loaded in Triton", retry_after=2, code="model-unavailable")
+    return BackendUnavailable(f"Triton answered {status}", retry_after=2)
 
 
 class TritonClient:
-    name = "triton"
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
 
     async def ready(self) -> bool:
-        try:
-            async with self.session.get("v2/health/ready") as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+        return await self.upstream.probe("v2/health/ready")
 
-    async def model_ready(self, model: str, version: int) -> bool:
-        try:
-            async with self.session.get(f"v2/models/{model}/versions/{version}/ready") as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+    async def forward(self, method: str, path: str, deadline: Deadline, body: bytes | None = None,
+                      headers: dict[str, str] | None = None, operation: str = "forward") -> UpstreamResponse:
+        return await self.upstream.request(method, path.lstrip("/"), deadline=deadline, body=body, headers=headers,
+                                           operation=operation)
 
     async def infer(
-        self, model: str, version: int, inputs: list[V2Tensor], outputs: list[str] | None = None,
+        self, model: str, version: int, inputs: list[V2Tensor], deadline: Deadline, outputs: list[str] | None = None,
         *, binary: bool = True, request_id: str | None = None, headers: dict[str, str] | None = None,
     ) -> list[V2Tensor]:
         body, extra = encode_request(inputs, outputs, binary=binary, request_id=request_id)
         if headers:
             extra.update(headers)
-        try:
-            async with self.session.post(f"v2/models/{model}/versions/{version}/infer", data=body, headers=extra) as resp:
-                raw = await resp.read()
-                if resp.status != 200:
-                    raise self._error(resp.status, raw)
-                _, tensors = decode_response(raw, resp.headers.get(HEADER_LENGTH))
-                return tensors
-        except MedinferError:
-            raise
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_error("Triton", exc) from None
-
-    @staticmethod
-    def _error(status: int, raw: bytes) -> MedinferError:
-        if status in (502, 503, 504):
-            return BackendUnavailable("Triton is unavailable", retry_after=2)
-        if status == 400:
-            # Triton's message describes shapes/dtypes, not values; keep only the first line, bounded.
-            try:
-                msg = str(orjson.loads(raw).get("error", ""))[:200]
-            except (orjson.JSONDecodeError, AttributeError):
-                msg = ""
-            if "unavailable" in msg or "not ready" in msg or "not found" in msg:
-                return BackendUnavailable("the model is not loaded in Triton", retry_after=2)
-            return ValidationFailed("Triton rejected the inputs for this model", code="triton-rejected")
-        return BackendUnavailable(f"Triton answered {status}", retry_after=2)
+        resp = await self.forward("POST", f"v2/models/{model}/versions/{version}/infer", deadline, body, extra,
+                                  operation="infer")
+        if resp.status != 200:
+            raise triton_error(resp.status, resp.body)
+        _, tensors = decode_response(resp.body, resp.headers.get(HEADER_LENGTH))
+        return tensors

@@ -1,16 +1,30 @@
-"""One pooled aiohttp session per upstream, and the mapping of transport failures to our errors."""
+"""Pooled aiohttp sessions and one resilient request primitive shared by every upstream client."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 from medinfer.common.errors import BackendUnavailable, DeadlineExceeded
+from medinfer.common.tracing import inject_trace_headers
+from medinfer.gateway.resilience import (
+    DEADLINE_HEADER,
+    CircuitBreaker,
+    Deadline,
+    RetryableUpstreamError,
+    RetryPolicy,
+    call_with_resilience,
+)
 
-__all__ = ["make_session", "transport_error"]
+__all__ = ["make_session", "Upstream", "UpstreamResponse", "RETRYABLE_STATUS"]
+
+RETRYABLE_STATUS = frozenset({502, 503, 504})
 
 
 def make_session(base_url: str, *, connections: int, timeout_s: float, ca_file: Path | None = None,
@@ -26,13 +40,74 @@ def make_session(base_url: str, *, connections: int, timeout_s: float, ca_file: 
         base_url=base_url.rstrip("/") + "/",
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout_s),
-        skip_auto_headers=("User-Agent",),
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
         raise_for_status=False,
+        auto_decompress=False,
     )
 
 
-def transport_error(backend: str, exc: BaseException) -> Exception:
-    """Timeouts -> 504; connection failures -> 503 with Retry-After. Never the exception's text."""
-    if isinstance(exc, asyncio.TimeoutError):
-        return DeadlineExceeded(f"{backend} did not answer in time")
-    return BackendUnavailable(f"{backend} is unavailable", retry_after=2)
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Upstream:
+    """One backend: a pooled session, its circuit breaker, the retry policy and metrics hooks."""
+
+    def __init__(
+        self, name: str, session: aiohttp.ClientSession, *, hop_timeout_s: float, policy: RetryPolicy,
+        breaker: CircuitBreaker, on_retry: Callable[[str], None] | None = None,
+        observe: Callable[[str, str, float], None] | None = None, trace: bool = False,
+    ) -> None:
+        self.name = name
+        self.session = session
+        self.hop_timeout_s = hop_timeout_s
+        self.policy = policy
+        self.breaker = breaker
+        self.on_retry = on_retry
+        self.observe = observe
+        self.trace = trace
+
+    async def probe(self, path: str) -> bool:
+        """A health check: no retries, does not move the breaker."""
+        try:
+            async with self.session.get(path, timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                await resp.read()
+                return resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    async def request(
+        self, method: str, path: str, *, deadline: Deadline, body: bytes | None = None,
+        headers: dict[str, str] | None = None, operation: str = "request",
+    ) -> UpstreamResponse:
+        async def once(timeout: float) -> UpstreamResponse:
+            hdrs = dict(headers or {})
+            hdrs[DEADLINE_HEADER] = deadline.header_value()
+            if self.trace:
+                inject_trace_headers(hdrs)  # the current span's traceparent replaces the client's
+            start = time.perf_counter()
+            try:
+                async with self.session.request(method, path, data=body, headers=hdrs,
+                                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                    if resp.status in RETRYABLE_STATUS:
+                        raise RetryableUpstreamError(self.name, f"status {resp.status}")
+                    raw = await resp.read()
+                    return UpstreamResponse(resp.status, dict(resp.headers), raw)
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                raise RetryableUpstreamError(self.name, type(exc).__name__) from None
+            except asyncio.TimeoutError:
+                raise DeadlineExceeded(f"{self.name} did not answer within the deadline") from None
+            except aiohttp.ClientPayloadError:
+                # The body had started: not safe to repeat.
+                raise BackendUnavailable(f"{self.name} sent a truncated response", retry_after=1) from None
+            finally:
+                if self.observe:
+                    self.observe(self.name, operation, time.perf_counter() - start)
+
+        return await call_with_resilience(
+            once, breaker=self.breaker, deadline=deadline, hop_timeout_s=self.hop_timeout_s,
+            policy=self.policy, on_retry=self.on_retry,
+        )

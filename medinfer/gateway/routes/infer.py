@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from medinfer.audit import annotate
 from medinfer.common.http import ORJSONResponse, parse_json_body, request_id_of
+from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.security import check_json_shape, require_infer, require_some_infer
 from medinfer.security.deps import CurrentPrincipal
 
@@ -17,6 +18,8 @@ async def infer(request: Request, principal: CurrentPrincipal) -> ORJSONResponse
     """Route the input by kind, preprocess it, run the model on Triton (scope ``infer`` or ``infer:<model>``)."""
     require_some_infer(principal)
     rid = request_id_of(request)
+    s = request.app.state.settings
+    deadline = Deadline.from_header(request.headers.get(DEADLINE_HEADER), s.request_timeout_s, s.max_request_timeout_s)
     body = parse_json_body(await request.body())
     check_json_shape(body, request.app.state.security.json_limits)
 
@@ -24,5 +27,12 @@ async def infer(request: Request, principal: CurrentPrincipal) -> ORJSONResponse
         annotate(request.scope, model=entry.name, version=str(entry.version))
         require_infer(principal, entry.name)
 
-    result = await request.app.state.inference.infer(body, rid, authorize=authorize)
-    return ORJSONResponse(result.to_json(rid))
+    tp = request.headers.get("traceparent")
+    result = await request.app.state.inference.infer(body, rid, deadline, {"traceparent": tp} if tp else None,
+                                                     authorize=authorize)
+    state = request.scope.setdefault("state", {})
+    state["metric_model"], state["metric_version"] = result.model, str(result.version)
+    response = ORJSONResponse(result.to_json(rid))
+    if result.tag:
+        response.headers["X-Model-Tag"] = result.tag
+    return response

@@ -1,0 +1,208 @@
+"""Deadlines, bounded retries and circuit breaking for the gateway's upstream calls.
+
+- ``Deadline``: the request's time budget (a client's ``X-Request-Timeout-Ms`` or
+  gRPC deadline, capped by settings); every hop gets ``min(hop timeout, remaining)``.
+- Retries use tenacity: exponential backoff with jitter, only for failures that
+  are safe to repeat (connection refused/reset, 502/503/504 before any response
+  body) and never past the deadline.
+- ``CircuitBreaker``: per backend. It opens after N consecutive failures or when
+  the error rate over a sliding window of recent calls exceeds a threshold, lets
+  one probe through after a cool-down (half-open), and closes on its success.
+  Written here rather than taken from aiobreaker/purgatory/circuitbreaker
+  because none of them offers the error-rate window or exposes state for metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from medinfer.common.errors import BackendUnavailable, DeadlineExceeded, MedinferError
+
+__all__ = [
+    "Deadline",
+    "RetryableUpstreamError",
+    "CircuitState",
+    "CircuitBreaker",
+    "RetryPolicy",
+    "call_with_resilience",
+    "DEADLINE_HEADER",
+]
+
+T = TypeVar("T")
+DEADLINE_HEADER = "x-request-timeout-ms"
+
+
+class Deadline:
+    __slots__ = ("expires_at",)
+
+    def __init__(self, budget_s: float) -> None:
+        self.expires_at = time.monotonic() + budget_s
+
+    @classmethod
+    def from_header(cls, value: str | None, default_s: float, max_s: float) -> Deadline:
+        budget = default_s
+        if value:
+            try:
+                budget = min(max(float(value) / 1000.0, 0.001), max_s)
+            except ValueError:
+                budget = default_s
+        return cls(budget)
+
+    def remaining(self) -> float:
+        return self.expires_at - time.monotonic()
+
+    def hop_timeout(self, hop_s: float) -> float:
+        left = self.remaining()
+        if left <= 0:
+            raise DeadlineExceeded("the request's deadline passed")
+        return min(hop_s, left)
+
+    def header_value(self) -> str:
+        return str(max(1, int(self.remaining() * 1000)))
+
+
+class RetryableUpstreamError(Exception):
+    """A failure that happened before the upstream did any work we could observe."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        super().__init__(reason)
+        self.backend = backend
+        self.reason = reason
+
+
+class CircuitState(IntEnum):
+    CLOSED = 0
+    HALF_OPEN = 1
+    OPEN = 2
+
+
+@dataclass
+class CircuitBreaker:
+    name: str
+    failure_threshold: int = 5
+    error_rate_threshold: float = 0.5
+    window: int = 20
+    min_calls: int = 10
+    reset_timeout_s: float = 2.0
+    on_change: Callable[[str, CircuitState], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.state = CircuitState.CLOSED
+        self._consecutive = 0
+        self._outcomes: deque[bool] = deque(maxlen=self.window)
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+
+    def _set(self, state: CircuitState) -> None:
+        if state != self.state:
+            self.state = state
+            if self.on_change:
+                self.on_change(self.name, state)
+
+    def retry_after(self) -> int:
+        return max(1, int(self.reset_timeout_s - (time.monotonic() - self._opened_at) + 0.999))
+
+    def before_call(self) -> None:
+        """Raise 503 while open; admit a single probe once the cool-down has passed."""
+        if self.state == CircuitState.CLOSED:
+            return
+        if self.state == CircuitState.OPEN and time.monotonic() - self._opened_at >= self.reset_timeout_s:
+            self._set(CircuitState.HALF_OPEN)
+            self._probe_in_flight = False
+        if self.state == CircuitState.HALF_OPEN and not self._probe_in_flight:
+            self._probe_in_flight = True
+            return
+        raise BackendUnavailable(f"{self.name} is unavailable (circuit open)", retry_after=self.retry_after(),
+                                 code="circuit-open")
+
+    def record_success(self) -> None:
+        self._consecutive = 0
+        self._outcomes.append(True)
+        if self.state != CircuitState.CLOSED:
+            self._outcomes.clear()
+            self._probe_in_flight = False
+            self._set(CircuitState.CLOSED)
+
+    def record_failure(self) -> None:
+        self._consecutive += 1
+        self._outcomes.append(False)
+        if self.state == CircuitState.HALF_OPEN:
+            self._trip()
+            return
+        failures = self._outcomes.count(False)
+        rate_tripped = len(self._outcomes) >= self.min_calls and failures / len(self._outcomes) >= self.error_rate_threshold
+        if self._consecutive >= self.failure_threshold or rate_tripped:
+            self._trip()
+
+    def _trip(self) -> None:
+        self._opened_at = time.monotonic()
+        self._probe_in_flight = False
+        self._set(CircuitState.OPEN)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    initial_backoff_s: float = 0.05
+    max_backoff_s: float = 0.5
+
+
+async def call_with_resilience(
+    fn: Callable[[float], Awaitable[T]],
+    *,
+    breaker: CircuitBreaker,
+    deadline: Deadline,
+    hop_timeout_s: float,
+    policy: RetryPolicy,
+    on_retry: Callable[[str], None] | None = None,
+) -> T:
+    """Run ``fn(timeout)`` under the breaker, retrying retryable failures within the deadline.
+
+    ``fn`` raises ``RetryableUpstreamError`` for failures safe to repeat; any
+    other medinfer error is final and passes through (a 4xx from upstream does
+    not count against the breaker).
+    """
+
+    def _stop_at_deadline(state: RetryCallState) -> bool:
+        # Stop when the next backoff would cross the deadline.
+        upcoming = state.upcoming_sleep or 0.0
+        return deadline.remaining() - upcoming <= 0.005
+
+    def _before_sleep(state: RetryCallState) -> None:
+        if on_retry:
+            on_retry(breaker.name)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(RetryableUpstreamError),
+        stop=stop_after_attempt(policy.attempts) | _stop_at_deadline,
+        wait=wait_exponential_jitter(initial=policy.initial_backoff_s, max=policy.max_backoff_s),
+        before_sleep=_before_sleep,
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                breaker.before_call()
+                try:
+                    result = await fn(deadline.hop_timeout(hop_timeout_s))
+                except RetryableUpstreamError:
+                    breaker.record_failure()
+                    raise
+                except (DeadlineExceeded, BackendUnavailable):
+                    breaker.record_failure()
+                    raise
+                except MedinferError:
+                    breaker.record_success()  # the backend answered (a 4xx about the input)
+                    raise
+                breaker.record_success()
+                return result
+    except RetryableUpstreamError as exc:
+        raise BackendUnavailable(f"{exc.backend} is unavailable", retry_after=breaker.retry_after()) from None
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,119 @@
+"""Open Inference Protocol (KServe v2) over HTTP/REST on the gateway.
+
+``tritonclient.http`` works through these routes unchanged. Inference bodies
+(JSON or the binary tensor extension) are forwarded to Triton as they are,
+without re-serializing tensors; the gateway resolves the version (release tags,
+canary) and applies auth, audit, deadlines, retries and circuit breaking.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from medinfer import __version__
+from medinfer.audit import annotate
+from medinfer.common.errors import BackendUnavailable, ModelNotFound
+from medinfer.common.http import ORJSONResponse, request_id_of
+from medinfer.common.v2 import HEADER_LENGTH
+from medinfer.gateway.clients.triton import triton_error
+from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
+from medinfer.security.deps import InferPrincipal, ModelReadPrincipal, authenticate
+
+# Every v2 route needs a valid token; the model routes add their scope.
+router = APIRouter(prefix="/v2", tags=["open-inference-protocol"], dependencies=[Depends(authenticate)])
+
+_RELAYED = ("content-type", HEADER_LENGTH.lower())
+
+
+def _deadline(request: Request) -> Deadline:
+    s = request.app.state.settings
+    return Deadline.from_header(request.headers.get(DEADLINE_HEADER), s.request_timeout_s, s.max_request_timeout_s)
+
+
+def _resolve(request: Request, name: str, version: str | None):
+    svc = request.app.state.inference
+    if version is not None and not version.isdigit():
+        raise ModelNotFound("the model has no such version")
+    entry, tag = svc.resolve_named(name, int(version) if version else None, request_id_of(request))
+    state = request.scope.setdefault("state", {})
+    state["metric_model"], state["metric_version"] = entry.name, str(entry.version)
+    state["model_tag"] = tag
+    annotate(request.scope, model=entry.name, version=str(entry.version))
+    return entry, tag
+
+
+async def _relay(request: Request, path: str, *, method: str = "GET", body: bytes | None = None,
+                 headers: dict[str, str] | None = None, operation: str = "forward") -> Response:
+    triton = request.app.state.inference.triton
+    resp = await triton.forward(method, path, _deadline(request), body, headers, operation=operation)
+    if resp.status != 200:
+        raise triton_error(resp.status, resp.body)
+    out_headers = {k: v for k, v in resp.headers.items() if k.lower() in _RELAYED}
+    return Response(resp.body, status_code=200, headers=out_headers)
+
+
+@router.get("")
+async def server_metadata() -> ORJSONResponse:
+    """Server metadata."""
+    return ORJSONResponse({"name": "medinfer", "version": __version__,
+                           "extensions": ["binary_tensor_data", "classification", "statistics"]})
+
+
+@router.get("/health/live")
+async def live() -> Response:
+    """The gateway is alive."""
+    return Response(status_code=200)
+
+
+@router.get("/health/ready")
+async def ready(request: Request) -> Response:
+    """Ready when Triton is ready."""
+    if not await request.app.state.inference.triton.ready():
+        raise BackendUnavailable("Triton is not ready", retry_after=2)
+    return Response(status_code=200)
+
+
+@router.get("/models/{name}")
+@router.get("/models/{name}/versions/{version}")
+async def model_metadata(request: Request, _p: ModelReadPrincipal, name: str, version: str | None = None) -> Response:
+    """Model metadata from Triton for the resolved version."""
+    entry, _ = _resolve(request, name, version)
+    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}", operation="metadata")
+
+
+@router.get("/models/{name}/ready")
+@router.get("/models/{name}/versions/{version}/ready")
+async def model_ready(request: Request, _p: ModelReadPrincipal, name: str, version: str | None = None) -> Response:
+    """200 when the resolved version is loaded and ready in Triton."""
+    entry, _ = _resolve(request, name, version)
+    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/ready", operation="ready")
+
+
+@router.get("/models/{name}/config")
+@router.get("/models/{name}/versions/{version}/config")
+async def model_config(request: Request, _p: ModelReadPrincipal, name: str, version: str | None = None) -> Response:
+    """Triton's model configuration."""
+    entry, _ = _resolve(request, name, version)
+    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/config", operation="config")
+
+
+@router.post("/models/{name}/infer")
+@router.post("/models/{name}/versions/{version}/infer")
+async def model_infer(request: Request, _p: InferPrincipal, name: str, version: str | None = None) -> Response:
+    """Inference: the body is forwarded to Triton unchanged (JSON or binary tensors)."""
+    entry, tag = _resolve(request, name, version)
+    body = await request.body()
+    headers = {"Content-Type": request.headers.get("content-type", "application/json")}
+    hl = request.headers.get(HEADER_LENGTH)
+    if hl is not None:
+        headers[HEADER_LENGTH] = hl
+    tp = request.headers.get("traceparent")
+    if tp:
+        headers["traceparent"] = tp
+    response = await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/infer", method="POST",
+                            body=body, headers=headers, operation="infer")
+    response.headers["X-Model-Version"] = str(entry.version)
+    if tag:
+        response.headers["X-Model-Tag"] = tag
+    return response

@@ -1,0 +1,111 @@
+"""Fault injection on loopback: a backend that stalls, and a proxy that answers 503 some of the time."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+from aiohttp import web
+
+__all__ = ["stalling_server", "flaky_proxy", "FlakyProxy"]
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+@contextmanager
+def stalling_server() -> Iterator[tuple[str, list]]:
+    """Accepts connections, reads requests, never answers. Yields (base URL, list of open connections)."""
+    lt = _LoopThread()
+    writers: list = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        try:
+            while await reader.read(65536):
+                pass
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writers.remove(writer)
+
+    async def start():
+        return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+    server = lt.run(start())
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", writers
+    finally:
+        async def stop():
+            server.close()
+            for w in list(writers):
+                w.close()
+        lt.run(stop())
+        lt.close()
+
+
+class FlakyProxy:
+    """Forwards to ``target``; every request whose sequence number ``n % every == 0`` gets a 503 instead."""
+
+    def __init__(self, target: str, every: int) -> None:
+        self.target = target.rstrip("/")
+        self.every = every
+        self.count = 0
+        self.injected = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.count += 1
+        body = await request.read()
+        if request.method == "POST" and self.count % self.every == 0:
+            self.injected += 1
+            return web.Response(status=503, text='{"error": "injected"}', content_type="application/json")
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in ("content-type", "inference-header-content-length")}
+        async with self.session.request(request.method, self.target + request.path_qs, data=body,
+                                        headers=headers) as resp:
+            raw = await resp.read()
+            out = {k: v for k, v in resp.headers.items()
+                   if k.lower() in ("content-type", "inference-header-content-length")}
+            return web.Response(status=resp.status, body=raw, headers=out)
+
+
+@contextmanager
+def flaky_proxy(target: str, every: int = 2) -> Iterator[tuple[str, FlakyProxy]]:
+    lt = _LoopThread()
+    proxy = FlakyProxy(target, every)
+
+    async def start():
+        proxy.session = aiohttp.ClientSession(skip_auto_headers=("Accept-Encoding",))
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", proxy.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return runner, site._server.sockets[0].getsockname()[1]
+
+    runner, port = lt.run(start())
+    try:
+        yield f"http://127.0.0.1:{port}", proxy
+    finally:
+        async def stop():
+            await runner.cleanup()
+            await proxy.session.close()
+        lt.run(stop())
+        lt.close()
