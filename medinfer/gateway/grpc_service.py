@@ -66,20 +66,30 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         rid = metadata.get("x-request-id") or f"grpc-{time.time_ns():x}"
         principal = None
-        status = 200
         try:
             if self.authenticate is not None:
                 principal = await self.authenticate(metadata, method, model)
-            return await body(principal, self._deadline(context))
+            result = await body(principal, self._deadline(context))
         except MedinferError as err:
-            status = err.status
+            # Record first: abort() ends the call, and nothing leaves without its audit record.
+            await self._record(context, method, model, rid, err.status, start, principal)
             await context.abort(STATUS_OF.get(err.status, grpc.StatusCode.INTERNAL), err.detail)
-        finally:
-            if self.on_call is not None:
-                try:
-                    await self.on_call(method, model, rid, status, time.perf_counter() - start, principal)
-                except MedinferError as err:  # the audit record could not be written: fail closed
-                    await context.abort(STATUS_OF.get(err.status, grpc.StatusCode.INTERNAL), err.detail)
+        except Exception as exc:  # noqa: BLE001 - type only: the message may quote input
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await self._record(context, method, model, rid, 500, start, principal)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the gateway log by request id")
+        await self._record(context, method, model, rid, 200, start, principal)
+        return result
+
+    async def _record(self, context, method: str, model: str, rid: str, status: int, start: float,
+                      principal: Any) -> None:
+        if self.on_call is None:
+            return
+        try:
+            await self.on_call(method, model, rid, status, time.perf_counter() - start, principal)
+        except MedinferError as err:  # the audit record could not be written: fail closed
+            await context.abort(STATUS_OF.get(err.status, grpc.StatusCode.INTERNAL), err.detail)
 
     async def _forward(self, rpc: Callable, request: Any, deadline: Deadline) -> Any:
         async def once(timeout: float) -> Any:
