@@ -2,7 +2,7 @@
 a real tritonserver serves ``breast_cancer``, and the gateway runs as its own process over HTTPS.
 
 Every rejection case (401/403/413/422/429) is checked on the wire, every request leaves exactly one
-audit record, and canary identifiers appear in no log line, audit record or error body."""
+audit record, and canary identifiers appear in no log line, audit record, metric or error body."""
 
 from __future__ import annotations
 
@@ -246,8 +246,12 @@ def test_canary_identifiers_leak_nowhere(secure_gw, oidc_provider):
     # The gateway's own log, then every audit column (the ledger is flushed before each response).
     log_text = secure_gw.log_path.read_text()
     audit_text = json.dumps(audit_rows(secure_gw))
+    metrics = secure_gw.request("GET", "/metrics")
+    assert metrics.status == 200 and b"# TYPE" in metrics.body
+    metrics_text = metrics.body.decode()
     for c in canaries:
-        for where, text in (("error body", "\n".join(bodies)), ("log", log_text), ("audit", audit_text)):
+        for where, text in (("error body", "\n".join(bodies)), ("log", log_text), ("audit", audit_text),
+                            ("metrics", metrics_text)):
             assert c.lower() not in text.lower(), f"canary found in {where}"
     # The patient key is recorded only as a keyed digest, which accounting of disclosures can find.
     key = AuditKey.from_file(secure_gw.keys.audit_key_file)
