@@ -7,20 +7,26 @@ from contextlib import asynccontextmanager
 import grpc
 from fastapi import FastAPI
 
-from medinfer.audit import AuditMiddleware
-from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
+from medinfer.audit import AuditEvent, AuditMiddleware
+from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers, opaque_request_id
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
 from medinfer.gateway.inference import InferenceService
-from medinfer.gateway.grpc_service import GatewayGrpcService, start_grpc_server
+from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
 from medinfer.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
-from medinfer.security import SecurityHeadersMiddleware, build_security
-from medinfer.security.grpc_hooks import grpc_hooks
+from medinfer.security import (
+    Principal,
+    SecurityHeadersMiddleware,
+    SecurityService,
+    build_security,
+    require_infer,
+    require_some_infer,
+)
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
 
@@ -46,8 +52,45 @@ def _upstream(name: str, session, settings: GatewaySettings, gm: GatewayMetrics)
                     trace=settings.otel_exporter != "none")
 
 
-async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics, security,
-                      catalog: ModelCatalog):
+def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
+    """Authentication (metadata ``authorization``) and audit for the gRPC service, same rules as REST."""
+
+    async def authenticate(metadata: dict[str, str], method: str, model: str) -> Principal:
+        principal = await security.authenticate(metadata.get("authorization"))
+        security.check_rate(principal)
+        if method == "ModelInfer":
+            require_some_infer(principal)
+            require_infer(principal, model)
+        elif method.startswith("Model") and not principal.has("models:read"):
+            require_infer(principal, model)
+        return principal
+
+    async def record(call: GrpcCall) -> None:
+        ledger = security.ledger
+        if ledger is None:
+            return
+        in_h = ledger.key.content_hasher()
+        in_h.update(call.request.SerializeToString())
+        out_digest = None
+        if call.response is not None:
+            out_h = ledger.key.content_hasher()
+            out_h.update(call.response.SerializeToString())
+            out_digest = out_h.hexdigest()
+        version = getattr(call.response, "model_version", None) or None
+        await ledger.append(AuditEvent(
+            action=f"grpc {call.method}", route=f"/inference.GRPCInferenceService/{call.method}", status=call.status,
+            # Caller-chosen strings (request id, a model name that may not exist) are recorded only when safe.
+            request_id=opaque_request_id(call.request_id) or "", sub=getattr(call.principal, "sub", None),
+            client_id=getattr(call.principal, "client_id", None),
+            model=call.model if call.model in catalog.names() else None, version=version,
+            latency_us=int(call.latency_s * 1e6), input_digest=in_h.hexdigest(), output_digest=out_digest,
+        ))
+
+    return authenticate, record
+
+
+async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics,
+                      security: SecurityService):
     if settings.triton_grpc_ca_file:
         creds = grpc.ssl_channel_credentials(settings.triton_grpc_ca_file.read_bytes())
         channel = grpc.aio.secure_channel(settings.triton_grpc_target, creds)
@@ -58,7 +101,7 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
         hop_timeout_s=settings.upstream_timeout_s, default_timeout_s=settings.request_timeout_s,
         max_timeout_s=settings.max_request_timeout_s,
     )
-    grpc_service.authenticate, grpc_service.on_call = grpc_hooks(security, lambda m: m in catalog.names())
+    grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security, service.catalog)
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
@@ -70,8 +113,8 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
 def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -> FastAPI:
     settings = settings or GatewaySettings()
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
-    security = build_security(settings)
     gm = GatewayMetrics(metrics_registry)
+    security = build_security(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -92,7 +135,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
         grpc_server = grpc_channel = None
         if settings.grpc_port:
             grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm,
-                                                                            security, catalog)
+                                                                                  security)
         try:
             yield
         finally:
@@ -108,15 +151,15 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
                   telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
     app.state.catalog = catalog
-    app.state.security = security
     app.state.metrics = gm
+    app.state.security = security
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(infer.router)
     app.include_router(v2.router)
-    app.add_middleware(MetricsMiddleware, metrics=gm)
     # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.
+    app.add_middleware(MetricsMiddleware, metrics=gm)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if security.ledger is not None:
         app.add_middleware(AuditMiddleware, ledger=security.ledger)

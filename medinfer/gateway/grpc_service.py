@@ -11,8 +11,10 @@ memory, logging and trace settings stay internal to Triton.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -21,9 +23,10 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
 from medinfer import __version__
 from medinfer.common.errors import MedinferError
+from medinfer.common.http import opaque_request_id
 from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryableUpstreamError, RetryPolicy, call_with_resilience
 
-__all__ = ["GatewayGrpcService", "start_grpc_server", "STATUS_OF"]
+__all__ = ["GatewayGrpcService", "GrpcCall", "start_grpc_server", "STATUS_OF"]
 
 # HTTP status of our errors -> gRPC status codes.
 STATUS_OF = {
@@ -35,7 +38,23 @@ STATUS_OF = {
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 
 Authenticate = Callable[[dict[str, str], str, str], Awaitable[Any]]
-OnCall = Callable[[str, str, str, int, float, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class GrpcCall:
+    """What the audit hook sees of one RPC (messages are hashed there, never stored)."""
+
+    method: str
+    model: str
+    request_id: str
+    status: int
+    latency_s: float
+    principal: Any
+    request: Any
+    response: Any
+
+
+OnCall = Callable[[GrpcCall], Awaitable[None]]
 
 
 class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
@@ -62,34 +81,29 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _guard(self, method: str, request: Any, context: grpc.aio.ServicerContext,
                      body: Callable[[Any, Deadline], Awaitable[Any]], model: str = "") -> Any:
+        """Authenticate, run, then write the audit record before anything is returned (fail-closed)."""
         start = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        rid = metadata.get("x-request-id") or f"grpc-{time.time_ns():x}"
+        rid = opaque_request_id(metadata.get("x-request-id")) or secrets.token_hex(12)
         principal = None
+        result = None
+        error: MedinferError | None = None
         try:
             if self.authenticate is not None:
                 principal = await self.authenticate(metadata, method, model)
             result = await body(principal, self._deadline(context))
         except MedinferError as err:
-            # Record first: abort() ends the call, and nothing leaves without its audit record.
-            await self._record(context, method, model, rid, err.status, start, principal)
-            await context.abort(STATUS_OF.get(err.status, grpc.StatusCode.INTERNAL), err.detail)
-        except Exception as exc:  # noqa: BLE001 - type only: the message may quote input
-            if isinstance(exc, grpc.aio.AbortError):
-                raise
-            await self._record(context, method, model, rid, 500, start, principal)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the gateway log by request id")
-        await self._record(context, method, model, rid, 200, start, principal)
+            error = err
+        if self.on_call is not None:
+            call = GrpcCall(method, model, rid, error.status if error else 200, time.perf_counter() - start,
+                            principal, request, result)
+            try:
+                await self.on_call(call)
+            except MedinferError as err:  # the audit store failed: nothing is served without its record
+                error, result = err, None
+        if error is not None:
+            await context.abort(STATUS_OF.get(error.status, grpc.StatusCode.INTERNAL), error.detail)
         return result
-
-    async def _record(self, context, method: str, model: str, rid: str, status: int, start: float,
-                      principal: Any) -> None:
-        if self.on_call is None:
-            return
-        try:
-            await self.on_call(method, model, rid, status, time.perf_counter() - start, principal)
-        except MedinferError as err:  # the audit record could not be written: fail closed
-            await context.abort(STATUS_OF.get(err.status, grpc.StatusCode.INTERNAL), err.detail)
 
     async def _forward(self, rpc: Callable, request: Any, deadline: Deadline) -> Any:
         async def once(timeout: float) -> Any:
@@ -109,7 +123,9 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
 
     # -- RPCs -------------------------------------------------------------------
     async def ServerLive(self, request, context):  # noqa: N802 - protocol names
-        return pb.ServerLiveResponse(live=True)
+        async def body(principal, deadline):
+            return pb.ServerLiveResponse(live=True)
+        return await self._guard("ServerLive", request, context, body)
 
     async def ServerReady(self, request, context):  # noqa: N802
         async def body(principal, deadline):
@@ -117,7 +133,9 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         return await self._guard("ServerReady", request, context, body)
 
     async def ServerMetadata(self, request, context):  # noqa: N802
-        return pb.ServerMetadataResponse(name="medinfer", version=__version__, extensions=["binary_tensor_data"])
+        async def body(principal, deadline):
+            return pb.ServerMetadataResponse(name="medinfer", version=__version__, extensions=["binary_tensor_data"])
+        return await self._guard("ServerMetadata", request, context, body)
 
     async def ModelReady(self, request, context):  # noqa: N802
         async def body(principal, deadline):

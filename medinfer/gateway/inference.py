@@ -105,8 +105,7 @@ class InferenceService:
             schema = self._schemas[key] = TabularSchema.from_metadata(entry.metadata)
         return schema
 
-    async def infer(self, body: Any, request_id: str, deadline: Deadline,
-                    headers: dict[str, str] | None = None,
+    async def infer(self, body: Any, request_id: str, deadline: Deadline, headers: dict[str, str] | None = None,
                     authorize: Callable[[CatalogEntry], None] | None = None) -> InferenceResult:
         """``authorize`` runs once the model is resolved, before any work on the input (403 stops here)."""
         if not isinstance(body, dict) or "input" not in body:

@@ -23,7 +23,7 @@ from medinfer.triton.server import TritonServer
 from tests.support.faults import flaky_proxy, stalling_server
 from tests.support.services import run_service
 from tests.support.stack import dev_auth_header
-from tests.support.stack import copy_repository, new_stack_ports
+from tests.support.stack import copy_repository, dev_auth_header, new_stack_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -59,7 +59,8 @@ def test_triton_killed_mid_stream_fails_fast_then_recovers(tmp_path: Path, model
     home = tmp_path / "home"
     home.mkdir()
     copy_repository(model_repository_template, home)
-    env = {"MEDINFER_GATEWAY_BREAKER_RESET_TIMEOUT_S": "1", "MEDINFER_GATEWAY_BREAKER_FAILURE_THRESHOLD": "3"}
+    env = {"MEDINFER_GATEWAY_BREAKER_RESET_TIMEOUT_S": "1", "MEDINFER_GATEWAY_BREAKER_FAILURE_THRESHOLD": "3",
+           "MEDINFER_GATEWAY_RATE_LIMIT_RPS": "100000", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "100000"}
     stack = Stack(home, new_stack_ports(), extra_env=env)
     stack.start()
     expected = _expected(home)

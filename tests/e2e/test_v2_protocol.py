@@ -24,6 +24,10 @@ def _client(stack: Stack) -> httpclient.InferenceServerClient:
     )
 
 
+def _auth(stack: Stack, scope: str = "infer models:read") -> dict[str, str]:
+    return dev_auth_header(stack.home, scope)
+
+
 def _expected(stack: Stack, x: np.ndarray) -> np.ndarray:
     sess = ort.InferenceSession(str(stack.home / "models" / "breast_cancer" / "1" / "model.onnx"))
     return sess.run(None, {"features": x})[0]
@@ -32,35 +36,50 @@ def _expected(stack: Stack, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("binary", [True, False])
 def test_tritonclient_http_infers_through_the_gateway(stack: Stack, binary: bool) -> None:
     client = _client(stack)
-    H = dev_auth_header(stack.home)
-    assert client.is_server_live(headers=H) and client.is_server_ready(headers=H)
-    assert client.is_model_ready("breast_cancer", headers=H)
-    meta = client.get_model_metadata("breast_cancer", headers=H)
+    h = _auth(stack)
+    assert client.is_server_live(headers=h) and client.is_server_ready(headers=h)
+    assert client.is_model_ready("breast_cancer", headers=h)
+    meta = client.get_model_metadata("breast_cancer", headers=h)
     assert meta["inputs"][0]["name"] == "features"
-    config = client.get_model_config("breast_cancer", headers=H)
+    config = client.get_model_config("breast_cancer", headers=h)
     assert config["max_batch_size"] == 64
     x = np.random.default_rng(1).uniform(0.05, 20, size=(4, 30)).astype(np.float32)
     inp = httpclient.InferInput("features", list(x.shape), "FP32")
     inp.set_data_from_numpy(x, binary_data=binary)
     out = httpclient.InferRequestedOutput("probability", binary_data=binary)
-    result = client.infer("breast_cancer", [inp], outputs=[out], model_version="1", headers=H)
+    result = client.infer("breast_cancer", [inp], outputs=[out], model_version="1", headers=h)
     np.testing.assert_allclose(result.as_numpy("probability"), _expected(stack, x), rtol=1e-6)
     client.close()
 
 
 def test_unknown_model_is_an_error_tritonclient_understands(stack: Stack) -> None:
     client = _client(stack)
-    H = dev_auth_header(stack.home)
     with pytest.raises(InferenceServerException) as info:
-        client.get_model_metadata("no_such_model", headers=H)
+        client.get_model_metadata("no_such_model", headers=_auth(stack))
     assert "unknown model" in str(info.value)
+    client.close()
+
+
+def test_tritonclient_http_needs_a_token_with_the_right_scope(stack: Stack) -> None:
+    client = _client(stack)
+    x = np.ones((1, 30), dtype=np.float32)
+    inp = httpclient.InferInput("features", [1, 30], "FP32")
+    inp.set_data_from_numpy(x)
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("breast_cancer", [inp])
+    assert info.value.status() == "401"
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("breast_cancer", [inp], headers=_auth(stack, "models:read"))
+    assert info.value.status() == "403"
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("breast_cancer", [inp], headers=_auth(stack, "infer:other_model"))
+    assert info.value.status() == "403"
     client.close()
 
 
 def test_server_metadata(stack: Stack) -> None:
     client = _client(stack)
-    H = dev_auth_header(stack.home)
-    meta = client.get_server_metadata(headers=H)
+    meta = client.get_server_metadata(headers=_auth(stack))
     assert meta["name"] == "medinfer" and "binary_tensor_data" in meta["extensions"]
     client.close()
 
@@ -77,16 +96,23 @@ def test_tritonclient_grpc_infers_through_the_gateway(stack: Stack) -> None:
     import tritonclient.grpc as grpcclient
 
     client, _ = _grpc_client(stack)
-    H = {k.lower(): v for k, v in dev_auth_header(stack.home).items()}
-    assert client.is_server_live(headers=H) and client.is_server_ready(headers=H)
-    assert client.is_model_ready("breast_cancer", headers=H)
-    assert client.get_model_metadata("breast_cancer", headers=H).inputs[0].name == "features"
+    h = {"authorization": _auth(stack)["Authorization"]}
+    assert client.is_server_live(headers=h) and client.is_server_ready(headers=h)
+    assert client.is_model_ready("breast_cancer", headers=h)
+    assert client.get_model_metadata("breast_cancer", headers=h).inputs[0].name == "features"
     x = np.random.default_rng(2).uniform(0.05, 20, size=(3, 30)).astype(np.float32)
     inp = grpcclient.InferInput("features", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
-    result = client.infer("breast_cancer", [inp], client_timeout=10, headers=H)
+    result = client.infer("breast_cancer", [inp], client_timeout=10, headers=h)
     np.testing.assert_allclose(result.as_numpy("probability"), _expected(stack, x), rtol=1e-6)
     with pytest.raises(InferenceServerException) as info:
-        client.get_model_metadata("no_such_model", headers=H)
+        client.get_model_metadata("no_such_model", headers=h)
     assert "NOT_FOUND" in str(info.value.status())
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("breast_cancer", [inp], client_timeout=10)
+    assert "UNAUTHENTICATED" in str(info.value.status())
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("breast_cancer", [inp], client_timeout=10,
+                     headers={"authorization": _auth(stack, "models:read")["Authorization"]})
+    assert "PERMISSION_DENIED" in str(info.value.status())
     client.close()

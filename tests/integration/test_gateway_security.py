@@ -304,3 +304,20 @@ def test_grpc_needs_a_token_and_the_infer_scope(secure_gw, oidc_provider):
     grpc_rows = [r for r in rows if r["action"] == "grpc ModelInfer"]
     assert [r["status"] for r in grpc_rows] == [200, 401, 401, 403]
     assert grpc_rows[0]["sub"] == "svc-infer" and grpc_rows[0]["model"] == "breast_cancer"
+
+
+def test_grpc_canaries_stay_out_of_the_audit(secure_gw, oidc_provider):
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    canary = "CANARY-MRN-55821"
+    client = _grpc(secure_gw)
+    inp = grpcclient.InferInput("features", [1, 30], "FP32")
+    inp.set_data_from_numpy(np.ones((1, 30), dtype=np.float32))
+    headers = {"authorization": f"Bearer {oidc_provider.token('svc-infer')}", "x-request-id": canary}
+    with pytest.raises(InferenceServerException):
+        client.infer(canary, [inp], headers=headers, client_timeout=15)
+    client.close()
+    text = json.dumps(audit_rows(secure_gw)) + secure_gw.log_path.read_text()
+    assert canary.lower() not in text.lower()

@@ -8,7 +8,7 @@ canary) and applies auth, audit, deadlines, retries and circuit breaking.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from medinfer import __version__
@@ -18,10 +18,10 @@ from medinfer.common.http import ORJSONResponse, request_id_of
 from medinfer.common.v2 import HEADER_LENGTH
 from medinfer.gateway.clients.triton import triton_error
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
-from medinfer.security.deps import InferPrincipal, ModelReadPrincipal, authenticate
+from medinfer.security import Principal, require_infer, require_some_infer
+from medinfer.security.deps import CurrentPrincipal
 
-# Every v2 route needs a valid token; the model routes add their scope.
-router = APIRouter(prefix="/v2", tags=["open-inference-protocol"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
 
 _RELAYED = ("content-type", HEADER_LENGTH.lower())
 
@@ -29,6 +29,18 @@ _RELAYED = ("content-type", HEADER_LENGTH.lower())
 def _deadline(request: Request) -> Deadline:
     s = request.app.state.settings
     return Deadline.from_header(request.headers.get(DEADLINE_HEADER), s.request_timeout_s, s.max_request_timeout_s)
+
+
+def _may_read(principal: Principal, model: str) -> None:
+    """Model metadata: ``models:read``, or inference rights on that model (what tritonclient needs)."""
+    if not principal.has("models:read"):
+        require_infer(principal, model)
+
+
+def _may_read_any(principal: Principal) -> None:
+    """Checked before resolving, so a caller with no model rights learns nothing about which models exist."""
+    if not principal.has("models:read"):
+        require_some_infer(principal)
 
 
 def _resolve(request: Request, name: str, version: str | None):
@@ -54,20 +66,20 @@ async def _relay(request: Request, path: str, *, method: str = "GET", body: byte
 
 
 @router.get("")
-async def server_metadata() -> ORJSONResponse:
+async def server_metadata(principal: CurrentPrincipal) -> ORJSONResponse:
     """Server metadata."""
     return ORJSONResponse({"name": "medinfer", "version": __version__,
                            "extensions": ["binary_tensor_data", "classification", "statistics"]})
 
 
 @router.get("/health/live")
-async def live() -> Response:
+async def live(principal: CurrentPrincipal) -> Response:
     """The gateway is alive."""
     return Response(status_code=200)
 
 
 @router.get("/health/ready")
-async def ready(request: Request) -> Response:
+async def ready(request: Request, principal: CurrentPrincipal) -> Response:
     """Ready when Triton is ready."""
     if not await request.app.state.inference.triton.ready():
         raise BackendUnavailable("Triton is not ready", retry_after=2)
@@ -76,33 +88,41 @@ async def ready(request: Request) -> Response:
 
 @router.get("/models/{name}")
 @router.get("/models/{name}/versions/{version}")
-async def model_metadata(request: Request, _p: ModelReadPrincipal, name: str, version: str | None = None) -> Response:
+async def model_metadata(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Model metadata from Triton for the resolved version."""
+    _may_read_any(principal)
     entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}", operation="metadata")
 
 
 @router.get("/models/{name}/ready")
 @router.get("/models/{name}/versions/{version}/ready")
-async def model_ready(request: Request, _p: ModelReadPrincipal, name: str, version: str | None = None) -> Response:
+async def model_ready(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """200 when the resolved version is loaded and ready in Triton."""
+    _may_read_any(principal)
     entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/ready", operation="ready")
 
 
 @router.get("/models/{name}/config")
 @router.get("/models/{name}/versions/{version}/config")
-async def model_config(request: Request, _p: ModelReadPrincipal, name: str, version: str | None = None) -> Response:
+async def model_config(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Triton's model configuration."""
+    _may_read_any(principal)
     entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/config", operation="config")
 
 
 @router.post("/models/{name}/infer")
 @router.post("/models/{name}/versions/{version}/infer")
-async def model_infer(request: Request, _p: InferPrincipal, name: str, version: str | None = None) -> Response:
+async def model_infer(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Inference: the body is forwarded to Triton unchanged (JSON or binary tensors)."""
+    require_some_infer(principal)
     entry, tag = _resolve(request, name, version)
+    require_infer(principal, entry.name)
     body = await request.body()
     headers = {"Content-Type": request.headers.get("content-type", "application/json")}
     hl = request.headers.get(HEADER_LENGTH)
