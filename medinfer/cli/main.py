@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from medinfer.cli import audit, stack_commands, token
+from medinfer.cli import audit, models, stack_commands, token
 
 app = typer.Typer(name="medinfer", help="medinfer: audited clinical AI inference.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
-for module in (stack_commands, token, audit):
+for module in (stack_commands, token, audit, models):
     module.register(app)
 
 

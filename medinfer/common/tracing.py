@@ -29,7 +29,11 @@ def build_tracer_provider(service_name: str, mode: TracingMode, endpoint: str | 
     if mode == "console":
         exporter: Any = ConsoleSpanExporter()
     else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError as exc:  # protobuf>=5 clashes with tritonclient[grpc] in the all-in-one venv
+            raise RuntimeError("otel_exporter=otlp needs 'opentelemetry-exporter-otlp-proto-http' "
+                               "(installed in the gateway and preprocessor images)") from exc
 
         exporter = OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 import grpc
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from medinfer.audit import AuditEvent, AuditMiddleware
+from medinfer.audit.registry_sink import LedgerRegistrySink
 from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers, opaque_request_id
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
@@ -16,8 +19,9 @@ from medinfer.gateway.clients.upstream import Upstream, make_session
 from medinfer.gateway.inference import InferenceService
 from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
 from medinfer.gateway.metrics import GatewayMetrics, MetricsMiddleware
+from medinfer.gateway.monitoring import build_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
-from medinfer.gateway.routes import health, infer, metrics, v2
+from medinfer.gateway.routes import admin_models, drift, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.security import (
     Principal,
@@ -25,12 +29,43 @@ from medinfer.security import (
     SecurityService,
     build_security,
     require_infer,
+    require_scope,
     require_some_infer,
 )
+from medinfer.security.deps import CurrentPrincipal
+from medinfer.registry.bootstrap import adopt_repository
+from medinfer.registry.runtime import RegistryRuntime, build_runtime
+from medinfer.registry.settings import RegistrySettings
+from medinfer.registry.triton_control import TritonHTTPControl
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
 
 __all__ = ["create_app"]
+
+
+def _registry_runtime(settings: GatewaySettings, catalog: ModelCatalog, gm: GatewayMetrics) -> RegistryRuntime:
+    """Routing by release tags: the registry shares the gateway's home and repository, its
+    per-version series go to the gateway's /metrics, and the catalog rereads version
+    metadata before a new routing snapshot takes effect."""
+    reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
+                                    triton_url=settings.triton_url)
+    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url),
+                         metrics_registry=gm.registry, before_swap=catalog.refresh)
+
+
+def _scope_dependency(scope: str):
+    async def check(principal: CurrentPrincipal) -> Principal:
+        require_scope(principal, scope)
+        return principal
+
+    return check
+
+
+def _start_registry(rt: RegistryRuntime) -> None:
+    # Versions built into the repository by `medinfer up` become registered and current
+    # through recorded, audited operations (idempotent).
+    adopt_repository(rt.registry, actor="gateway-startup", reason="shipped model in the repository")
+    rt.start()
 
 
 def _breaker(name: str, settings: GatewaySettings, gm: GatewayMetrics) -> CircuitBreaker:
@@ -115,6 +150,9 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     gm = GatewayMetrics(metrics_registry)
     security = build_security(settings)
+    rt = _registry_runtime(settings, catalog, gm) if settings.registry_routing else None
+    # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
+    monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -131,20 +169,31 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             TritonClient(_upstream("triton", triton_session, settings, gm)),
             PreprocessorClient(_upstream("preprocessor", pre_session, settings, gm)),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
+            versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
         )
+        if rt is not None:
+            if security.ledger is not None:
+                rt.registry.audit = LedgerRegistrySink(security.ledger, asyncio.get_running_loop())
+            await run_in_threadpool(_start_registry, rt)
         grpc_server = grpc_channel = None
         if settings.grpc_port:
             grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm,
                                                                                   security)
+        if monitor is not None:
+            monitor.start()
         try:
             yield
         finally:
+            if monitor is not None:
+                await monitor.stop()
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
                 await grpc_channel.close()
             await triton_session.close()
             await pre_session.close()
             await security.aclose()
+            if rt is not None:
+                rt.stop()
 
     tracer = build_tracer_provider("medinfer-gateway", settings.otel_exporter, settings.otel_endpoint)
     app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -153,11 +202,18 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.state.catalog = catalog
     app.state.metrics = gm
     app.state.security = security
+    if rt is not None:
+        app.state.registry = rt.registry
+        app.state.registry_runtime = rt
+        app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
+                                                      write=_scope_dependency("models:write")))
+    app.state.drift_monitor = monitor
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(infer.router)
     app.include_router(v2.router)
+    app.include_router(drift.router)
     # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.
     app.add_middleware(MetricsMiddleware, metrics=gm)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -8,6 +8,7 @@ preprocessor service), call Triton, shape the answer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.resilience import Deadline
 from medinfer.gateway.routing import InputKind, classify_input
+from medinfer.monitoring import DriftMonitor, OodDecision
 from medinfer.preprocess.tabular import TabularSchema
 from medinfer.triton.catalog import CatalogEntry, ModelCatalog
 
@@ -33,6 +35,10 @@ class VersionResolver(Protocol):
     and canary weights; the default serves the highest version present."""
 
     def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]: ...
+
+
+def _untracked(model: str, version: int) -> AbstractContextManager[Any]:
+    return nullcontext()
 
 
 class LatestVersionResolver:
@@ -52,14 +58,21 @@ class InferenceResult:
     outputs: list[V2Tensor]
     kind: InputKind
     tag: str | None = None
+    ood: OodDecision | None = None
 
     def to_json(self, request_id: str) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "model": self.model,
             "version": str(self.version),
             "outputs": [t.to_json() for t in self.outputs],
             "request_id": request_id,
         }
+        if self.ood is not None:  # the version is monitored: say whether the gate flagged the input
+            doc["ood"] = self.ood.ood
+            if self.ood.ood:
+                doc["ood_reason"] = self.ood.reason
+                doc["ood_rows"] = list(self.ood.rows)
+        return doc
 
 
 class InferenceService:
@@ -67,13 +80,19 @@ class InferenceService:
         self, catalog: ModelCatalog, triton: TritonClient, preprocessor: PreprocessorClient, *,
         default_models: dict[str, str], tabular_normalizer: str = "inline",
         versions: VersionResolver | None = None,
+        track: Callable[[str, int], AbstractContextManager[Any]] | None = None,
+        monitor: DriftMonitor | None = None,
     ) -> None:
         self.catalog = catalog
         self.versions: VersionResolver = versions or LatestVersionResolver(catalog)
+        # Counts a request in flight on (model, version) so the registry unloads a retired
+        # version only after its requests finished (``VersionMetrics.track``).
+        self.track = track or _untracked
         self.triton = triton
         self.preprocessor = preprocessor
         self.default_models = default_models
         self.tabular_normalizer = tabular_normalizer
+        self.monitor = monitor
         self._schemas: dict[tuple[str, int], TabularSchema] = {}
 
     def resolve_named(self, model: Any, version: Any, request_id: str) -> tuple[CatalogEntry, str | None]:
@@ -124,11 +143,31 @@ class InferenceService:
                                    extra={"expected_kind": expected})
         if kind in (InputKind.TABULAR, InputKind.TENSOR) and expected == "tabular":
             tensor = await self._tabular(entry, body, kind, deadline, headers)
-            outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
-                                              headers=headers)
-            return InferenceResult(entry.name, entry.version, outputs, kind, tag)
+            ood = self._monitor(entry, tensor.data)
+            with self.track(entry.name, entry.version):
+                outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
+                                                  request_id=request_id, headers=headers)
+            return InferenceResult(entry.name, entry.version, outputs, kind, tag, ood)
         raise ValidationFailed(f"{kind.value} input is not served by this gateway yet", field="input",
                                code="unsupported-input-kind")
+
+    def _monitor(self, entry: CatalogEntry, features: np.ndarray) -> OodDecision | None:
+        """OOD gate (raises ``OodRejected`` under a reject policy), then an O(1) append to the drift window.
+
+        ``None`` when the version is not monitored. Rejected inputs are counted
+        by the gate but kept out of the window; flagged ones stay in it, since
+        they are part of what the model is being sent.
+        """
+        mon = self.monitor
+        if mon is None:
+            return None
+        version = str(entry.version)
+        if mon.get(entry.name, version) is None:
+            return None
+        x = np.asarray(features, dtype=np.float64)  # one conversion for the gate and the window
+        decision = mon.check(entry.name, version, x)
+        mon.record(entry.name, version, x)
+        return decision
 
     async def _tabular(self, entry: CatalogEntry, body: dict, kind: InputKind, deadline: Deadline,
                        headers: dict[str, str] | None) -> V2Tensor:

@@ -68,6 +68,28 @@ class GatewaySettings(SecuritySettings):
     breaker_min_calls: int = Field(10, description="Calls in the window before the error rate can trip.")
     breaker_reset_timeout_s: float = Field(2.0, description="Open time before a half-open probe is let through.")
     upstream_connections: int = Field(64, description="Pooled keep-alive connections per upstream.")
+    registry_routing: bool = Field(
+        True,
+        description="Resolve versions through the model registry's release tags and canary (and serve the "
+        "/admin/models API); false serves the highest version in the repository (no registry database).",
+    )
+
+    drift_enabled: bool = Field(
+        True, description="Track input drift and run the OOD gate for versions that ship a reference profile."
+    )
+    drift_window: int = Field(500, ge=50, description="Records kept per model version for drift statistics.")
+    drift_min_samples: int = Field(100, ge=10, description="No drift decision below this many records.")
+    drift_interval_s: float = Field(5.0, gt=0, description="How often the background task looks for due versions.")
+    drift_min_new: int = Field(50, ge=1, description="New records after which a version is re-evaluated.")
+    ood_policy: Literal["off", "flag", "reject"] = Field(
+        "flag", description="Default OOD policy: flag (answer with ood=true), reject (422 ood-rejected) or off."
+    )
+    ood_policies: dict[str, Literal["off", "flag", "reject"]] = Field(
+        default_factory=dict, description="Per-model OOD policy overrides (JSON object in the environment)."
+    )
+    ood_policy_from_metadata: bool = Field(
+        True, description="Honour an 'ood_policy' declared in a model's medinfer.json when no override is set."
+    )
 
     def repository_path(self) -> Path:
         return self.model_repository or self.model_repository_default

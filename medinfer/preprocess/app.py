@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
-from medinfer.preprocess.routes import health, tabular
+from medinfer.preprocess.imaging.service import ImagingService
+from medinfer.preprocess.routes import health, imaging, tabular
 from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
@@ -22,9 +23,11 @@ def create_app(settings: PreprocessSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     app.state.tabular_schemas = {}
+    app.state.imaging = ImagingService.from_settings(settings)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(tabular.router)
+    app.include_router(imaging.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -8,8 +8,9 @@ L2 logistic regression. Export: skl2onnx, then the malignant-class column is
 sliced into one output ``probability`` [batch, 1].
 
 Run: ``python models/breast_cancer/train.py OUT_DIR`` writes ``model.onnx``,
-``medinfer.json`` (input schema for the preprocessor and gateway) and
-``metrics.json``; ``build(out_dir)`` does the same from Python.
+``medinfer.json`` (input schema for the preprocessor and gateway),
+``metrics.json`` and ``reference_profile.json`` (drift/OOD reference, see
+docs/monitoring.md); ``build(out_dir)`` does the same from Python.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from medinfer.monitoring import PROFILE_FILENAME, build_tabular_profile, save_profile
+
 SEED = 42
 TEST_SIZE = 0.25
 NAME = "breast_cancer"
 INPUT = "features"
 OUTPUT = "probability"
+OOD_TARGET_FRR = 0.01  # false-reject rate the OOD gate is calibrated to
 
 
 def feature_names() -> list[str]:
@@ -119,9 +123,15 @@ def build(out_dir: Path) -> dict:
         "features": schema(X_train),
         "metrics": metrics,
         "training_data": "sklearn.datasets.load_breast_cancer (WDBC, UCI, CC BY 4.0)",
+        "ood_policy": "flag",
+        "reference_profile": {"file": PROFILE_FILENAME, "target_false_reject_rate": OOD_TARGET_FRR},
     }
     (out_dir / "medinfer.json").write_text(json.dumps(meta, indent=2))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    # reference profile for drift monitoring and the OOD gate (calibrated out-of-fold on the training split)
+    profile = build_tabular_profile(X_train.astype(np.float64), feature_names(), target_frr=OOD_TARGET_FRR,
+                                    seed=SEED, source="WDBC training split (train_test_split seed 42)")
+    save_profile(profile, out_dir / PROFILE_FILENAME)
     return meta
 
 

@@ -32,6 +32,8 @@ async def infer(request: Request, principal: CurrentPrincipal) -> ORJSONResponse
                                                      authorize=authorize)
     state = request.scope.setdefault("state", {})
     state["metric_model"], state["metric_version"] = result.model, str(result.version)
+    if result.ood is not None and result.ood.ood:  # a reason code from a closed set, never a value
+        state.setdefault("audit", {})["ood_reason"] = result.ood.reason
     response = ORJSONResponse(result.to_json(rid))
     if result.tag:
         response.headers["X-Model-Tag"] = result.tag

@@ -131,8 +131,9 @@ async def model_infer(request: Request, principal: CurrentPrincipal, name: str, 
     tp = request.headers.get("traceparent")
     if tp:
         headers["traceparent"] = tp
-    response = await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/infer", method="POST",
-                            body=body, headers=headers, operation="infer")
+    with request.app.state.inference.track(entry.name, entry.version):
+        response = await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/infer", method="POST",
+                                body=body, headers=headers, operation="infer")
     response.headers["X-Model-Version"] = str(entry.version)
     if tag:
         response.headers["X-Model-Tag"] = tag

@@ -1,0 +1,385 @@
+"""The registry's operations: publish, promote, rollback, tags (canary in ``canary.py``).
+
+Ordering rules that keep the lifecycle safe:
+
+* **publish** validates first (nothing written on failure), then inserts the
+  version row, writes the version folder atomically and commits; a failed commit
+  removes the folder again, so the database and the repository never disagree.
+* **promote** claims the ``current`` tag (409 for a concurrent promotion), lists
+  the new version in ``config.pbtxt`` next to the ones still served, asks Triton to
+  load and waits until the version is READY, and only then moves the tag
+  (compare-and-set) and bumps the change counter the gateways watch. The old
+  version is dropped from the config and unloaded after its in-flight requests
+  drained. Any failure before the move restores ``config.pbtxt`` and releases the
+  claim: tags, history and repository stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from medinfer.common.errors import BackendUnavailable, Conflict, MedinferError, ValidationFailed
+from medinfer.registry.audit import AuditSink, LogAuditSink, make_event
+from medinfer.registry.canary import CanaryMixin
+from medinfer.registry.db import EventRow, FileRow, ModelRow, VersionRow, utcnow
+from medinfer.registry.routing import DrainWaiter, GraceDrain
+from medinfer.registry.store import CANARY, CURRENT, RESERVED_TAGS, Store
+from medinfer.registry.triton_control import TritonControl, wait_version_ready
+from medinfer.registry.validation import (
+    SAMPLE_FILE,
+    check_compatible,
+    find_candidate,
+    sha256_file,
+    validate_candidate,
+)
+from medinfer.triton.model_config import ModelConfig
+from medinfer.triton.onnx_signature import config_from_onnx
+from medinfer.triton.repository import METADATA_FILE, ModelRepository
+
+__all__ = ["Registry", "NAME_PATTERN"]
+
+log = logging.getLogger("medinfer.registry")
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+_TAG_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValidationFailed("model name must match " + NAME_PATTERN, field="name")
+
+
+class Registry(CanaryMixin):
+    def __init__(
+        self,
+        store: Store,
+        repository: ModelRepository,
+        *,
+        triton: TritonControl | None = None,
+        audit: AuditSink | None = None,
+        drain: DrainWaiter | None = None,
+        backend: str = "python",
+        load_timeout_s: float = 120.0,
+        drain_timeout_s: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.repository = repository
+        self.triton = triton
+        self.audit = audit or LogAuditSink()
+        self.drain = drain or GraceDrain(0.0)
+        self.backend = backend
+        self.load_timeout_s = load_timeout_s
+        self.drain_timeout_s = drain_timeout_s
+        self._listeners: list[Callable[[], None]] = []
+
+    # ---- plumbing ----------------------------------------------------------------------------
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Called after every committed routing change (the in-process gateway refreshes)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _record(self, event: dict[str, Any]) -> None:
+        try:
+            self.audit.record(event)
+        except Exception:  # noqa: BLE001 - the change is committed; the sink reports its own failure
+            log.error("audit sink failed", extra={"event": event["action"], "model": event["model"]})
+            raise
+
+    # ---- reads -------------------------------------------------------------------------------
+    def list_models(self) -> list[dict[str, Any]]:
+        with self.store.session() as s:
+            return [self.store.model_view(s, m) for m in s.scalars(sa.select(ModelRow).order_by(ModelRow.name))]
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            return self.store.model_view(s, self.store.model(s, name), files=True)
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        with self.store.session() as s:
+            m = self.store.model(s, name)
+            rows = s.scalars(sa.select(EventRow).where(EventRow.model_id == m.id).order_by(EventRow.id))
+            return [self.store.event_view(e, name) for e in rows]
+
+    # ---- publish -----------------------------------------------------------------------------
+    @staticmethod
+    def validate_path(path: Path) -> dict[str, Any]:
+        """Dry run of publish's checks (the CI 'validate' step)."""
+        report = validate_candidate(find_candidate(path))
+        return {"signature": report.signature, "validation": report.results}
+
+    def publish(self, path: Path, name: str, *, version: int | None = None, breaking: bool = False,
+                actor: str, reason: str = "") -> dict[str, Any]:
+        _check_name(name)
+        if version is not None and (isinstance(version, bool) or version < 1):
+            raise ValidationFailed("version must be a positive integer", field="version")
+        candidate = find_candidate(path)
+        report = validate_candidate(candidate)
+        signature = report.signature
+        files: dict[str, Path | bytes] = {"model.onnx": candidate.onnx_path}
+        if candidate.sample_path is not None:
+            files[SAMPLE_FILE] = candidate.sample_path
+        card = candidate.card_path.read_text(errors="replace") if candidate.card_path else ""
+        if card:
+            files["README.md"] = card.encode()
+        metadata: dict[str, Any] = {"kind": "tensor"}
+        shipped_meta = candidate.onnx_path.parent / METADATA_FILE
+        if Path(path).is_dir() and shipped_meta.is_file():
+            try:
+                metadata = json.loads(shipped_meta.read_text())
+            except ValueError:
+                raise ValidationFailed("medinfer.json is not valid JSON", field=METADATA_FILE) from None
+        metadata.update({"name": name, "signature": signature})
+
+        written: Path | None = None
+        model_dir_existed = (self.repository.root / name).is_dir()
+        config_before = self._read_config_text(name)
+        try:
+            with self.store.session() as s:
+                model = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
+                if model is None:
+                    model = ModelRow(name=name, created_at=utcnow(), created_by=actor)
+                    s.add(model)
+                    s.flush()
+                existing = {v.version for v in model.versions}
+                if version is None:
+                    version = max(existing | set(self.repository.versions(name)) | {0}) + 1
+                if version in existing or self.repository.has_version(name, version):
+                    raise Conflict(f"model '{name}' version {version} already exists; versions are immutable",
+                                   code="version-exists")
+                tags = self.store.tags(s, model)
+                current = tags.get(CURRENT)
+                if current is not None and current.version is not None and not breaking:
+                    check_compatible(self.store.version(s, model, current.version).signature, signature)
+                served = self.store.served_versions(tags)
+                config = self._config(name, candidate.onnx_path, served or {version})
+                if served and current is not None and current.version is not None:
+                    # The model-level config keeps describing what is served now.
+                    config = self._with_versions(
+                        ModelConfig.from_pbtxt(self.store.version(s, model, current.version).config_pbtxt),
+                        served)
+                row = VersionRow(
+                    model_id=model.id, version=version, publisher=actor, published_at=utcnow(), status="ready",
+                    breaking=breaking, signature=signature,
+                    config_pbtxt=self._config(name, candidate.onnx_path, None).to_pbtxt(),
+                    model_card=card, validation=report.results | {"validated_at": utcnow().isoformat()},
+                )
+                s.add(row)
+                s.flush()
+                written = self.repository.write_version(config, version, files, metadata)
+                for f in sorted(p for p in written.rglob("*") if p.is_file()):
+                    s.add(FileRow(version_id=row.id, path=str(f.relative_to(written)), sha256=sha256_file(f),
+                                  size=f.stat().st_size))
+                self.store.add_event(s, model, "publish", actor=actor, reason=reason, after=version,
+                                     detail={"breaking": breaking})
+                view = self.store.version_view(row, files=False) | {"name": name}
+        except BaseException:
+            if written is not None:
+                # Commit failed after the folder appeared: take it back out of sight first.
+                hidden = written.with_name(f".failed-{written.name}")
+                written.rename(hidden)
+                shutil.rmtree(hidden, ignore_errors=True)
+                self._restore_config(name, config_before)
+            model_dir = self.repository.root / name
+            if not model_dir_existed and model_dir.is_dir() and not self.repository.versions(name):
+                shutil.rmtree(model_dir, ignore_errors=True)
+            raise
+        self._record(make_event("model.publish", model=name, actor=actor, reason=reason, after=version,
+                                sha256=sha256_file(written / "model.onnx"), breaking=breaking))
+        return view
+
+    def _config(self, name: str, onnx_path: Path, versions: set[int] | None) -> ModelConfig:
+        cfg = config_from_onnx(name, onnx_path, backend=self.backend)
+        return self._with_versions(cfg, versions) if versions is not None else cfg
+
+    @staticmethod
+    def _with_versions(cfg: ModelConfig, versions: set[int]) -> ModelConfig:
+        return replace(cfg, versions=tuple(sorted(versions)))
+
+    # ---- integrity ---------------------------------------------------------------------------
+    def verify(self, name: str, version: int, *, actor: str = "registry") -> dict[str, Any]:
+        """Re-check a published version: checksums of every file and ONNX Runtime smoke test.
+        A failure marks the version ``failed`` for good (it can no longer be promoted)."""
+        with self.store.session() as s:
+            m = self.store.model(s, name)
+            row = self.store.version(s, m, version)
+            expected = {f.path: f.sha256 for f in row.files}
+        folder = self.repository.root / name / str(version)
+        problems = []
+        for rel, digest in expected.items():
+            p = folder / rel
+            if not p.is_file():
+                problems.append(f"file '{rel}' is missing")
+            elif sha256_file(p) != digest:
+                problems.append(f"file '{rel}' does not match its sha256")
+        if not problems:
+            try:
+                validate_candidate(find_candidate(folder))
+            except ValidationFailed as exc:
+                problems.append(exc.detail)
+        result = {"checked_at": utcnow().isoformat(), "passed": not problems, "problems": problems}
+        if problems:
+            self._mark_failed(name, version, "verify", result, actor)
+        return result
+
+    def _mark_failed(self, name: str, version: int, check: str, result: dict[str, Any], actor: str) -> None:
+        with self.store.session() as s:
+            m = self.store.model(s, name)
+            row = self.store.version(s, m, version)
+            row.status = "failed"
+            row.validation = dict(row.validation) | {check: result, "passed": False}
+            self.store.add_event(s, m, "validation_failed", actor=actor, reason=check, after=version,
+                                 detail={"check": check})
+        self._record(make_event("model.validation_failed", model=name, actor=actor, reason=check, after=version))
+
+    # ---- promotion ---------------------------------------------------------------------------
+    def promote(self, name: str, version: int, *, actor: str, reason: str = "") -> dict[str, Any]:
+        return self._move_current(name, version, actor=actor, reason=reason, kind="promote")
+
+    def rollback(self, name: str, *, actor: str, reason: str = "") -> dict[str, Any]:
+        with self.store.session() as s:
+            m = self.store.model(s, name)
+            cur = self.store.tag(s, m, CURRENT)
+            if cur is None or cur.previous_version is None:
+                raise Conflict(f"model '{name}' has no previous current version to roll back to",
+                               code="nothing-to-roll-back")
+            target = cur.previous_version
+        return self._move_current(name, target, actor=actor, reason=reason, kind="rollback")
+
+    def _promotable(self, name: str, version: int) -> tuple[set[int], int | None, ModelConfig, bool]:
+        with self.store.session() as s:
+            m = self.store.model(s, name)
+            row = self.store.version(s, m, version)
+            if row.status != "ready":
+                raise Conflict(f"model '{name}' version {version} failed validation and cannot be promoted",
+                               code="version-failed-validation")
+            tags = self.store.tags(s, m)
+            cur = tags.get(CURRENT)
+            old = cur.version if cur else None
+            served = self.store.served_versions(tags)
+            breaking = old is not None and self.store.version(s, m, old).signature != row.signature
+            if breaking:
+                served = {old}  # an incompatible signature cannot share the model config
+            return served, old, ModelConfig.from_pbtxt(row.config_pbtxt), breaking
+
+    def _move_current(self, name: str, version: int, *, actor: str, reason: str, kind: str) -> dict[str, Any]:
+        served, old, cfg, breaking = self._promotable(name, version)
+        if old == version:
+            raise Conflict(f"model '{name}' version {version} is already current", code="already-current")
+        check = self.verify(name, version, actor=actor)
+        if not check["passed"]:
+            raise Conflict(f"model '{name}' version {version} failed validation and cannot be promoted",
+                           code="version-failed-validation", extra={"problems": check["problems"]})
+        revision = self.store.claim(name, CURRENT, version, actor)
+        # A breaking version cannot run under the old config: swap (not zero-downtime, see docs).
+        self._load_or_restore(name, cfg, {version} if breaking else served | {version}, version,
+                              served, CURRENT, revision, actor)
+        with self.store.session() as s:
+            m = self.store.model(s, name)
+            row = self.store.tag(s, m, CURRENT)
+            assert row is not None
+            self.store.move(s, row, revision, version=version, previous=old, actor=actor)
+            canary = self.store.tag(s, m, CANARY)
+            if canary is not None and canary.version == version:
+                # The canary graduated: it is now all the traffic.
+                self.store.move(s, canary, canary.revision, version=None, weight=0.0, actor=actor)
+            if breaking and canary is not None and canary.version not in (None, version):
+                self.store.move(s, canary, canary.revision, version=None, weight=0.0, actor=actor)
+            self.store.add_event(s, m, kind, tag=CURRENT, before=old, after=version, actor=actor, reason=reason,
+                                 detail={"breaking": breaking})
+            after_served = self.store.served_versions(self.store.tags(s, m)) | {version}
+        self._changed()
+        self._record(make_event(f"model.{kind}", model=name, actor=actor, reason=reason, before=old, after=version))
+        self._retire(name, cfg, after_served, old)
+        return {"name": name, "current": version, "previous": old, "served": sorted(after_served)}
+
+    def _serve(self, name: str, cfg: ModelConfig, versions: set[int], wait_for: int | None) -> None:
+        """Write config.pbtxt listing ``versions`` and (with Triton) load and wait for READY."""
+        self.repository.write_config(self._with_versions(cfg, versions))
+        if self.triton is None:
+            return
+        try:
+            self.triton.load(name)
+        except MedinferError:
+            raise
+        except Exception:  # noqa: BLE001 - TritonServer raises its own start/load error type
+            raise BackendUnavailable(f"Triton failed to load model '{name}'", code="triton-load-failed") from None
+        if wait_for is not None and not wait_version_ready(self.triton, name, wait_for, self.load_timeout_s):
+            raise BackendUnavailable(f"model '{name}' version {wait_for} did not become ready in Triton",
+                                     code="triton-not-ready")
+
+    def _load_or_restore(self, name: str, cfg: ModelConfig, target: set[int], version: int,
+                         served: set[int], tag: str, revision: int, actor: str) -> None:
+        """Serve ``target`` and wait for ``version``; on failure put back the config of
+        ``served`` and release the claim on ``tag`` (the registry is left as before)."""
+        before = self._read_config_text(name)
+        try:
+            self._serve(name, cfg, target, wait_for=version)
+        except BaseException as exc:
+            try:
+                self._restore_config(name, before)
+                if self.triton is not None and served:
+                    self.triton.load(name)
+            except Exception:  # noqa: BLE001 - the original error is what the caller must see
+                log.error("could not restore the served versions", extra={"model": name})
+            self.store.release(name, tag, revision)
+            if isinstance(exc, MedinferError) and exc.code == "triton-load-failed":
+                self._mark_failed(name, version, "triton_load", {"passed": False, "checked_at":
+                                  utcnow().isoformat(), "problems": ["Triton failed to load the version"]}, actor)
+            raise
+
+    def _read_config_text(self, name: str) -> str | None:
+        path = self.repository.root / name / "config.pbtxt"
+        return path.read_text() if path.is_file() else None
+
+    def _restore_config(self, name: str, text: str | None) -> None:
+        path = self.repository.root / name / "config.pbtxt"
+        if text is None:
+            path.unlink(missing_ok=True)
+        elif not path.is_file() or path.read_text() != text:
+            self.repository.write_config(ModelConfig.from_pbtxt(text))
+
+    def _retire(self, name: str, cfg: ModelConfig, served: set[int], old: int | None) -> None:
+        """Unload versions no tag points to any more, once their in-flight requests finished."""
+        if old is None or old in served:
+            return
+        if not self.drain.wait_drained(name, old, self.drain_timeout_s):
+            log.warning("drain timed out; unloading anyway", extra={"model": name, "version": old})
+        self._serve(name, cfg, served, wait_for=None)
+
+    # ---- named tags --------------------------------------------------------------------------
+    def set_tag(self, name: str, tag: str, version: int, *, actor: str, reason: str = "") -> dict[str, Any]:
+        if tag in RESERVED_TAGS or not _TAG_RE.match(tag):
+            raise ValidationFailed("tag must be a lower-case name other than current, canary, latest",
+                                   field="tag")
+        served, old_current, cfg, breaking = self._promotable(name, version)
+        if breaking:
+            raise Conflict("a version with another signature than current cannot be served beside it",
+                           code="signature-mismatch")
+        revision = self.store.claim(name, tag, version, actor)
+        self._load_or_restore(name, cfg, served | {version}, version, served, tag, revision, actor)
+        with self.store.session() as s:
+            m = self.store.model(s, name)
+            row = self.store.tag(s, m, tag)
+            assert row is not None
+            before = row.version
+            self.store.move(s, row, revision, version=version, previous=before, actor=actor)
+            self.store.add_event(s, m, "tag", tag=tag, before=before, after=version, actor=actor, reason=reason)
+            after_served = self.store.served_versions(self.store.tags(s, m))
+        self._changed()
+        self._record(make_event("model.tag", model=name, actor=actor, reason=reason, before=before, after=version,
+                                tag=tag))
+        self._retire(name, cfg, after_served, before)
+        return {"name": name, "tag": tag, "version": version, "previous": before}

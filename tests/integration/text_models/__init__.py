@@ -1,0 +1,1 @@
+"""Integration tests of the Triton text models (note_embedding, ner)."""
