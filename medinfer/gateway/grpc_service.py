@@ -11,6 +11,7 @@ memory, logging and trace settings stay internal to Triton.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
@@ -23,6 +24,7 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
 from medinfer import __version__
 from medinfer.common.errors import MedinferError
+from medinfer.common.http import opaque_request_id
 from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryableUpstreamError, RetryPolicy, call_with_resilience
 
 __all__ = ["GatewayGrpcService", "GrpcCall", "start_grpc_server", "STATUS_OF"]
@@ -86,7 +88,7 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         """Authenticate, run, then write the audit record before anything is returned (fail-closed)."""
         start = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        rid = metadata.get("x-request-id") or f"grpc-{time.time_ns():x}"
+        rid = opaque_request_id(metadata.get("x-request-id")) or secrets.token_hex(12)
         principal = None
         result = None
         error: MedinferError | None = None
