@@ -132,8 +132,13 @@ def main() -> None:
     ap.add_argument("--url", help="benchmark this running route too")
     ap.add_argument("--serve", action="store_true", help="start a preprocessor and benchmark its route")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--gateway", action="store_true",
+                    help="start the whole stack and benchmark the CV route end to end (gateway /infer -> "
+                         "preprocessor -> Triton image_quality, auth and audit on)")
     args = ap.parse_args()
     rows = bench_preprocessing(args.n)
+    if args.gateway:
+        rows += bench_gateway(args.n, args.concurrency)
     if args.serve or args.url:
         with tempfile.TemporaryDirectory() as home:
             ctx = _served(Path(home)) if args.serve else _nullctx(args.url)
@@ -145,6 +150,38 @@ def main() -> None:
                     rows.append(bench_route(url, data, name=f"http-raw/{name}", n=count, concurrency=1, raw=True))
     for r in rows:
         print(json.dumps(r))
+
+
+def bench_gateway(n: int, concurrencies: list[int]) -> list[dict]:
+    """The CV route end to end through the real stack (TLS, token, audit)."""
+    import shutil
+    import ssl
+
+    from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token
+    from medinfer.stack import Stack, StackPorts
+    from medinfer.triton.server import TritonPorts
+    from tests.support.ports import free_port
+
+    home = Path(tempfile.mkdtemp(prefix="medinfer-bench-img-"))
+    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
+    stack = Stack(home, ports, extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9",
+                                          "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"})
+    stack.start()
+    rows = []
+    try:
+        token = mint_dev_token(ensure_dev_keys(home), "infer", ttl_s=3600)
+        ctx = ssl.create_default_context(cafile=str(home / "tls" / "ca.pem"))
+        url = stack.gateway_url + "/infer"
+        for name, data in cases().items():
+            count = n if "2048" not in name else max(10, n // 5)
+            for c in concurrencies:
+                rows.append(bench_route(url, data, name=f"gateway-json/{name}", n=count, concurrency=c,
+                                        headers={"Authorization": f"Bearer {token}"}, ssl=ctx,
+                                        extra={"model": "image_quality"}))
+    finally:
+        stack.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    return rows
 
 
 class _nullctx:

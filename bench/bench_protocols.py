@@ -79,6 +79,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--interval-ms", type=int, default=3000)
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--audit-sqlite-sync", choices=["full", "normal"], default="full",
+                    help="SQLite ledger durability: full fsyncs every group commit (default), normal relies on "
+                         "the WAL (survives a process crash, not a power loss)")
     args = ap.parse_args()
     pa = shutil.which("perf_analyzer", path=str(Path(sys.executable).parent))
     if pa is None:
@@ -89,7 +92,8 @@ def main() -> None:
     ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
     # One load generator is one principal: lift its rate limit so the path is measured, not the limiter.
     stack = Stack(home, ports, extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9",
-                                          "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"})
+                                          "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000",
+                                          "MEDINFER_GATEWAY_AUDIT_SQLITE_SYNC": args.audit_sqlite_sync.upper()})
     stack.start()
     try:
         data = input_file(home, tmp)
@@ -122,7 +126,8 @@ def main() -> None:
                 print(f"{mode:11s} c={c:<3d} direct {d['rps']:7.0f}/s p50 {d['p50_ms']:6.2f} p99 {d['p99_ms']:6.2f} | "
                       f"gateway {g['rps']:7.0f}/s p50 {g['p50_ms']:6.2f} p99 {g['p99_ms']:6.2f} | "
                       f"ratio {g['rps'] / d['rps']:.2f} added p50 {g['p50_ms'] - d['p50_ms']:+.2f} ms", flush=True)
-        print("\nbreast_cancer, 1 record/request, auth + audit ON, gateway over TLS; perf_analyzer")
+        print(f"\nbreast_cancer, 1 record/request, auth + audit ON (SQLite sync {args.audit_sqlite_sync}), "
+              "gateway over TLS; perf_analyzer")
         print(f"{'mode':11s} {'conc':>4} | {'direct/s':>8} {'p50':>6} {'p99':>6} | {'gateway/s':>9} {'p50':>6} "
               f"{'p99':>6} | {'ratio':>5} {'+p50 ms':>7}")
         for mode, c, d, g in rows:
