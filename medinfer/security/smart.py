@@ -24,12 +24,16 @@ from dataclasses import replace
 
 from medinfer.security.principal import Principal
 
-__all__ = ["smart_read_types", "smart_grants_infer", "fhir_principal", "may_use_fhir"]
+__all__ = ["is_smart_scope", "smart_read_types", "smart_grants_infer", "fhir_principal", "may_use_fhir"]
 
 _SMART = re.compile(r"^(system|user|patient)/([A-Za-z]+|\*)\.([a-z*]+)$")
 _V2_PERMS = re.compile(r"^c?r?u?d?s?$")
 # Envelope types a request may carry without needing their own scope.
 _ENVELOPES = frozenset({"Bundle", "Parameters"})
+
+
+def is_smart_scope(scope: str) -> bool:
+    return bool(_SMART.match(scope))
 
 
 def smart_read_types(scopes: Iterable[str]) -> frozenset[str]:
