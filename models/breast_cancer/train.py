@@ -49,11 +49,12 @@ FHIR_SYSTEM = "https://medinfer.dev/fhir/CodeSystem/wdbc-features"
 
 def _fhir_unit(name: str) -> str:
     """WDBC measures come from digitized images in pixels of undocumented physical size."""
-    if name.endswith(("radius", "perimeter")):
+    measure = name.removeprefix("mean_").removeprefix("worst_").removesuffix("_error")
+    if measure in ("radius", "perimeter"):
         return "{pixel}"
-    if name.endswith("area"):
+    if measure == "area":
         return "{pixel2}"
-    if name.endswith("texture"):
+    if measure == "texture":
         return "{gray}"  # standard deviation of gray-scale values
     return "1"  # smoothness, compactness, concavity, concave points, symmetry, fractal dimension: ratios
 
