@@ -144,7 +144,8 @@ def _extra_element() -> dict:
 
 @pytest.mark.parametrize(("make", "status", "code"), [
     (lambda: {"resourceType": "Patient", "id": "p1"}, 422, "wrong-resource-type"),
-    (lambda: {"resourceType": "Bundle", "type": "not-a-type", "entry": []}, 422, "invalid-fhir"),
+    (lambda: {"resourceType": "Bundle", "type": "collection", "entry": "not-a-list"}, 422, "invalid-fhir"),
+    (lambda: {"resourceType": "Bundle", "type": "collection", "entry": []}, 422, "wrong-resource-type"),
     (_extra_element, 422, "invalid-fhir"),
     (_no_subject, 422, "missing-subject"),
     (_foreign_system, 422, "unsupported-code-system"),
