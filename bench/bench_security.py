@@ -81,13 +81,15 @@ def main() -> None:
         _, body = payloads(home)
         token = {"Authorization": "Bearer " + mint_dev_token(ensure_dev_keys(home), "infer", ttl_s=3600)}
         base = {"MEDINFER_HOME": str(home), "MEDINFER_GATEWAY_PREPROCESSOR_URL": stack.preprocessor_url,
-                "MEDINFER_GATEWAY_TRITON_URL": stack.triton_url, **env}
+                "MEDINFER_GATEWAY_TRITON_URL": stack.triton_url, "MEDINFER_GATEWAY_GRPC_PORT": "0",
+                "MEDINFER_GATEWAY_AUDIT_URL": f"sqlite:///{home / 'bench-audit.db'}", **env}
         ca = str(home / "tls" / "ca.pem")
-        with gateway({**base, "MEDINFER_GATEWAY_AUDIT_ENABLED": "false"}, home / "gw-auth-only.log", ca) as auth_only, \
+        with gateway(base, home / "gw-on.log", ca) as on, \
+             gateway({**base, "MEDINFER_GATEWAY_AUDIT_ENABLED": "false"}, home / "gw-auth-only.log", ca) as auth_only, \
              gateway({**base, "MEDINFER_GATEWAY_AUDIT_ENABLED": "false", "MEDINFER_GATEWAY_AUTH_ENABLED": "false"},
                      home / "gw-off.log", ca) as off:
-            variants = [("auth+audit off", off, {}), ("auth only", auth_only, token),
-                        ("auth+audit on", stack.gateway_url, token)]
+            # Three gateways launched the same way, differing only in the two switches.
+            variants = [("auth+audit off", off, {}), ("auth only", auth_only, token), ("auth+audit on", on, token)]
             for _, url, hdr in variants:
                 run_wrk(url + "/infer", body, 4, args.warmup, hdr)
             print(f"\ngateway /infer breast_cancer, TLS, wrk -t1, {args.duration:.0f}s per cell, "

@@ -23,6 +23,7 @@ from medinfer.security.devkeys import ensure_dev_keys
 from medinfer.shipped_models import ensure_shipped_models
 from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer
+from medinfer.triton.settings import TritonSettings
 
 __all__ = ["StackPorts", "Stack", "StackError"]
 
@@ -116,7 +117,8 @@ class Stack:
             self.prepare()
             models = self.models or tuple(self.repository.models())
             self.triton = TritonServer(self.repository.root, self.home, self.ports.triton, models=models,
-                                       log_path=self.home / "logs" / "tritonserver.log")
+                                       log_path=self.home / "logs" / "tritonserver.log",
+                                       extra_args=TritonSettings().grpc_ssl_args())
             self.triton.start()
             self._spawn("preprocessor", [sys.executable, "-m", "medinfer.preprocess"])
             self.triton.wait_ready(timeout)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from medinfer.cli import audit, deid, models, stack_commands, token
+from medinfer.cli import audit, deid, dicom, drift, models, stack_commands, token
 
 app = typer.Typer(name="medinfer", help="medinfer: audited clinical AI inference.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
-for module in (stack_commands, token, audit, models, deid):
+for module in (stack_commands, token, audit, models, deid, dicom):
     module.register(app)
+drift.register(models.models_app)  # `medinfer models drift NAME`
 
 
 def main() -> None:

@@ -21,9 +21,12 @@ from medinfer.common.errors import MedinferError
 
 __all__ = ["register", "models_app"]
 
-models_app = typer.Typer(name="models", help="Publish, promote, roll back and canary model versions.",
-                         no_args_is_help=True)
-bluegreen_app = typer.Typer(name="bluegreen", help="Blue-green Triton slots in Kubernetes.", no_args_is_help=True)
+models_app = typer.Typer(
+    name="models", help="Publish, promote, roll back and canary model versions.", no_args_is_help=True
+)
+bluegreen_app = typer.Typer(
+    name="bluegreen", help="Blue-green Triton slots in Kubernetes.", no_args_is_help=True
+)
 models_app.add_typer(bluegreen_app)
 
 _state: dict[str, Any] = {}
@@ -31,8 +34,11 @@ _state: dict[str, Any] = {}
 
 @models_app.callback()
 def _options(
-    gateway: str | None = typer.Option(None, envvar="MEDINFER_GATEWAY_URL",
-                                       help="Use this gateway's admin API instead of the local registry."),
+    gateway: str | None = typer.Option(
+        None,
+        envvar="MEDINFER_GATEWAY_URL",
+        help="Use this gateway's admin API instead of the local registry.",
+    ),
     token: str | None = typer.Option(None, envvar="MEDINFER_TOKEN", help="Bearer token for --gateway."),
     ca_file: str | None = typer.Option(None, help="CA bundle that signed the gateway's certificate."),
     actor: str | None = typer.Option(None, help="Recorded as the actor (local mode; remote uses the token)."),
@@ -77,7 +83,9 @@ def _run(fn, *args, **kw) -> Any:
 
 
 @models_app.command()
-def validate(path: Path = typer.Argument(..., help="ONNX file or folder (model.onnx, sample.json, README.md).")) -> None:
+def validate(
+    path: Path = typer.Argument(..., help="ONNX file or folder (model.onnx, sample.json, README.md)."),
+) -> None:
     """Run publish's checks without publishing (ONNX checker, onnxruntime load, smoke inference)."""
     from medinfer.registry.service import Registry
 
@@ -93,7 +101,17 @@ def publish(
     reason: str = typer.Option("", "--reason", help="Why (kept in the history and the audit log)."),
 ) -> None:
     """Validate and publish an immutable new version (it does not become current)."""
-    _out(_run(_ops().publish, path, name, version=version, breaking=breaking, actor=_state["actor"], reason=reason))
+    _out(
+        _run(
+            _ops().publish,
+            path,
+            name,
+            version=version,
+            breaking=breaking,
+            actor=_state["actor"],
+            reason=reason,
+        )
+    )
 
 
 @models_app.command()
@@ -133,8 +151,12 @@ def history(name: str) -> None:
 
 
 @models_app.command()
-def tag(name: str, tag_name: str = typer.Argument(..., metavar="TAG"), version: int = typer.Argument(...),
-        reason: str = typer.Option("", "--reason")) -> None:
+def tag(
+    name: str,
+    tag_name: str = typer.Argument(..., metavar="TAG"),
+    version: int = typer.Argument(...),
+    reason: str = typer.Option("", "--reason"),
+) -> None:
     """Point a named tag (e.g. stable, research) at VERSION."""
     _out(_run(_ops().set_tag, name, tag_name, version, actor=_state["actor"], reason=reason))
 
@@ -163,13 +185,16 @@ def rollout(
     name: str,
     version: int,
     steps: str = typer.Option("10,50,100", "--steps", help="Canary weights in percent, ending at 100."),
-    max_error_rate: float = typer.Option(0.01, "--max-error-rate", help="Allowed excess over stable's error rate."),
+    max_error_rate: float = typer.Option(
+        0.01, "--max-error-rate", help="Allowed excess over stable's error rate."
+    ),
     max_p99_ms: float = typer.Option(500.0, "--max-p99-ms", help="p99 bound (when also slower than stable)."),
     interval: float = typer.Option(60.0, "--interval", help="Seconds per step."),
     min_requests: int = typer.Option(20, "--min-requests", help="Canary requests needed per step."),
     sticky: bool = typer.Option(False, "--sticky"),
-    metrics_url: str | None = typer.Option(None, "--metrics-url",
-                                           help="Gateway /metrics to measure (default: <gateway>/metrics)."),
+    metrics_url: str | None = typer.Option(
+        None, "--metrics-url", help="Gateway /metrics to measure (default: <gateway>/metrics)."
+    ),
 ) -> None:
     """Advance a canary through STEPS while it stays within bounds; roll back (audited) otherwise."""
     from medinfer.registry.rollout import HTTPMetricsSource, RolloutController, RolloutPolicy, parse_steps
@@ -178,8 +203,9 @@ def rollout(
     if not url:
         typer.echo("error: --metrics-url (or --gateway) is needed to measure the canary", err=True)
         raise typer.Exit(2)
-    policy = RolloutPolicy(_run(parse_steps, steps), max_error_rate, max_p99_ms, interval, min_requests,
-                           sticky=sticky)
+    policy = RolloutPolicy(
+        _run(parse_steps, steps), max_error_rate, max_p99_ms, interval, min_requests, sticky=sticky
+    )
     source = HTTPMetricsSource(url, _state.get("token"), ca_file=_state.get("ca_file"))
     controller = RolloutController(_ops(), source, policy, report=lambda m: typer.echo(m, err=True))
     result = _run(controller.run, name, version, actor=_state["actor"])

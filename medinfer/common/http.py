@@ -36,6 +36,7 @@ __all__ = [
     "BodyLimitMiddleware",
     "request_id_of",
     "parse_json_body",
+    "opaque_request_id",
 ]
 
 log = logging.getLogger("medinfer.http")
@@ -131,6 +132,14 @@ def parse_json_body(raw: bytes) -> Any:
 # name into logs and audit records.
 _OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
                         r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
+
+
+def opaque_request_id(value: str | None) -> str | None:
+    """``value`` lower-cased when it is an opaque id (UUID or hex with a letter), else None."""
+    if not value:
+        return None
+    cand = value.lower()
+    return cand if len(cand) <= 64 and _OPAQUE_ID.fullmatch(cand) else None
 
 
 def _new_request_id() -> str:

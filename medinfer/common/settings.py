@@ -14,7 +14,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "Environment"]
+__all__ = ["ServiceSettings", "Environment", "SECRETS_DIR", "load_settings"]
+
+# Where Kubernetes mounts the services' Secrets (one file per field: medinfer_<service>_<field>).
+SECRETS_DIR = Path("/run/secrets/medinfer")
 
 Environment = Literal["development", "test", "production"]
 
@@ -42,3 +45,8 @@ class ServiceSettings(BaseSettings):
     @property
     def model_repository_default(self) -> Path:
         return self.home / "models"
+
+
+def load_settings(cls: type[ServiceSettings], secrets_dir: Path = SECRETS_DIR) -> ServiceSettings:
+    """Environment first, then files in ``secrets_dir`` when it exists (pydantic-settings ``secrets_dir``)."""
+    return cls(_secrets_dir=secrets_dir if secrets_dir.is_dir() else None)  # type: ignore[call-arg]

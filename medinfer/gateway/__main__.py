@@ -3,11 +3,12 @@
 import logging
 
 from medinfer.common.serve import serve
+from medinfer.common.settings import load_settings
 from medinfer.gateway.app import create_app
 from medinfer.gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings)
     if settings.insecure_http:
         logging.getLogger("medinfer.gateway").warning("serving plain HTTP: development only")
         serve(create_app(settings), settings)

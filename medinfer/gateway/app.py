@@ -11,14 +11,15 @@ from starlette.concurrency import run_in_threadpool
 
 from medinfer.audit import AuditEvent, AuditMiddleware
 from medinfer.audit.registry_sink import LedgerRegistrySink
-from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
+from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers, opaque_request_id
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
 from medinfer.gateway.inference import InferenceService
 from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
-from medinfer.gateway.metrics import GatewayMetrics, MetricsMiddleware
+from medinfer.common.http_metrics import HttpMetricsMiddleware
+from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, metrics, v2
@@ -87,7 +88,7 @@ def _upstream(name: str, session, settings: GatewaySettings, gm: GatewayMetrics)
                     trace=settings.otel_exporter != "none")
 
 
-def _grpc_hooks(security: SecurityService):
+def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
     """Authentication (metadata ``authorization``) and audit for the gRPC service, same rules as REST."""
 
     async def authenticate(metadata: dict[str, str], method: str, model: str) -> Principal:
@@ -114,8 +115,10 @@ def _grpc_hooks(security: SecurityService):
         version = getattr(call.response, "model_version", None) or None
         await ledger.append(AuditEvent(
             action=f"grpc {call.method}", route=f"/inference.GRPCInferenceService/{call.method}", status=call.status,
-            request_id=call.request_id, sub=getattr(call.principal, "sub", None),
-            client_id=getattr(call.principal, "client_id", None), model=call.model or None, version=version,
+            # Caller-chosen strings (request id, a model name that may not exist) are recorded only when safe.
+            request_id=opaque_request_id(call.request_id) or "", sub=getattr(call.principal, "sub", None),
+            client_id=getattr(call.principal, "client_id", None),
+            model=call.model if call.model in catalog.names() else None, version=version,
             latency_us=int(call.latency_s * 1e6), input_digest=in_h.hexdigest(), output_digest=out_digest,
         ))
 
@@ -134,7 +137,8 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
         hop_timeout_s=settings.upstream_timeout_s, default_timeout_s=settings.request_timeout_s,
         max_timeout_s=settings.max_request_timeout_s,
     )
-    grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security)
+    grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security, service.catalog)
+    grpc_service.track = service.track
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
@@ -155,15 +159,20 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         triton_session = make_session(settings.triton_url, connections=settings.upstream_connections,
-                                      timeout_s=settings.upstream_timeout_s)
+                                      timeout_s=settings.upstream_timeout_s, ca_file=settings.triton_ca_file)
+        client_cert = None
+        if settings.preprocessor_client_cert_file and settings.preprocessor_client_key_file:
+            client_cert = (settings.preprocessor_client_cert_file, settings.preprocessor_client_key_file)
         pre_session = make_session(settings.preprocessor_url, connections=settings.upstream_connections,
-                                   timeout_s=settings.upstream_timeout_s, ca_file=settings.preprocessor_ca_file)
+                                   timeout_s=settings.upstream_timeout_s, ca_file=settings.preprocessor_ca_file,
+                                   client_cert=client_cert)
         app.state.inference = InferenceService(
             catalog,
             TritonClient(_upstream("triton", triton_session, settings, gm)),
             PreprocessorClient(_upstream("preprocessor", pre_session, settings, gm)),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
+            text_operator=settings.text_deid_operator,
         )
         if rt is not None:
             if security.ledger is not None:
@@ -210,7 +219,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.include_router(v2.router)
     app.include_router(drift.router)
     # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.
-    app.add_middleware(MetricsMiddleware, metrics=gm)
+    app.add_middleware(HttpMetricsMiddleware, on_done=gm.request_done, in_flight=gm.in_flight)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if security.ledger is not None:
         app.add_middleware(AuditMiddleware, ledger=security.ledger)

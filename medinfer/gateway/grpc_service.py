@@ -11,8 +11,10 @@ memory, logging and trace settings stay internal to Triton.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
 from medinfer import __version__
 from medinfer.common.errors import MedinferError
+from medinfer.common.http import opaque_request_id
 from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryableUpstreamError, RetryPolicy, call_with_resilience
 
 __all__ = ["GatewayGrpcService", "GrpcCall", "start_grpc_server", "STATUS_OF"]
@@ -70,6 +73,9 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         self.max_timeout_s = max_timeout_s
         self.authenticate = authenticate
         self.on_call = on_call
+        # Counts an inference in flight per (model, version): the registry unloads a
+        # retired version only after its requests finished (set to InferenceService.track).
+        self.track: Callable[[str, int], Any] = lambda model, version: nullcontext()
 
     # -- plumbing -----------------------------------------------------------
     def _deadline(self, context: grpc.aio.ServicerContext) -> Deadline:
@@ -82,7 +88,7 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         """Authenticate, run, then write the audit record before anything is returned (fail-closed)."""
         start = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        rid = metadata.get("x-request-id") or f"grpc-{time.time_ns():x}"
+        rid = opaque_request_id(metadata.get("x-request-id")) or secrets.token_hex(12)
         principal = None
         result = None
         error: MedinferError | None = None
@@ -159,7 +165,8 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         async def body(principal, deadline):
             name, version = self._versioned(request.model_name, request.model_version, request.id)
             request.model_name, request.model_version = name, version
-            return await self._forward(self.stub.ModelInfer, request, deadline)
+            with self.track(name, int(version)):
+                return await self._forward(self.stub.ModelInfer, request, deadline)
         return await self._guard("ModelInfer", request, context, body, request.model_name)
 
 

@@ -18,8 +18,9 @@ from medinfer.common.errors import ValidationFailed
 from medinfer.common.v2 import V2Tensor
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
+from medinfer.gateway.pipelines import ImagePipeline, TextPipeline
 from medinfer.gateway.resilience import Deadline
-from medinfer.gateway.routing import InputKind, classify_input
+from medinfer.gateway.routing import InputKind, classify_input, image_bytes
 from medinfer.monitoring import DriftMonitor, OodDecision
 from medinfer.preprocess.tabular import TabularSchema
 from medinfer.triton.catalog import CatalogEntry, ModelCatalog
@@ -59,6 +60,7 @@ class InferenceResult:
     kind: InputKind
     tag: str | None = None
     ood: OodDecision | None = None
+    phi_counts: dict[str, int] | None = None
 
     def to_json(self, request_id: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -67,6 +69,8 @@ class InferenceResult:
             "outputs": [t.to_json() for t in self.outputs],
             "request_id": request_id,
         }
+        if self.phi_counts is not None:  # text: what de-identification removed before the model saw it
+            doc["phi_removed"] = self.phi_counts
         if self.ood is not None:  # the version is monitored: say whether the gate flagged the input
             doc["ood"] = self.ood.ood
             if self.ood.ood:
@@ -81,7 +85,7 @@ class InferenceService:
         default_models: dict[str, str], tabular_normalizer: str = "inline",
         versions: VersionResolver | None = None,
         track: Callable[[str, int], AbstractContextManager[Any]] | None = None,
-        monitor: DriftMonitor | None = None,
+        monitor: DriftMonitor | None = None, text_operator: str = "surrogate",
     ) -> None:
         self.catalog = catalog
         self.versions: VersionResolver = versions or LatestVersionResolver(catalog)
@@ -94,6 +98,8 @@ class InferenceService:
         self.tabular_normalizer = tabular_normalizer
         self.monitor = monitor
         self._schemas: dict[tuple[str, int], TabularSchema] = {}
+        self.text = TextPipeline(preprocessor, triton, text_operator)
+        self.image = ImagePipeline(preprocessor, triton)
 
     def resolve_named(self, model: Any, version: Any, request_id: str) -> tuple[CatalogEntry, str | None]:
         """Validate a model name and optional version and resolve them to a catalog entry and its tag."""
@@ -125,7 +131,8 @@ class InferenceService:
         return schema
 
     async def infer(self, body: Any, request_id: str, deadline: Deadline, headers: dict[str, str] | None = None,
-                    authorize: Callable[[CatalogEntry], None] | None = None) -> InferenceResult:
+                    authorize: Callable[[CatalogEntry], None] | None = None,
+                    patient_key: str | None = None) -> InferenceResult:
         """``authorize`` runs once the model is resolved, before any work on the input (403 stops here)."""
         if not isinstance(body, dict) or "input" not in body:
             raise ValidationFailed("body must be a JSON object with an 'input' field", field="input")
@@ -148,7 +155,16 @@ class InferenceService:
                 outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
                                                   request_id=request_id, headers=headers)
             return InferenceResult(entry.name, entry.version, outputs, kind, tag, ood)
-        raise ValidationFailed(f"{kind.value} input is not served by this gateway yet", field="input",
+        if kind is InputKind.TEXT:
+            with self.track(entry.name, entry.version):
+                text = await self.text.run(entry, body["input"], deadline, request_id, headers, patient_key)
+            return InferenceResult(entry.name, entry.version, text.outputs, kind, tag, phi_counts=text.phi_counts)
+        if kind in (InputKind.IMAGE, InputKind.DICOM):
+            data = image_bytes(body["input"])
+            with self.track(entry.name, entry.version):
+                outputs = await self.image.run(entry, data, deadline, request_id, headers, frame=body.get("frame"))
+            return InferenceResult(entry.name, entry.version, outputs, kind, tag)
+        raise ValidationFailed(f"{kind.value} input does not fit this model", field="input",
                                code="unsupported-input-kind")
 
     def _monitor(self, entry: CatalogEntry, features: np.ndarray) -> OodDecision | None:

@@ -8,14 +8,13 @@ request content, so no PHI can reach a label.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-__all__ = ["GatewayMetrics", "MetricsMiddleware", "LATENCY_BUCKETS"]
+from medinfer.common.http_metrics import LATENCY_BUCKETS, route_template
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.5, 1, 2, 5, 10, 30)
+__all__ = ["GatewayMetrics", "LATENCY_BUCKETS"]
+
 
 
 class GatewayMetrics:
@@ -49,37 +48,10 @@ class GatewayMetrics:
         self.circuit.labels(backend).set(int(state))
         self.circuit_transitions.labels(backend, state.name.lower()).inc()
 
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request; handlers put ``model``/``version`` in ``scope['state']``."""
-
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-        m = self.metrics
-        m.in_flight.inc()
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            m.in_flight.dec()
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            state = scope.get("state", {})
-            model = state.get("metric_model", "")
-            version = state.get("metric_version", "")
-            m.requests.labels(path, model, version, str(status)).inc()
-            m.latency.labels(path, model).observe(time.perf_counter() - start)
+    def request_done(self, scope: Scope, status: int, seconds: float) -> None:
+        """Labels: route template, the catalog model and version the handler resolved (else empty)."""
+        path = route_template(scope)
+        state = scope.get("state", {})
+        model = state.get("metric_model", "")
+        self.requests.labels(path, model, state.get("metric_version", ""), str(status)).inc()
+        self.latency.labels(path, model).observe(seconds)

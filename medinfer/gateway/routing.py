@@ -13,7 +13,9 @@ import binascii
 from enum import Enum
 from typing import Any
 
-__all__ = ["InputKind", "classify_input", "sniff_image", "decode_base64_prefix"]
+from medinfer.common.errors import ValidationFailed
+
+__all__ = ["InputKind", "classify_input", "sniff_image", "decode_base64_prefix", "image_bytes"]
 
 
 class InputKind(str, Enum):
@@ -52,7 +54,19 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def image_bytes(value: str | bytes) -> bytes:
+    """The file behind an image input: raw bytes (multipart) or base64 text (JSON)."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("image input is not valid base64", field="input", code="bad-base64") from None
+
+
 def classify_input(value: Any) -> InputKind:
+    if isinstance(value, (bytes, bytearray)):
+        return sniff_image(bytes(value[:200])) or InputKind.UNKNOWN
     if isinstance(value, str):
         head = decode_base64_prefix(value) if len(value) >= 16 and not any(c.isspace() for c in value[:200]) else None
         if head is not None:

@@ -27,6 +27,10 @@ class GatewaySettings(SecuritySettings):
     )
     preprocessor_url: str = Field("http://127.0.0.1:8080", description="Base URL of the preprocessor service.")
     preprocessor_ca_file: Path | None = Field(None, description="CA bundle to verify the preprocessor's TLS certificate.")
+    preprocessor_client_cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) the gateway presents to the preprocessor (mTLS).")
+    preprocessor_client_key_file: Path | None = Field(None, description="Private key for preprocessor_client_cert_file.")
+    triton_ca_file: Path | None = Field(None, description="CA bundle to verify Triton's TLS certificate (https triton_url).")
     triton_url: str = Field("http://127.0.0.1:8000", description="Triton's HTTP/REST (KServe v2) base URL.")
     triton_grpc_target: str = Field("127.0.0.1:8001", description="Triton's gRPC endpoint (host:port).")
     triton_grpc_ca_file: Path | None = Field(None, description="CA to verify Triton's gRPC TLS certificate; "
@@ -44,6 +48,10 @@ class GatewaySettings(SecuritySettings):
         default_factory=lambda: {"tabular": "breast_cancer", "tensor": "breast_cancer", "text": "note_embedding", "image": "image_quality",
                                  "dicom": "image_quality"},
         description="Model used when a request names none, by input kind (JSON object in the environment).",
+    )
+    text_deid_operator: Literal["surrogate", "tag", "redact", "mask"] = Field(
+        "surrogate", description="How PHI is replaced before a note reaches a text model (surrogate keeps the prose "
+        "natural for embeddings; consistent per patient with X-Patient-Key).",
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     upstream_timeout_s: float = Field(10.0, description="Per-hop timeout for a call to the preprocessor or Triton.")
@@ -100,4 +108,7 @@ class GatewaySettings(SecuritySettings):
     def _production_is_safe(self) -> GatewaySettings:
         if self.environment == "production" and self.insecure_http:
             raise ValueError("insecure_http is refused in production")
+        if self.environment == "production" and not self.insecure_http and (
+                self.tls_cert_file is None or self.tls_cert_file.resolve().parent == (self.home / "tls").resolve()):
+            raise ValueError("production needs tls_cert_file/tls_key_file from your PKI (the development CA is refused)")
         return self

@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
+from medinfer.common.http_metrics import HttpMetricsMiddleware
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.preprocess.deid import DeidEngine
 from medinfer.preprocess.imaging.service import ImagingService
-from medinfer.preprocess.routes import deid, health, imaging, tabular
+from medinfer.preprocess.metrics import PreprocessMetrics
+from medinfer.preprocess.routes import deid, health, imaging, metrics, tabular
 from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
@@ -23,7 +25,7 @@ def build_deid_engine(settings: PreprocessSettings) -> DeidEngine:
                       max_batch_items=settings.deid_max_batch)
 
 
-def create_app(settings: PreprocessSettings | None = None) -> FastAPI:
+def create_app(settings: PreprocessSettings | None = None, metrics_registry=None) -> FastAPI:
     settings = settings or PreprocessSettings()
     tracer = build_tracer_provider("medinfer-preprocessor", settings.otel_exporter, settings.otel_endpoint)
     app = FastAPI(title="medinfer preprocessor", version="0.1.0", docs_url=None, redoc_url=None,
@@ -31,13 +33,17 @@ def create_app(settings: PreprocessSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     app.state.tabular_schemas = {}
+    app.state.metrics = PreprocessMetrics(metrics_registry)
     app.state.imaging = ImagingService.from_settings(settings)
     app.state.deid = build_deid_engine(settings) if settings.deid_enabled else None
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(tabular.router)
     app.include_router(imaging.router)
     app.include_router(deid.router)
+    app.add_middleware(HttpMetricsMiddleware, on_done=app.state.metrics.request_done,
+                       in_flight=app.state.metrics.in_flight)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -3,8 +3,12 @@
 Every publish, promotion, rollback, tag or canary change and automatic rollback
 calls ``AuditSink.record(event)`` after it is committed. The event is a flat dict
 with identifiers only (model, versions, actor, reason, time), never inference
-data. ``medinfer.audit`` (the tamper-evident ledger) provides the production
-sink; the registry also keeps its own history table (``models history``).
+data: ``before`` and ``after`` are version numbers (or None); for canary events
+``after`` is the version now receiving the canary share (``detail.weight``) and,
+for a clear or automatic rollback, the current version taking all traffic back.
+``medinfer.audit.registry_sink.LedgerRegistrySink`` (the tamper-evident ledger)
+is the production sink; the registry also keeps its own history table
+(``models history``).
 """
 
 from __future__ import annotations
@@ -28,15 +32,29 @@ class LogAuditSink:
     """Writes audit events to the JSON log (``event`` field) when no ledger is wired."""
 
     def record(self, event: dict[str, Any]) -> None:
-        log.info("audit %s", event["action"], extra={
-            "event": event["action"], "model": event["model"], "version": event.get("after"),
-            "principal": event["actor"],
-        })
+        log.info(
+            "audit %s",
+            event["action"],
+            extra={
+                "event": event["action"],
+                "model": event["model"],
+                "version": event.get("after"),
+                "principal": event["actor"],
+            },
+        )
 
 
-def make_event(action: str, *, model: str, actor: str, reason: str, before: Any = None, after: Any = None,
-               **detail: Any) -> dict[str, Any]:
+def make_event(
+    action: str, *, model: str, actor: str, reason: str, before: Any = None, after: Any = None, **detail: Any
+) -> dict[str, Any]:
     return {
-        "action": action, "resource": f"model:{model}", "model": model, "actor": actor, "reason": reason,
-        "before": before, "after": after, "at": utcnow().isoformat(), "detail": detail,
+        "action": action,
+        "resource": f"model:{model}",
+        "model": model,
+        "actor": actor,
+        "reason": reason,
+        "before": before,
+        "after": after,
+        "at": utcnow().isoformat(),
+        "detail": detail,
     }

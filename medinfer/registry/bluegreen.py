@@ -16,8 +16,16 @@ from dataclasses import dataclass
 
 from medinfer.common.errors import BackendUnavailable, ValidationFailed
 
-__all__ = ["SLOTS", "SLOT_LABEL", "SERVICE", "NAMESPACE", "BlueGreenPlan", "plan_switch", "apply_switch",
-           "current_slot"]
+__all__ = [
+    "SLOTS",
+    "SLOT_LABEL",
+    "SERVICE",
+    "NAMESPACE",
+    "BlueGreenPlan",
+    "plan_switch",
+    "apply_switch",
+    "current_slot",
+]
 
 SLOTS = ("blue", "green")
 SLOT_LABEL = "medinfer.io/slot"
@@ -67,6 +75,16 @@ def current_slot(namespace: str = NAMESPACE, kubectl: str = "kubectl") -> str | 
 
 
 def apply_switch(plan: BlueGreenPlan, kubectl: str = "kubectl", rollout_timeout: str = "300s") -> str:
-    _kubectl(["-n", plan.namespace, "rollout", "status", f"deployment/triton-{plan.to}",
-              f"--timeout={rollout_timeout}"], kubectl, 600)
+    _kubectl(
+        [
+            "-n",
+            plan.namespace,
+            "rollout",
+            "status",
+            f"deployment/triton-{plan.to}",
+            f"--timeout={rollout_timeout}",
+        ],
+        kubectl,
+        600,
+    )
     return _kubectl(plan.kubectl_args(), kubectl, 60)

@@ -12,35 +12,58 @@ every start is safe.
 from __future__ import annotations
 
 import copy
+import logging
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from medinfer.common.errors import Conflict
+from medinfer.common.errors import Conflict, MedinferError
 from medinfer.registry.audit import make_event
 from medinfer.registry.db import FileRow, ModelRow, VersionRow, utcnow
 from medinfer.registry.routing import GraceDrain
 from medinfer.registry.service import Registry
-from medinfer.registry.validation import ValidationReport, find_candidate, sha256_file, validate_candidate
+from medinfer.registry.validation import find_candidate, sha256_file, signature_dict, validate_candidate
 from medinfer.triton.model_config import ModelConfig
+from medinfer.triton.repository import ORT_RUNNER
 
 __all__ = ["adopt_version", "adopt_repository"]
 
+log = logging.getLogger("medinfer.registry")
 
-def _python_backend_report(reg: Registry, name: str) -> tuple[ValidationReport, ModelConfig]:
-    """A shipped model served by its own Python-backend ``model.py`` (no ONNX file, e.g. the spaCy ``ner``):
-    its signature is its ``config.pbtxt``; it is validated by its build's own tests, not by an ORT smoke run."""
-    cfg = reg.repository.read_config(name)
-    return ValidationReport(cfg.inputs, cfg.outputs, {"runtime": "python-backend", "smoke": "built-in model"}), cfg
+
+def _is_custom(folder: Path) -> bool:
+    """A version whose ``model.py`` is not the generic ONNX Runtime runner (text models:
+    tokenizer or spaCy inside the Python backend) cannot be smoke-tested in-process."""
+    runner = folder / "model.py"
+    onnx_files = list(folder.glob("*.onnx"))
+    return len(onnx_files) != 1 or (runner.is_file() and runner.read_bytes() != ORT_RUNNER.read_bytes())
+
+
+def _config_signature(cfg: ModelConfig) -> dict[str, Any]:
+    sig = signature_dict(cfg.inputs, cfg.outputs)
+    sig["max_batch_size"] = cfg.max_batch_size
+    return sig
 
 
 def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason: str) -> dict[str, Any]:
+    """Register an existing version folder with the repository's own config (what Triton
+    serves). ONNX-runner versions get the full validation; custom Python-backend versions
+    are recorded by checksum and config (their smoke test is Triton loading them)."""
     folder = reg.repository.root / name / str(version)
-    if not any(folder.glob("*.onnx")) and (folder / "model.py").is_file():
-        report, cfg = _python_backend_report(reg, name)
+    cfg = replace(reg.repository.read_config(name), versions=None)
+    if _is_custom(folder):
+        signature = _config_signature(cfg)
+        results: dict[str, Any] = {
+            "kind": "custom",
+            "passed": True,
+            "config": "parsed",
+            "smoke": "not run in-process: custom Python-backend model, checked by Triton loading it",
+        }
     else:
         report = validate_candidate(find_candidate(folder))
-        cfg = reg._config(name, folder / "model.onnx", None)
+        signature, results = report.signature, report.results | {"kind": "onnx"}
     with reg.store.session() as s:
         model = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
         if model is None:
@@ -49,22 +72,37 @@ def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason:
             s.flush()
         if any(v.version == version for v in model.versions):
             raise Conflict(f"model '{name}' version {version} is already registered", code="version-exists")
-        row = VersionRow(model_id=model.id, version=version, publisher=actor, published_at=utcnow(),
-                         status="ready", breaking=False, signature=report.signature, config_pbtxt=cfg.to_pbtxt(),
-                         model_card=(folder / "README.md").read_text() if (folder / "README.md").is_file() else "",
-                         validation=report.results | {"validated_at": utcnow().isoformat(), "adopted": True})
+        row = VersionRow(
+            model_id=model.id,
+            version=version,
+            publisher=actor,
+            published_at=utcnow(),
+            status="ready",
+            breaking=False,
+            signature=signature,
+            config_pbtxt=cfg.to_pbtxt(),
+            model_card=(folder / "README.md").read_text() if (folder / "README.md").is_file() else "",
+            validation=results | {"validated_at": utcnow().isoformat(), "adopted": True},
+        )
         s.add(row)
         s.flush()
         for f in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            s.add(FileRow(version_id=row.id, path=str(f.relative_to(folder)), sha256=sha256_file(f),
-                          size=f.stat().st_size))
+            s.add(
+                FileRow(
+                    version_id=row.id,
+                    path=str(f.relative_to(folder)),
+                    sha256=sha256_file(f),
+                    size=f.stat().st_size,
+                )
+            )
         reg.store.add_event(s, model, "adopt", actor=actor, reason=reason, after=version)
     reg._record(make_event("model.adopt", model=name, actor=actor, reason=reason, after=version))
     return {"name": name, "version": version}
 
 
-def adopt_repository(reg: Registry, *, actor: str, reason: str, promote_latest: bool = True,
-                     load_in_triton: bool = False) -> list[dict]:
+def adopt_repository(
+    reg: Registry, *, actor: str, reason: str, promote_latest: bool = True, load_in_triton: bool = False
+) -> list[dict]:
     """Register unknown version folders; promote the highest version of a model without current.
 
     By default the promotion does not ask Triton to load: at start-up Triton has loaded
@@ -83,6 +121,11 @@ def adopt_repository(reg: Registry, *, actor: str, reason: str, promote_latest: 
                     done.append(adopt_version(reg, name, version, actor=actor, reason=reason))
                 except Conflict:
                     continue  # another process adopted it first
+                except MedinferError as exc:
+                    # One unusable folder must not stop the gateway; it stays unrouted.
+                    log.warning(
+                        "version not adopted", extra={"model": name, "version": version, "code": exc.code}
+                    )
         model = reg.get_model(name)
         ready = [v["version"] for v in model["versions"] if v["status"] == "ready"]
         if promote_latest and model["current"] is None and ready:

@@ -19,15 +19,24 @@ from medinfer.registry.validation import SAMPLE_FILE, find_candidate
 __all__ = ["AdminClient"]
 
 _BY_STATUS: dict[int, type[E.MedinferError]] = {
-    400: E.BadRequest, 401: E.Unauthorized, 403: E.Forbidden, 404: E.NotFound, 409: E.Conflict,
-    413: E.PayloadTooLarge, 415: E.UnsupportedMediaType, 422: E.ValidationFailed, 429: E.RateLimited,
-    503: E.BackendUnavailable, 504: E.DeadlineExceeded,
+    400: E.BadRequest,
+    401: E.Unauthorized,
+    403: E.Forbidden,
+    404: E.NotFound,
+    409: E.Conflict,
+    413: E.PayloadTooLarge,
+    415: E.UnsupportedMediaType,
+    422: E.ValidationFailed,
+    429: E.RateLimited,
+    503: E.BackendUnavailable,
+    504: E.DeadlineExceeded,
 }
 
 
 class AdminClient:
-    def __init__(self, base_url: str, token: str | None = None, *, ca_file: str | None = None,
-                 timeout: float = 300.0) -> None:
+    def __init__(
+        self, base_url: str, token: str | None = None, *, ca_file: str | None = None, timeout: float = 300.0
+    ) -> None:
         self.base = base_url.rstrip("/") + "/admin/models"
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         kw: dict[str, Any] = {"timeout": urllib3.Timeout(connect=10, read=timeout), "retries": False}
@@ -44,16 +53,24 @@ class AdminClient:
         try:
             resp = self.http.request(method, self.base + path, body=body, fields=fields, headers=headers)
         except urllib3.exceptions.HTTPError:
-            raise E.BackendUnavailable("the gateway's admin API is unreachable", code="gateway-unreachable") from None
+            raise E.BackendUnavailable(
+                "the gateway's admin API is unreachable", code="gateway-unreachable"
+            ) from None
         data = orjson.loads(resp.data) if resp.data else None
         if resp.status >= 400:
             problem = data if isinstance(data, dict) else {}
             cls = _BY_STATUS.get(resp.status, E.MedinferError)
             err = cls.__new__(cls)
-            E.MedinferError.__init__(err, problem.get("detail") or f"HTTP {resp.status}",
-                                     code=problem.get("code"),
-                                     extra={k: v for k, v in problem.items()
-                                            if k not in ("type", "title", "status", "detail", "code", "instance")})
+            E.MedinferError.__init__(
+                err,
+                problem.get("detail") or f"HTTP {resp.status}",
+                code=problem.get("code"),
+                extra={
+                    k: v
+                    for k, v in problem.items()
+                    if k not in ("type", "title", "status", "detail", "code", "instance")
+                },
+            )
             err.status = resp.status
             raise err
         return data
@@ -68,11 +85,22 @@ class AdminClient:
     def history(self, name: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/{name}/history")
 
-    def publish(self, path: Path, name: str, *, version: int | None = None, breaking: bool = False,
-                actor: str = "", reason: str = "") -> dict[str, Any]:
+    def publish(
+        self,
+        path: Path,
+        name: str,
+        *,
+        version: int | None = None,
+        breaking: bool = False,
+        actor: str = "",
+        reason: str = "",
+    ) -> dict[str, Any]:
         cand = find_candidate(Path(path))
-        fields: dict[str, Any] = {"model": ("model.onnx", cand.onnx_path.read_bytes(), "application/octet-stream"),
-                                  "breaking": "true" if breaking else "false", "reason": reason}
+        fields: dict[str, Any] = {
+            "model": ("model.onnx", cand.onnx_path.read_bytes(), "application/octet-stream"),
+            "breaking": "true" if breaking else "false",
+            "reason": reason,
+        }
         if version is not None:
             fields["version"] = str(version)
         if cand.sample_path is not None:
@@ -93,13 +121,28 @@ class AdminClient:
     def rollback(self, name: str, *, actor: str = "", reason: str = "") -> dict[str, Any]:
         return self._call("POST", f"/{name}/rollback", json={"reason": reason})
 
-    def set_tag(self, name: str, tag: str, version: int, *, actor: str = "", reason: str = "") -> dict[str, Any]:
+    def set_tag(
+        self, name: str, tag: str, version: int, *, actor: str = "", reason: str = ""
+    ) -> dict[str, Any]:
         return self._call("PUT", f"/{name}/tags/{tag}", json={"version": version, "reason": reason})
 
-    def set_canary(self, name: str, version: int, weight: float, *, sticky: bool = False, actor: str = "",
-                   reason: str = "") -> dict[str, Any]:
-        return self._call("PUT", f"/{name}/canary",
-                          json={"version": version, "weight": weight, "sticky": sticky, "reason": reason})
+    def set_canary(
+        self,
+        name: str,
+        version: int,
+        weight: float,
+        *,
+        sticky: bool = False,
+        actor: str = "",
+        reason: str = "",
+    ) -> dict[str, Any]:
+        return self._call(
+            "PUT",
+            f"/{name}/canary",
+            json={"version": version, "weight": weight, "sticky": sticky, "reason": reason},
+        )
 
-    def clear_canary(self, name: str, *, actor: str = "", reason: str = "", automatic: bool = False) -> dict[str, Any]:
+    def clear_canary(
+        self, name: str, *, actor: str = "", reason: str = "", automatic: bool = False
+    ) -> dict[str, Any]:
         return self._call("POST", f"/{name}/canary/clear", json={"reason": reason, "automatic": automatic})

@@ -37,8 +37,9 @@ def build_registry(
             migrate(engine)
         except (sa.exc.OperationalError, sa.exc.InterfaceError):
             engine.dispose()
-            raise BackendUnavailable("the registry database is unavailable", code="registry-unavailable",
-                                     retry_after=5) from None
+            raise BackendUnavailable(
+                "the registry database is unavailable", code="registry-unavailable", retry_after=5
+            ) from None
     if triton is None and settings.triton_url:
         triton = TritonHTTPControl(settings.triton_url, timeout=settings.load_timeout_s)
     return Registry(

@@ -112,8 +112,9 @@ class RegistryMetricsSource:
 class HTTPMetricsSource:
     """A gateway's ``/metrics`` (HTTPS verified against ``ca_file`` when given)."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0,
-                 ca_file: str | None = None) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, timeout: float = 10.0, ca_file: str | None = None
+    ) -> None:
         self.url, self.token, self.timeout = url, token, timeout
         self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
@@ -125,7 +126,9 @@ class HTTPMetricsSource:
             with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
                 return resp.read().decode()
         except OSError:
-            raise BackendUnavailable("the metrics endpoint is unreachable", code="metrics-unavailable") from None
+            raise BackendUnavailable(
+                "the metrics endpoint is unreachable", code="metrics-unavailable"
+            ) from None
 
 
 def parse_steps(text: str) -> list[float]:
@@ -157,8 +160,9 @@ class RolloutResult:
 
 
 class _Ops(Protocol):
-    def set_canary(self, name: str, version: int, weight: float, *, sticky: bool = False, actor: str,
-                   reason: str = "") -> Any: ...
+    def set_canary(
+        self, name: str, version: int, weight: float, *, sticky: bool = False, actor: str, reason: str = ""
+    ) -> Any: ...
 
     def clear_canary(self, name: str, *, actor: str, reason: str = "", automatic: bool = False) -> Any: ...
 
@@ -168,8 +172,15 @@ class _Ops(Protocol):
 
 
 class RolloutController:
-    def __init__(self, ops: _Ops, source: MetricsSource, policy: RolloutPolicy, *,
-                 sleep: Callable[[float], None] = time.sleep, report: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        ops: _Ops,
+        source: MetricsSource,
+        policy: RolloutPolicy,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        report: Callable[[str], None] = lambda _: None,
+    ) -> None:
         self.ops, self.source, self.policy, self.sleep, self.report = ops, source, policy, sleep, report
 
     def _measure(self, name: str) -> dict[int, VersionSample]:
@@ -179,8 +190,10 @@ class RolloutController:
         """The reason the canary is out of bounds, or None."""
         p = self.policy
         if canary.error_rate > stable.error_rate + p.max_error_rate:
-            return (f"canary error rate {canary.error_rate:.3f} exceeds stable {stable.error_rate:.3f} "
-                    f"+ {p.max_error_rate:.3f} ({int(canary.errors)}/{int(canary.requests)} failed)")
+            return (
+                f"canary error rate {canary.error_rate:.3f} exceeds stable {stable.error_rate:.3f} "
+                f"+ {p.max_error_rate:.3f} ({int(canary.errors)}/{int(canary.requests)} failed)"
+            )
         c99, s99 = quantile(canary, 0.99), quantile(stable, 0.99)
         if c99 is not None and c99 * 1000 > p.max_p99_ms and (s99 is None or c99 > s99):
             stable_txt = f"{s99 * 1000:.1f}" if s99 is not None else "n/a"
@@ -192,8 +205,14 @@ class RolloutController:
         stable_v = model["current"]
         steps_done: list[dict[str, Any]] = []
         for weight in self.policy.steps:
-            self.ops.set_canary(name, version, weight, sticky=self.policy.sticky, actor=actor,
-                                reason=f"rollout step {weight:g}%")
+            self.ops.set_canary(
+                name,
+                version,
+                weight,
+                sticky=self.policy.sticky,
+                actor=actor,
+                reason=f"rollout step {weight:g}%",
+            )
             start = self._measure(name)
             waited = 0
             while True:
@@ -204,23 +223,36 @@ class RolloutController:
                 stable = now.get(stable_v, VersionSample()).minus(start.get(stable_v, VersionSample()))
                 if canary.requests >= self.policy.min_requests or waited >= self.policy.max_wait_intervals:
                     break
-            step = {"weight": weight, "canary_requests": int(canary.requests), "canary_errors": int(canary.errors),
-                    "stable_requests": int(stable.requests), "stable_errors": int(stable.errors),
-                    "canary_p99_ms": _ms(quantile(canary, 0.99)), "stable_p99_ms": _ms(quantile(stable, 0.99))}
+            step = {
+                "weight": weight,
+                "canary_requests": int(canary.requests),
+                "canary_errors": int(canary.errors),
+                "stable_requests": int(stable.requests),
+                "stable_errors": int(stable.errors),
+                "canary_p99_ms": _ms(quantile(canary, 0.99)),
+                "stable_p99_ms": _ms(quantile(stable, 0.99)),
+            }
             steps_done.append(step)
             self.report(f"step {weight:g}%: {step}")
             reason = None
             if canary.requests < self.policy.min_requests:
-                reason = (f"canary received {int(canary.requests)} requests in {waited} interval(s), "
-                          f"fewer than {self.policy.min_requests}")
+                reason = (
+                    f"canary received {int(canary.requests)} requests in {waited} interval(s), "
+                    f"fewer than {self.policy.min_requests}"
+                )
             else:
                 reason = self.judge(canary, stable)
             if reason is not None:
-                self.ops.clear_canary(name, actor=actor, reason=f"automatic rollback at {weight:g}%: {reason}",
-                                      automatic=True)
+                self.ops.clear_canary(
+                    name, actor=actor, reason=f"automatic rollback at {weight:g}%: {reason}", automatic=True
+                )
                 return RolloutResult("rolled_back", reason, steps_done)
-        self.ops.promote(name, version, actor=actor,
-                         reason="rollout completed: " + ",".join(f"{s:g}" for s in self.policy.steps))
+        self.ops.promote(
+            name,
+            version,
+            actor=actor,
+            reason="rollout completed: " + ",".join(f"{s:g}" for s in self.policy.steps),
+        )
         return RolloutResult("promoted", "all steps within bounds", steps_done)
 
 

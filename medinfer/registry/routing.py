@@ -95,8 +95,9 @@ class RoutingTable:
         route = self._routes.get(model)
         return set(route.by_version) if route else set()
 
-    def resolve(self, model: str, version: str | int | None, request_id: str,
-                client: str | None = None) -> tuple[int, str]:
+    def resolve(
+        self, model: str, version: str | int | None, request_id: str, client: str | None = None
+    ) -> tuple[int, str]:
         """``(version, tag)`` for one request; ``tag`` is current, canary, a named tag or pinned."""
         route = self._routes.get(model)
         if route is None:
@@ -121,7 +122,7 @@ class RoutingTable:
             return route.canary, "canary"
         if version in route.tags:
             return route.tags[version], version
-        raise ModelNotFound(f"model '{model}' has no tag '{version}'")
+        raise ModelNotFound("the model has no such tag")
 
 
 class _Snapshotter(Protocol):
@@ -133,8 +134,13 @@ class _Snapshotter(Protocol):
 class SnapshotRefresher:
     """Polls the store's change counter and reloads the table when it moves."""
 
-    def __init__(self, table: RoutingTable, store: _Snapshotter, interval_s: float = 0.5,
-                 before_swap: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        table: RoutingTable,
+        store: _Snapshotter,
+        interval_s: float = 0.5,
+        before_swap: Callable[[], None] | None = None,
+    ) -> None:
         """``before_swap`` runs before a new snapshot takes effect (the gateway rereads
         its model catalog there, so a newly routed version's metadata is known first)."""
         self.table, self.store, self.interval_s = table, store, interval_s
@@ -193,16 +199,21 @@ class InflightTracker:
         self._counts: dict[tuple[str, int], int] = defaultdict(int)
         self._lock = threading.Lock()
 
+    def enter(self, model: str, version: int) -> None:
+        with self._lock:
+            self._counts[(model, version)] += 1
+
+    def leave(self, model: str, version: int) -> None:
+        with self._lock:
+            self._counts[(model, version)] -= 1
+
     @contextmanager
     def track(self, model: str, version: int) -> Iterator[None]:
-        key = (model, version)
-        with self._lock:
-            self._counts[key] += 1
+        self.enter(model, version)
         try:
             yield
         finally:
-            with self._lock:
-                self._counts[key] -= 1
+            self.leave(model, version)
 
     def inflight(self, model: str, version: int) -> int:
         return self._counts.get((model, version), 0)
@@ -229,21 +240,31 @@ class _Outcome:
 class VersionMetrics:
     """Per-version request, error and latency series (labels: model, version only)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, tracker: InflightTracker | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, tracker: InflightTracker | None = None
+    ) -> None:
         from prometheus_client import REGISTRY
 
         self.registry = registry if registry is not None else REGISTRY
         kw: dict[str, Any] = {"registry": self.registry}
         self.tracker = tracker or InflightTracker()
-        self.requests = Counter("medinfer_model_requests", "Inference requests per model version",
-                                ["model", "version"], **kw)
-        self.errors = Counter("medinfer_model_errors", "Failed inference requests per model version",
-                              ["model", "version"], **kw)
-        self.latency = Histogram("medinfer_model_request_duration_seconds",
-                                 "Inference latency per model version", ["model", "version"],
-                                 buckets=LATENCY_BUCKETS, **kw)
-        self.inflight = Gauge("medinfer_model_inflight", "In-flight requests per model version",
-                              ["model", "version"], **kw)
+        self.requests = Counter(
+            "medinfer_model_requests", "Inference requests per model version", ["model", "version"], **kw
+        )
+        self.errors = Counter(
+            "medinfer_model_errors", "Failed inference requests per model version", ["model", "version"], **kw
+        )
+        self.latency = Histogram(
+            "medinfer_model_request_duration_seconds",
+            "Inference latency per model version",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            **kw,
+        )
+        self._series: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}  # label children, looked up once
+        self.inflight = Gauge(
+            "medinfer_model_inflight", "In-flight requests per model version", ["model", "version"], **kw
+        )
 
     @contextmanager
     def track(self, model: str, version: int) -> Iterator[_Outcome]:
@@ -251,20 +272,29 @@ class VersionMetrics:
         raises or calls ``outcome.fail()``. Errors Triton reports as input errors count
         too: the gateway validated the input before the call, and a rollout compares the
         canary with the stable version, so errors common to both cancel out."""
-        v = str(version)
+        series = self._series.get((model, version))
+        if series is None:
+            v = str(version)
+            series = self._series[(model, version)] = (
+                self.inflight.labels(model, v),
+                self.latency.labels(model, v),
+                self.requests.labels(model, v),
+                self.errors.labels(model, v),
+            )
+        gauge, latency, requests, errors = series
         outcome = _Outcome()
-        gauge = self.inflight.labels(model, v)
         gauge.inc()
+        self.tracker.enter(model, version)
         t0 = time.perf_counter()
         try:
-            with self.tracker.track(model, version):
-                yield outcome
+            yield outcome
         except BaseException:
             outcome.failed = True
             raise
         finally:
+            self.tracker.leave(model, version)
             gauge.dec()
-            self.latency.labels(model, v).observe(time.perf_counter() - t0)
-            self.requests.labels(model, v).inc()
+            latency.observe(time.perf_counter() - t0)
+            requests.inc()
             if outcome.failed:
-                self.errors.labels(model, v).inc()
+                errors.inc()

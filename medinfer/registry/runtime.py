@@ -48,10 +48,14 @@ class RegistryRuntime:
         self.registry.store.engine.dispose()
 
 
-def build_runtime(settings: RegistrySettings | None = None, *, triton: TritonControl | None = None,
-                  audit: AuditSink | None = None,
-                  metrics_registry: CollectorRegistry | None = None,
-                  before_swap: Callable[[], None] | None = None) -> RegistryRuntime:
+def build_runtime(
+    settings: RegistrySettings | None = None,
+    *,
+    triton: TritonControl | None = None,
+    audit: AuditSink | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    before_swap: Callable[[], None] | None = None,
+) -> RegistryRuntime:
     """``before_swap``: e.g. ``catalog.refresh`` so version metadata is loaded before routing to it."""
     settings = settings or RegistrySettings()
     tracker = InflightTracker()

@@ -101,7 +101,9 @@ class Registry(CanaryMixin):
     # ---- reads -------------------------------------------------------------------------------
     def list_models(self) -> list[dict[str, Any]]:
         with self.store.session() as s:
-            return [self.store.model_view(s, m) for m in s.scalars(sa.select(ModelRow).order_by(ModelRow.name))]
+            return [
+                self.store.model_view(s, m) for m in s.scalars(sa.select(ModelRow).order_by(ModelRow.name))
+            ]
 
     def get_model(self, name: str) -> dict[str, Any]:
         with self.store.session() as s:
@@ -120,8 +122,16 @@ class Registry(CanaryMixin):
         report = validate_candidate(find_candidate(path))
         return {"signature": report.signature, "validation": report.results}
 
-    def publish(self, path: Path, name: str, *, version: int | None = None, breaking: bool = False,
-                actor: str, reason: str = "") -> dict[str, Any]:
+    def publish(
+        self,
+        path: Path,
+        name: str,
+        *,
+        version: int | None = None,
+        breaking: bool = False,
+        actor: str,
+        reason: str = "",
+    ) -> dict[str, Any]:
         _check_name(name)
         if version is not None and (isinstance(version, bool) or version < 1):
             raise ValidationFailed("version must be a positive integer", field="version")
@@ -157,8 +167,10 @@ class Registry(CanaryMixin):
                 if version is None:
                     version = max(existing | set(self.repository.versions(name)) | {0}) + 1
                 if version in existing or self.repository.has_version(name, version):
-                    raise Conflict(f"model '{name}' version {version} already exists; versions are immutable",
-                                   code="version-exists")
+                    raise Conflict(
+                        f"model '{name}' version {version} already exists; versions are immutable",
+                        code="version-exists",
+                    )
                 tags = self.store.tags(s, model)
                 current = tags.get(CURRENT)
                 if current is not None and current.version is not None and not breaking:
@@ -169,21 +181,41 @@ class Registry(CanaryMixin):
                     # The model-level config keeps describing what is served now.
                     config = self._with_versions(
                         ModelConfig.from_pbtxt(self.store.version(s, model, current.version).config_pbtxt),
-                        served)
+                        served,
+                    )
                 row = VersionRow(
-                    model_id=model.id, version=version, publisher=actor, published_at=utcnow(), status="ready",
-                    breaking=breaking, signature=signature,
+                    model_id=model.id,
+                    version=version,
+                    publisher=actor,
+                    published_at=utcnow(),
+                    status="ready",
+                    breaking=breaking,
+                    signature=signature,
                     config_pbtxt=self._config(name, candidate.onnx_path, None).to_pbtxt(),
-                    model_card=card, validation=report.results | {"validated_at": utcnow().isoformat()},
+                    model_card=card,
+                    validation=report.results | {"validated_at": utcnow().isoformat()},
                 )
                 s.add(row)
                 s.flush()
                 written = self.repository.write_version(config, version, files, metadata)
                 for f in sorted(p for p in written.rglob("*") if p.is_file()):
-                    s.add(FileRow(version_id=row.id, path=str(f.relative_to(written)), sha256=sha256_file(f),
-                                  size=f.stat().st_size))
-                self.store.add_event(s, model, "publish", actor=actor, reason=reason, after=version,
-                                     detail={"breaking": breaking})
+                    s.add(
+                        FileRow(
+                            version_id=row.id,
+                            path=str(f.relative_to(written)),
+                            sha256=sha256_file(f),
+                            size=f.stat().st_size,
+                        )
+                    )
+                self.store.add_event(
+                    s,
+                    model,
+                    "publish",
+                    actor=actor,
+                    reason=reason,
+                    after=version,
+                    detail={"breaking": breaking},
+                )
                 view = self.store.version_view(row, files=False) | {"name": name}
         except BaseException:
             if written is not None:
@@ -196,8 +228,17 @@ class Registry(CanaryMixin):
             if not model_dir_existed and model_dir.is_dir() and not self.repository.versions(name):
                 shutil.rmtree(model_dir, ignore_errors=True)
             raise
-        self._record(make_event("model.publish", model=name, actor=actor, reason=reason, after=version,
-                                sha256=sha256_file(written / "model.onnx"), breaking=breaking))
+        self._record(
+            make_event(
+                "model.publish",
+                model=name,
+                actor=actor,
+                reason=reason,
+                after=version,
+                sha256=sha256_file(written / "model.onnx"),
+                breaking=breaking,
+            )
+        )
         return view
 
     def _config(self, name: str, onnx_path: Path, versions: set[int] | None) -> ModelConfig:
@@ -216,6 +257,7 @@ class Registry(CanaryMixin):
             m = self.store.model(s, name)
             row = self.store.version(s, m, version)
             expected = {f.path: f.sha256 for f in row.files}
+            custom = row.validation.get("kind") == "custom"
         folder = self.repository.root / name / str(version)
         problems = []
         for rel, digest in expected.items():
@@ -224,7 +266,7 @@ class Registry(CanaryMixin):
                 problems.append(f"file '{rel}' is missing")
             elif sha256_file(p) != digest:
                 problems.append(f"file '{rel}' does not match its sha256")
-        if not problems:
+        if not problems and not custom:  # a custom Python-backend model is checked by checksums only
             try:
                 validate_candidate(find_candidate(folder))
             except ValidationFailed as exc:
@@ -240,9 +282,12 @@ class Registry(CanaryMixin):
             row = self.store.version(s, m, version)
             row.status = "failed"
             row.validation = dict(row.validation) | {check: result, "passed": False}
-            self.store.add_event(s, m, "validation_failed", actor=actor, reason=check, after=version,
-                                 detail={"check": check})
-        self._record(make_event("model.validation_failed", model=name, actor=actor, reason=check, after=version))
+            self.store.add_event(
+                s, m, "validation_failed", actor=actor, reason=check, after=version, detail={"check": check}
+            )
+        self._record(
+            make_event("model.validation_failed", model=name, actor=actor, reason=check, after=version)
+        )
 
     # ---- promotion ---------------------------------------------------------------------------
     def promote(self, name: str, version: int, *, actor: str, reason: str = "") -> dict[str, Any]:
@@ -253,8 +298,10 @@ class Registry(CanaryMixin):
             m = self.store.model(s, name)
             cur = self.store.tag(s, m, CURRENT)
             if cur is None or cur.previous_version is None:
-                raise Conflict(f"model '{name}' has no previous current version to roll back to",
-                               code="nothing-to-roll-back")
+                raise Conflict(
+                    f"model '{name}' has no previous current version to roll back to",
+                    code="nothing-to-roll-back",
+                )
             target = cur.previous_version
         return self._move_current(name, target, actor=actor, reason=reason, kind="rollback")
 
@@ -263,8 +310,10 @@ class Registry(CanaryMixin):
             m = self.store.model(s, name)
             row = self.store.version(s, m, version)
             if row.status != "ready":
-                raise Conflict(f"model '{name}' version {version} failed validation and cannot be promoted",
-                               code="version-failed-validation")
+                raise Conflict(
+                    f"model '{name}' version {version} failed validation and cannot be promoted",
+                    code="version-failed-validation",
+                )
             tags = self.store.tags(s, m)
             cur = tags.get(CURRENT)
             old = cur.version if cur else None
@@ -280,12 +329,23 @@ class Registry(CanaryMixin):
             raise Conflict(f"model '{name}' version {version} is already current", code="already-current")
         check = self.verify(name, version, actor=actor)
         if not check["passed"]:
-            raise Conflict(f"model '{name}' version {version} failed validation and cannot be promoted",
-                           code="version-failed-validation", extra={"problems": check["problems"]})
+            raise Conflict(
+                f"model '{name}' version {version} failed validation and cannot be promoted",
+                code="version-failed-validation",
+                extra={"problems": check["problems"]},
+            )
         revision = self.store.claim(name, CURRENT, version, actor)
         # A breaking version cannot run under the old config: swap (not zero-downtime, see docs).
-        self._load_or_restore(name, cfg, {version} if breaking else served | {version}, version,
-                              served, CURRENT, revision, actor)
+        self._load_or_restore(
+            name,
+            cfg,
+            {version} if breaking else served | {version},
+            version,
+            served,
+            CURRENT,
+            revision,
+            actor,
+        )
         with self.store.session() as s:
             m = self.store.model(s, name)
             row = self.store.tag(s, m, CURRENT)
@@ -297,13 +357,32 @@ class Registry(CanaryMixin):
                 self.store.move(s, canary, canary.revision, version=None, weight=0.0, actor=actor)
             if breaking and canary is not None and canary.version not in (None, version):
                 self.store.move(s, canary, canary.revision, version=None, weight=0.0, actor=actor)
-            self.store.add_event(s, m, kind, tag=CURRENT, before=old, after=version, actor=actor, reason=reason,
-                                 detail={"breaking": breaking})
+            self.store.add_event(
+                s,
+                m,
+                kind,
+                tag=CURRENT,
+                before=old,
+                after=version,
+                actor=actor,
+                reason=reason,
+                detail={"breaking": breaking},
+            )
             after_served = self.store.served_versions(self.store.tags(s, m)) | {version}
-        self._changed()
-        self._record(make_event(f"model.{kind}", model=name, actor=actor, reason=reason, before=old, after=version))
-        self._retire(name, cfg, after_served, old)
+        event = make_event(f"model.{kind}", model=name, actor=actor, reason=reason, before=old, after=version)
+        self._after_commit(event, name, cfg, after_served, old)
         return {"name": name, "current": version, "previous": old, "served": sorted(after_served)}
+
+    def _after_commit(
+        self, event: dict[str, Any], name: str, cfg: ModelConfig, served: set[int], old: int | None
+    ) -> None:
+        """Route first, then audit; the retired version is unloaded even when the audit
+        sink fails (whose error still reaches the caller: the change itself is committed)."""
+        self._changed()
+        try:
+            self._record(event)
+        finally:
+            self._retire(name, cfg, served, old)
 
     def _serve(self, name: str, cfg: ModelConfig, versions: set[int], wait_for: int | None) -> None:
         """Write config.pbtxt listing ``versions`` and (with Triton) load and wait for READY."""
@@ -315,13 +394,25 @@ class Registry(CanaryMixin):
         except MedinferError:
             raise
         except Exception:  # noqa: BLE001 - TritonServer raises its own start/load error type
-            raise BackendUnavailable(f"Triton failed to load model '{name}'", code="triton-load-failed") from None
+            raise BackendUnavailable(
+                f"Triton failed to load model '{name}'", code="triton-load-failed"
+            ) from None
         if wait_for is not None and not wait_version_ready(self.triton, name, wait_for, self.load_timeout_s):
-            raise BackendUnavailable(f"model '{name}' version {wait_for} did not become ready in Triton",
-                                     code="triton-not-ready")
+            raise BackendUnavailable(
+                f"model '{name}' version {wait_for} did not become ready in Triton", code="triton-not-ready"
+            )
 
-    def _load_or_restore(self, name: str, cfg: ModelConfig, target: set[int], version: int,
-                         served: set[int], tag: str, revision: int, actor: str) -> None:
+    def _load_or_restore(
+        self,
+        name: str,
+        cfg: ModelConfig,
+        target: set[int],
+        version: int,
+        served: set[int],
+        tag: str,
+        revision: int,
+        actor: str,
+    ) -> None:
         """Serve ``target`` and wait for ``version``; on failure put back the config of
         ``served`` and release the claim on ``tag`` (the registry is left as before)."""
         before = self._read_config_text(name)
@@ -336,8 +427,17 @@ class Registry(CanaryMixin):
                 log.error("could not restore the served versions", extra={"model": name})
             self.store.release(name, tag, revision)
             if isinstance(exc, MedinferError) and exc.code == "triton-load-failed":
-                self._mark_failed(name, version, "triton_load", {"passed": False, "checked_at":
-                                  utcnow().isoformat(), "problems": ["Triton failed to load the version"]}, actor)
+                self._mark_failed(
+                    name,
+                    version,
+                    "triton_load",
+                    {
+                        "passed": False,
+                        "checked_at": utcnow().isoformat(),
+                        "problems": ["Triton failed to load the version"],
+                    },
+                    actor,
+                )
             raise
 
     def _read_config_text(self, name: str) -> str | None:
@@ -362,12 +462,15 @@ class Registry(CanaryMixin):
     # ---- named tags --------------------------------------------------------------------------
     def set_tag(self, name: str, tag: str, version: int, *, actor: str, reason: str = "") -> dict[str, Any]:
         if tag in RESERVED_TAGS or not _TAG_RE.match(tag):
-            raise ValidationFailed("tag must be a lower-case name other than current, canary, latest",
-                                   field="tag")
+            raise ValidationFailed(
+                "tag must be a lower-case name other than current, canary, latest", field="tag"
+            )
         served, old_current, cfg, breaking = self._promotable(name, version)
         if breaking:
-            raise Conflict("a version with another signature than current cannot be served beside it",
-                           code="signature-mismatch")
+            raise Conflict(
+                "a version with another signature than current cannot be served beside it",
+                code="signature-mismatch",
+            )
         revision = self.store.claim(name, tag, version, actor)
         self._load_or_restore(name, cfg, served | {version}, version, served, tag, revision, actor)
         with self.store.session() as s:
@@ -376,10 +479,12 @@ class Registry(CanaryMixin):
             assert row is not None
             before = row.version
             self.store.move(s, row, revision, version=version, previous=before, actor=actor)
-            self.store.add_event(s, m, "tag", tag=tag, before=before, after=version, actor=actor, reason=reason)
+            self.store.add_event(
+                s, m, "tag", tag=tag, before=before, after=version, actor=actor, reason=reason
+            )
             after_served = self.store.served_versions(self.store.tags(s, m))
-        self._changed()
-        self._record(make_event("model.tag", model=name, actor=actor, reason=reason, before=before, after=version,
-                                tag=tag))
-        self._retire(name, cfg, after_served, before)
+        event = make_event(
+            "model.tag", model=name, actor=actor, reason=reason, before=before, after=version, tag=tag
+        )
+        self._after_commit(event, name, cfg, after_served, before)
         return {"name": name, "tag": tag, "version": version, "previous": before}

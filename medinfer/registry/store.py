@@ -57,13 +57,17 @@ class Store:
             with self._sessions.begin() as s:
                 yield s
         except sa.exc.IntegrityError:
-            raise Conflict("a concurrent change to the same model won; retry", code="registry-conflict") from None
+            raise Conflict(
+                "a concurrent change to the same model won; retry", code="registry-conflict"
+            ) from None
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             if isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower():
-                raise Conflict("the registry is busy with a concurrent change; retry",
-                               code="registry-conflict") from None
-            raise BackendUnavailable("the registry database is unavailable", code="registry-unavailable",
-                                     retry_after=5) from None
+                raise Conflict(
+                    "the registry is busy with a concurrent change; retry", code="registry-conflict"
+                ) from None
+            raise BackendUnavailable(
+                "the registry database is unavailable", code="registry-unavailable", retry_after=5
+            ) from None
 
     # ---- reads -------------------------------------------------------------------------------
     @staticmethod
@@ -78,7 +82,9 @@ class Store:
 
     @staticmethod
     def version(s: Session, model: ModelRow, version: int) -> VersionRow:
-        row = s.scalar(sa.select(VersionRow).where(VersionRow.model_id == model.id, VersionRow.version == version))
+        row = s.scalar(
+            sa.select(VersionRow).where(VersionRow.model_id == model.id, VersionRow.version == version)
+        )
         if row is None:
             raise ModelNotFound(f"model '{model.name}' has no version {version}")
         return row
@@ -152,7 +158,8 @@ class Store:
             "previous": current.previous_version if current else None,
             "canary": (
                 {"version": canary.version, "weight": canary.weight, "sticky": canary.sticky}
-                if canary is not None and canary.version is not None else None
+                if canary is not None and canary.version is not None
+                else None
             ),
             "tags": {n: t.version for n, t in sorted(tags.items()) if n not in (CURRENT, CANARY)},
             "versions": [self.version_view(v, files=files) for v in m.versions],
@@ -161,33 +168,82 @@ class Store:
     @staticmethod
     def event_view(e: EventRow, model: str) -> dict[str, Any]:
         return {
-            "model": model, "kind": e.kind, "tag": e.tag, "before": e.before_version,
-            "after": e.after_version, "actor": e.actor, "reason": e.reason, "at": _iso(e.at),
+            "model": model,
+            "kind": e.kind,
+            "tag": e.tag,
+            "before": e.before_version,
+            "after": e.after_version,
+            "actor": e.actor,
+            "reason": e.reason,
+            "at": _iso(e.at),
             "detail": e.detail,
         }
 
     # ---- writes ------------------------------------------------------------------------------
     @staticmethod
-    def add_event(s: Session, model: ModelRow, kind: str, *, actor: str, reason: str, tag: str | None = None,
-                  before: int | None = None, after: int | None = None,
-                  detail: dict[str, Any] | None = None) -> EventRow:
-        ev = EventRow(model_id=model.id, kind=kind, tag=tag, before_version=before, after_version=after,
-                      actor=actor, reason=reason, at=utcnow(), detail=detail or {})
+    def add_event(
+        s: Session,
+        model: ModelRow,
+        kind: str,
+        *,
+        actor: str,
+        reason: str,
+        tag: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> EventRow:
+        ev = EventRow(
+            model_id=model.id,
+            kind=kind,
+            tag=tag,
+            before_version=before,
+            after_version=after,
+            actor=actor,
+            reason=reason,
+            at=utcnow(),
+            detail=detail or {},
+        )
         s.add(ev)
         return ev
 
     def claim(self, name: str, tag: str, version: int, actor: str) -> int:
         """Mark ``tag`` as being moved to ``version``; returns the revision seen. 409 if
-        another move of this tag is in progress."""
+        another move of any tag of this model is in progress: every move rewrites the
+        model's ``config.pbtxt``, so moves of one model run one at a time (the model row
+        is locked while claiming)."""
         with self.session() as s:
-            m = self.model(s, name)
+            m = self.model(s, name, lock=True)
             row = self.tag(s, m, tag)
             now = utcnow()
-            if row is None:
-                s.add(TagRow(model_id=m.id, name=tag, version=None, revision=0, pending_version=version,
-                             pending_since=now, updated_at=now, updated_by=actor))
-                return 0
             stale = now - dt.timedelta(seconds=self.stale_claim_s)
+            busy = s.scalar(
+                sa.select(TagRow.name).where(
+                    TagRow.model_id == m.id,
+                    TagRow.name != tag,
+                    TagRow.pending_version.is_not(None),
+                    TagRow.pending_since >= stale,
+                )
+            )
+            if busy is not None:
+                raise Conflict(
+                    f"another change of model '{name}' (tag '{busy}') is in progress",
+                    code="promotion-in-progress",
+                )
+            if row is None:
+                s.add(
+                    TagRow(
+                        model_id=m.id,
+                        name=tag,
+                        version=None,
+                        revision=0,
+                        pending_version=version,
+                        pending_since=now,
+                        updated_at=now,
+                        updated_by=actor,
+                    )
+                )
+                return 0
             res = s.execute(
                 sa.update(TagRow)
                 .where(TagRow.id == row.id, TagRow.revision == row.revision)
@@ -196,8 +252,10 @@ class Store:
                 .execution_options(synchronize_session=False)
             )
             if res.rowcount != 1:
-                raise Conflict(f"another change of tag '{tag}' of model '{name}' is in progress",
-                               code="promotion-in-progress")
+                raise Conflict(
+                    f"another change of tag '{tag}' of model '{name}' is in progress",
+                    code="promotion-in-progress",
+                )
             return row.revision
 
     def release(self, name: str, tag: str, revision: int) -> None:
@@ -212,13 +270,25 @@ class Store:
             )
 
     @staticmethod
-    def move(s: Session, row: TagRow, revision: int, *, version: int | None, actor: str,
-             previous: int | None | bool = False, weight: float | None = None,
-             sticky: bool | None = None) -> None:
+    def move(
+        s: Session,
+        row: TagRow,
+        revision: int,
+        *,
+        version: int | None,
+        actor: str,
+        previous: int | None | bool = False,
+        weight: float | None = None,
+        sticky: bool | None = None,
+    ) -> None:
         """Compare-and-set ``row`` from ``revision``; 409 if someone else moved it."""
         values: dict[str, Any] = {
-            "version": version, "revision": revision + 1, "pending_version": None, "pending_since": None,
-            "updated_at": utcnow(), "updated_by": actor,
+            "version": version,
+            "revision": revision + 1,
+            "pending_version": None,
+            "pending_since": None,
+            "updated_at": utcnow(),
+            "updated_by": actor,
         }
         if previous is not False:
             values["previous_version"] = previous
@@ -227,7 +297,9 @@ class Store:
         if sticky is not None:
             values["sticky"] = sticky
         res = s.execute(
-            sa.update(TagRow).where(TagRow.id == row.id, TagRow.revision == revision).values(**values)
+            sa.update(TagRow)
+            .where(TagRow.id == row.id, TagRow.revision == revision)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         if res.rowcount != 1:

@@ -33,8 +33,12 @@ class TritonHTTPControl:
         self.timeout = timeout
 
     def load(self, name: str) -> None:
-        req = urllib.request.Request(f"{self.url}/v2/repository/models/{name}/load", data=b"{}", method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}/v2/repository/models/{name}/load",
+            data=b"{}",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             urllib.request.urlopen(req, timeout=self.timeout).close()
         except urllib.error.HTTPError as e:
@@ -42,8 +46,9 @@ class TritonHTTPControl:
                 msg = json.loads(e.read()).get("error", "")
             except ValueError:
                 msg = ""
-            raise BackendUnavailable(f"Triton failed to load model '{name}': {msg[:300]}",
-                                     code="triton-load-failed") from None
+            raise BackendUnavailable(
+                f"Triton failed to load model '{name}': {msg[:300]}", code="triton-load-failed"
+            ) from None
         except OSError:
             raise BackendUnavailable("Triton is unreachable", code="triton-unavailable") from None
 

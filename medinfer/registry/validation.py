@@ -107,8 +107,9 @@ def _load_sample(path: Path, inputs: tuple[TensorSpec, ...]) -> dict[str, np.nda
         body = json.loads(path.read_text())
         items = {i["name"]: i for i in body["inputs"]}
     except (ValueError, KeyError, TypeError):
-        raise ValidationFailed("sample.json is not an inference request body with 'inputs'",
-                               field="sample.json") from None
+        raise ValidationFailed(
+            "sample.json is not an inference request body with 'inputs'", field="sample.json"
+        ) from None
     feeds: dict[str, np.ndarray] = {}
     for spec in inputs:
         item = items.get(spec.name)
@@ -117,8 +118,9 @@ def _load_sample(path: Path, inputs: tuple[TensorSpec, ...]) -> dict[str, np.nda
         try:
             arr = np.asarray(item["data"], dtype=TRITON_TO_NUMPY[spec.datatype]).reshape(item["shape"])
         except (ValueError, KeyError, TypeError):
-            raise ValidationFailed(f"sample.json input '{spec.name}' does not match its shape or datatype",
-                                   field="sample.json") from None
+            raise ValidationFailed(
+                f"sample.json input '{spec.name}' does not match its shape or datatype", field="sample.json"
+            ) from None
         feeds[spec.name] = arr
     return feeds
 
@@ -160,8 +162,9 @@ def validate_candidate(candidate: Candidate) -> ValidationReport:
     opts.intra_op_num_threads = 1
     opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(candidate.onnx_path), sess_options=opts,
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(candidate.onnx_path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
     except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ValidationFailed("onnxruntime cannot load the model", field="model") from None
     if candidate.sample_path is not None:
@@ -172,8 +175,9 @@ def validate_candidate(candidate: Candidate) -> ValidationReport:
     try:
         results = session.run([o.name for o in outputs], feeds)
     except Exception:  # noqa: BLE001
-        raise ValidationFailed(f"smoke inference on the {source} sample failed in onnxruntime",
-                               field="model") from None
+        raise ValidationFailed(
+            f"smoke inference on the {source} sample failed in onnxruntime", field="model"
+        ) from None
     latency_ms = (time.perf_counter() - t0) * 1000
     shapes: dict[str, list[int]] = {}
     for spec, res in zip(outputs, results, strict=True):
@@ -211,7 +215,8 @@ def check_compatible(current: dict[str, Any], new: dict[str, Any]) -> None:
             if old[name] != cur[name]:
                 diffs.append(f"{side[:-1]} '{name}' changed datatype or shape")
     raise ValidationFailed(
-        "signature is incompatible with the current version (" + "; ".join(diffs or ["order changed"])
+        "signature is incompatible with the current version ("
+        + "; ".join(diffs or ["order changed"])
         + "); publish with --breaking to allow it",
         code="signature-mismatch",
         field="signature",

@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 from medinfer.security.principal import Principal, require_infer, require_scope
 from medinfer.security.service import SecurityService
 
-__all__ = ["authenticate", "CurrentPrincipal", "require", "InferPrincipal", "security_of"]
+__all__ = ["authenticate", "CurrentPrincipal", "require", "InferPrincipal", "ModelReadPrincipal", "security_of"]
 
 
 def security_of(request: Request) -> SecurityService:
@@ -48,10 +48,22 @@ def require(scope: str):
     return Depends(_check)
 
 
+def _path_model(request: Request) -> str:
+    p = request.path_params
+    return p.get("name") or p.get("model_name") or p.get("model") or ""
+
+
 async def _infer_principal(request: Request, principal: CurrentPrincipal) -> Principal:
-    model = request.path_params.get("model_name") or request.path_params.get("model") or ""
-    require_infer(principal, model)
+    require_infer(principal, _path_model(request))
+    return principal
+
+
+async def _model_read_principal(request: Request, principal: CurrentPrincipal) -> Principal:
+    """``models:read``, or inference rights on that model (clients read metadata before they infer)."""
+    if not principal.may_infer(_path_model(request)):
+        require_scope(principal, "models:read")
     return principal
 
 
 InferPrincipal = Annotated[Principal, Depends(_infer_principal)]
+ModelReadPrincipal = Annotated[Principal, Depends(_model_read_principal)]

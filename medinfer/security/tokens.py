@@ -98,10 +98,13 @@ class TokenVerifier:
 
     async def _verify_uncached(self, token: str) -> Principal:
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            # One unverified parse for header and issuer (PyJWT's base64 checks cost more than the signature).
+            parsed = jwt.decode_complete(token, options={"verify_signature": False})
         except InvalidTokenError:
             raise Unauthorized("malformed token") from None
+        header, unverified = parsed["header"], parsed["payload"]
+        if not isinstance(unverified, dict):
+            raise Unauthorized("malformed token")
         alg = header.get("alg")
         if alg not in self.algorithms:
             raise Unauthorized("token algorithm not accepted")

@@ -27,3 +27,15 @@ class TritonSettings(ServiceSettings):
     grpc_ssl_cert_file: str | None = Field(None, description="Enable TLS on Triton's gRPC endpoint with this cert.")
     grpc_ssl_key_file: str | None = Field(None, description="Key for grpc_ssl_cert_file.")
     grpc_ssl_root_cert_file: str | None = Field(None, description="CA for client certificates (gRPC mTLS).")
+
+    def grpc_ssl_args(self) -> tuple[str, ...]:
+        """tritonserver flags for TLS (and mTLS when a root cert is set) on the gRPC endpoint."""
+        if not self.grpc_ssl_cert_file:
+            return ()
+        if not self.grpc_ssl_key_file:
+            raise ValueError("grpc_ssl_key_file is required with grpc_ssl_cert_file")
+        args = ["--grpc-use-ssl=true", f"--grpc-server-cert={self.grpc_ssl_cert_file}",
+                f"--grpc-server-key={self.grpc_ssl_key_file}"]
+        if self.grpc_ssl_root_cert_file:
+            args += [f"--grpc-root-cert={self.grpc_ssl_root_cert_file}", "--grpc-use-ssl-mutual=true"]
+        return tuple(args)

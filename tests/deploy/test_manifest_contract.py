@@ -27,7 +27,7 @@ from medinfer.triton.settings import TritonSettings
 from tests.deploy.conftest import DEPLOY, load_docs
 
 # Routes the monitoring work adds (the ServiceMonitors and prometheus.yml scrape them).
-PENDING_ROUTES = {("preprocessor", "/metrics")}
+PENDING_ROUTES: set[tuple[str, str]] = set()
 # Where the gateway's Secret files are mounted; the gateway passes it as _secrets_dir.
 SECRETS_DIR = "/run/secrets/medinfer"
 

@@ -2,7 +2,7 @@
 a real tritonserver serves ``breast_cancer``, and the gateway runs as its own process over HTTPS.
 
 Every rejection case (401/403/413/422/429) is checked on the wire, every request leaves exactly one
-audit record, and canary identifiers appear in no log line, audit record or error body."""
+audit record, and canary identifiers appear in no log line, audit record, metric or error body."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ def secure_gw(tmp_path_factory, oidc_provider):
     triton = TritonServer(repo.root, home, TritonPorts(free_port(), free_port(), free_port()),
                           models=("breast_cancer",), log_path=home / "triton.log")
     triton.start()
+    grpc_port = free_port()
     gw = GatewayProcess(home, {
+        "MEDINFER_GATEWAY_GRPC_PORT": str(grpc_port),
+        "MEDINFER_GATEWAY_TRITON_GRPC_TARGET": f"127.0.0.1:{triton.ports.grpc}",
         "MEDINFER_GATEWAY_OIDC_ISSUER": oidc_provider.issuer,
         "MEDINFER_GATEWAY_OIDC_AUDIENCE": oidc_provider.audience,
         "MEDINFER_GATEWAY_TRITON_URL": triton.http_url,
@@ -49,6 +52,7 @@ def secure_gw(tmp_path_factory, oidc_provider):
     try:
         triton.wait_ready(120)
         gw.start()
+        gw.grpc_port = grpc_port
         yield gw
     finally:
         gw.stop()
@@ -242,8 +246,12 @@ def test_canary_identifiers_leak_nowhere(secure_gw, oidc_provider):
     # The gateway's own log, then every audit column (the ledger is flushed before each response).
     log_text = secure_gw.log_path.read_text()
     audit_text = json.dumps(audit_rows(secure_gw))
+    metrics = secure_gw.request("GET", "/metrics")
+    assert metrics.status == 200 and b"# TYPE" in metrics.body
+    metrics_text = metrics.body.decode()
     for c in canaries:
-        for where, text in (("error body", "\n".join(bodies)), ("log", log_text), ("audit", audit_text)):
+        for where, text in (("error body", "\n".join(bodies)), ("log", log_text), ("audit", audit_text),
+                            ("metrics", metrics_text)):
             assert c.lower() not in text.lower(), f"canary found in {where}"
     # The patient key is recorded only as a keyed digest, which accounting of disclosures can find.
     key = AuditKey.from_file(secure_gw.keys.audit_key_file)
@@ -257,3 +265,59 @@ def test_every_request_audited_and_chain_verifies(secure_gw):
         assert res.ok and res.checked >= len(CASES) + 8
     finally:
         store.dispose()
+
+
+# -- gRPC (tritonclient.grpc through the gateway) ------------------------------------------------------
+
+def _grpc(gw: GatewayProcess):
+    import tritonclient.grpc as grpcclient
+
+    return grpcclient.InferenceServerClient(f"127.0.0.1:{gw.grpc_port}", ssl=True,
+                                            root_certificates=str(gw.tls.ca_file))
+
+
+def _grpc_infer(gw: GatewayProcess, token: str | None):
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+
+    client = _grpc(gw)
+    inp = grpcclient.InferInput("features", [1, 30], "FP32")
+    inp.set_data_from_numpy(np.full((1, 30), 1.0, dtype=np.float32))
+    headers = {"authorization": f"Bearer {token}"} if token else None
+    try:
+        return client.infer("breast_cancer", [inp], headers=headers, client_timeout=15)
+    finally:
+        client.close()
+
+
+def test_grpc_needs_a_token_and_the_infer_scope(secure_gw, oidc_provider):
+    from tritonclient.utils import InferenceServerException
+
+    n_before = len(audit_rows(secure_gw))
+    assert _grpc_infer(secure_gw, oidc_provider.token("svc-infer")).as_numpy("probability").shape == (1, 1)
+    for token, status in ((None, "UNAUTHENTICATED"), ("not-a-jwt", "UNAUTHENTICATED"),
+                          (oidc_provider.token("svc-readonly"), "PERMISSION_DENIED")):
+        with pytest.raises(InferenceServerException) as info:
+            _grpc_infer(secure_gw, token)
+        assert status in str(info.value.status())
+    rows = audit_rows(secure_gw)[n_before:]
+    grpc_rows = [r for r in rows if r["action"] == "grpc ModelInfer"]
+    assert [r["status"] for r in grpc_rows] == [200, 401, 401, 403]
+    assert grpc_rows[0]["sub"] == "svc-infer" and grpc_rows[0]["model"] == "breast_cancer"
+
+
+def test_grpc_canaries_stay_out_of_the_audit(secure_gw, oidc_provider):
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    canary = "CANARY-MRN-55821"
+    client = _grpc(secure_gw)
+    inp = grpcclient.InferInput("features", [1, 30], "FP32")
+    inp.set_data_from_numpy(np.ones((1, 30), dtype=np.float32))
+    headers = {"authorization": f"Bearer {oidc_provider.token('svc-infer')}", "x-request-id": canary}
+    with pytest.raises(InferenceServerException):
+        client.infer(canary, [inp], headers=headers, client_timeout=15)
+    client.close()
+    text = json.dumps(audit_rows(secure_gw)) + secure_gw.log_path.read_text()
+    assert canary.lower() not in text.lower()

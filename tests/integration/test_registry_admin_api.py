@@ -97,10 +97,16 @@ def test_admin_api_validation_and_problem_json(server, tmp_path):
     auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     r = http.request("POST", f"{url}/admin/models/demo/promote", body=b'{"version": 0}', headers=auth)
     assert r.status == 422 and r.headers["content-type"] == "application/problem+json"
-    r = http.request("PUT", f"{url}/admin/models/demo/canary", body=b'{"version": 2, "weight": 500}', headers=auth)
+    r = http.request(
+        "PUT", f"{url}/admin/models/demo/canary", body=b'{"version": 2, "weight": 500}', headers=auth
+    )
     assert r.status == 422
-    r = http.request("POST", f"{url}/admin/models/demo/versions", headers={"Authorization": f"Bearer {TOKEN}"},
-                     fields={"model": ("model.onnx", b"garbage", "application/octet-stream")})
+    r = http.request(
+        "POST",
+        f"{url}/admin/models/demo/versions",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        fields={"model": ("model.onnx", b"garbage", "application/octet-stream")},
+    )
     assert r.status == 422 and "not an ONNX model" in json.loads(r.data)["detail"]
     r = http.request("GET", f"{url}/admin/models/nosuch", headers=auth)
     assert r.status == 404 and json.loads(r.data)["code"] == "model-not-found"
@@ -119,7 +125,9 @@ def test_cli_local_mode_and_bad_input(tmp_path):
     assert cli("models", "--actor", "alice", "publish", str(src), "--name", "demo", env=env).exit_code == 0
     r = cli("models", "canary", "demo", "1", "--weight", "10", env=env)
     assert r.exit_code == 1 and "no-current" in r.output
-    r = cli("models", "rollout", "demo", "1", "--steps", "10,5", "--metrics-url", "http://127.0.0.1:1/m", env=env)
+    r = cli(
+        "models", "rollout", "demo", "1", "--steps", "10,5", "--metrics-url", "http://127.0.0.1:1/m", env=env
+    )
     assert r.exit_code == 1 and "steps" in r.output
     r = cli("models", "history", "demo", env=env)
     assert json.loads(r.stdout)[0]["actor"] == "alice"

@@ -49,8 +49,13 @@ def env(triton: TritonServer, postgres_url: str, tmp_path: Path):
     events = Events()
     tracker = InflightTracker()
     metrics = VersionMetrics(CollectorRegistry(), tracker)
-    settings = RegistrySettings(home=tmp_path, database_url=postgres_url, repository=triton.repository,
-                                load_timeout_s=60, drain_timeout_s=10)
+    settings = RegistrySettings(
+        home=tmp_path,
+        database_url=postgres_url,
+        repository=triton.repository,
+        load_timeout_s=60,
+        drain_timeout_s=10,
+    )
     reg = build_registry(settings, triton=triton, audit=events, drain=tracker)
     table = RoutingTable()
     refresher = SnapshotRefresher(table, reg.store)
@@ -99,18 +104,25 @@ def test_promote_and_rollback_under_load_lose_no_request(env, triton, tmp_path):
     assert routed[0] == v1 and v2 in routed and routed[-1] == v1
     # Once v2 took over, nothing went back to v1 until the rollback: routing is monotonic.
     first_v2, last_v2 = routed.index(v2), len(routed) - 1 - routed[::-1].index(v2)
-    assert set(routed[first_v2:last_v2 + 1]) == {v2}
+    assert set(routed[first_v2 : last_v2 + 1]) == {v2}
     assert triton.model_ready(name, v1) and _wait_unloaded(triton, name, v2)
     assert [e["action"] for e in events.items][-3:] == ["model.promote", "model.promote", "model.rollback"]
 
 
 def _rollout(reg, triton, table, metrics, name, canary_version, bad_every):
     traffic = Traffic(triton.ports.http, table, metrics, name, bad_every=bad_every).start()
-    policy = RolloutPolicy([25, 50, 100], max_error_rate=0.05, max_p99_ms=2000, interval_s=1.5, min_requests=10,
-                           max_wait_intervals=4)
+    policy = RolloutPolicy(
+        [25, 50, 100],
+        max_error_rate=0.05,
+        max_p99_ms=2000,
+        interval_s=1.5,
+        min_requests=10,
+        max_wait_intervals=4,
+    )
     try:
         result = RolloutController(reg, RegistryMetricsSource(metrics.registry), policy).run(
-            name, canary_version, actor="rollout-bot")
+            name, canary_version, actor="rollout-bot"
+        )
     finally:
         outcomes = traffic.stop()
     return result, outcomes
@@ -149,7 +161,7 @@ def test_rollout_rolls_a_broken_canary_back_with_a_reason(env, triton, tmp_path)
     assert _wait_unloaded(triton, name, v2)
     last = events.items[-1]
     assert last["action"] == "model.auto_rollback" and last["actor"] == "rollout-bot"
-    assert "error rate" in last["reason"] and last["before"]["version"] == v2 and last["after"]["version"] == v1
+    assert "error rate" in last["reason"] and last["before"] == v2 and last["after"] == v1
     assert reg.history(name)[-1]["kind"] == "auto_rollback"
 
 

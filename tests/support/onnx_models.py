@@ -23,8 +23,10 @@ def _graph(n_in: int, n_out: int, seed: int, nodes_extra=None, extra_inits=None)
     b = numpy_helper.from_array(rng.normal(size=(n_out,)).astype(np.float32), "B")
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n_in])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n_out])
-    nodes = [helper.make_node("MatMul", ["x", "W"], ["xw"]),
-             helper.make_node("Add", ["xw", "B"], ["y" if not nodes_extra else "lin"])]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["xw"]),
+        helper.make_node("Add", ["xw", "B"], ["y" if not nodes_extra else "lin"]),
+    ]
     nodes += nodes_extra or []
     graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w, b] + (extra_inits or []))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -47,13 +49,13 @@ def flaky(path: Path, *, n_in: int = 4, n_out: int = 2, seed: int = 1) -> Path:
         numpy_helper.from_array(np.zeros((1, n_out), dtype=np.float32), "zeros_row"),
     ]
     nodes = [
-        helper.make_node("Slice", ["x", "zero", "one", "axis0"], ["row0"]),          # [1, n_in]
-        helper.make_node("Slice", ["row0", "zero", "one", "one"], ["first"]),        # [1, 1]
+        helper.make_node("Slice", ["x", "zero", "one", "axis0"], ["row0"]),  # [1, n_in]
+        helper.make_node("Slice", ["row0", "zero", "one", "one"], ["first"]),  # [1, 1]
         helper.make_node("Floor", ["first"], ["ffirst"]),
         helper.make_node("Cast", ["ffirst"], ["idx2d"], to=TensorProto.INT64),
-        helper.make_node("Reshape", ["idx2d", "one"], ["idx"]),                      # [1]
-        helper.make_node("Gather", ["lin", "idx"], ["col"], axis=1),                 # [batch, 1]
-        helper.make_node("Add", ["col", "zeros_row"], ["colb"]),                     # [batch, n_out]
+        helper.make_node("Reshape", ["idx2d", "one"], ["idx"]),  # [1]
+        helper.make_node("Gather", ["lin", "idx"], ["col"], axis=1),  # [batch, 1]
+        helper.make_node("Add", ["col", "zeros_row"], ["colb"]),  # [batch, n_out]
         helper.make_node("Add", ["lin", "colb"], ["y"]),
     ]
     onnx.save(_graph(n_in, n_out, seed, nodes, extra_inits), str(path))

@@ -43,8 +43,13 @@ class Traffic:
         x = np.random.default_rng(i).random((1, self.n_in)).astype(np.float32)
         if self.bad_every and i % self.bad_every == 0:
             x[0, 0] = 5.0
-        return json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, self.n_in],
-                                       "data": x.ravel().tolist()}]}).encode()
+        return json.dumps(
+            {
+                "inputs": [
+                    {"name": "x", "datatype": "FP32", "shape": [1, self.n_in], "data": x.ravel().tolist()}
+                ]
+            }
+        ).encode()
 
     def _run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -54,8 +59,12 @@ class Traffic:
             version, tag = self.table.resolve(self.model, None, uuid.uuid4().hex)
             with self.metrics.track(self.model, version) as out:
                 try:
-                    conn.request("POST", f"/v2/models/{self.model}/versions/{version}/infer", self._body(i),
-                                 {"Content-Type": "application/json"})
+                    conn.request(
+                        "POST",
+                        f"/v2/models/{self.model}/versions/{version}/infer",
+                        self._body(i),
+                        {"Content-Type": "application/json"},
+                    )
                     resp = conn.getresponse()
                     raw = resp.read()
                     status = resp.status

@@ -54,6 +54,7 @@ class GatewayProcess:
             "MEDINFER_GATEWAY_PORT": str(port),
             "MEDINFER_GATEWAY_TRITON_URL": f"http://127.0.0.1:{dead}",
             "MEDINFER_GATEWAY_PREPROCESSOR_URL": f"http://127.0.0.1:{dead}",
+            "MEDINFER_GATEWAY_GRPC_PORT": "0",
         })
         env.update(self.extra_env)
         with open(self.log_path, "ab") as log:

@@ -26,8 +26,10 @@ class Events:
 def snapshot_tree(root: Path) -> dict[str, str]:
     if not root.exists():
         return {}
-    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
+        for p in sorted(root.rglob("*"))
+    }
 
 
 @pytest.fixture
@@ -46,8 +48,12 @@ def reg(request, tmp_path: Path, events: Events):
 
 
 def publish(reg, tmp_path: Path, name="tumor", version=None, builder=linear, breaking=False, **kw):
-    folder = write_folder(tmp_path / f"src-{name}-{version}-{builder.__name__}-{kw.get('seed', 0)}", builder,
-                          card="# Model card\nIntended use: testing.", **kw)
+    folder = write_folder(
+        tmp_path / f"src-{name}-{version}-{builder.__name__}-{kw.get('seed', 0)}",
+        builder,
+        card="# Model card\nIntended use: testing.",
+        **kw,
+    )
     return reg.publish(folder, name, version=version, breaking=breaking, actor="alice", reason="test")
 
 
@@ -140,8 +146,12 @@ def test_promote_rollback_and_history(reg, tmp_path, events):
     assert reg.rollback("tumor", actor="carol", reason="bad metrics")["current"] == 1
     hist = reg.history("tumor")
     assert [(h["kind"], h["before"], h["after"], h["actor"]) for h in hist] == [
-        ("publish", None, 1, "alice"), ("publish", None, 2, "alice"), ("promote", None, 1, "bob"),
-        ("promote", 1, 2, "bob"), ("rollback", 2, 1, "carol")]
+        ("publish", None, 1, "alice"),
+        ("publish", None, 2, "alice"),
+        ("promote", None, 1, "bob"),
+        ("promote", 1, 2, "bob"),
+        ("rollback", 2, 1, "carol"),
+    ]
     assert hist[-1]["reason"] == "bad metrics"
     assert [e["action"] for e in events.items][-3:] == ["model.promote", "model.promote", "model.rollback"]
     assert events.items[-1]["before"] == 2 and events.items[-1]["after"] == 1
@@ -219,7 +229,7 @@ def test_canary_set_change_and_clear(reg, tmp_path, events):
     assert cfg.versions == (1,)
     last = events.items[-1]
     assert last["action"] == "model.auto_rollback" and "error rate" in last["reason"]
-    assert last["before"] == {"version": 2, "weight": 50.0} and last["after"]["version"] == 1
+    assert last["before"] == 2 and last["after"] == 1 and last["detail"]["weight_before"] == 50.0
 
 
 def test_promote_graduates_the_canary(reg, tmp_path):
@@ -257,13 +267,126 @@ def test_adopting_shipped_versions_is_explicit_and_idempotent(reg, tmp_path, eve
 
     for v in (1, 2):
         src = linear(tmp_path / f"shipped{v}.onnx", seed=v)
-        reg.repository.write_version(config_from_onnx("shipped", src), v, {"model.onnx": src}, {"kind": "tensor"})
+        reg.repository.write_version(
+            config_from_onnx("shipped", src), v, {"model.onnx": src}, {"kind": "tensor"}
+        )
     done = adopt_repository(reg, actor="medinfer-up", reason="shipped models")
     assert [d["version"] for d in done] == [1, 2]
     model = reg.get_model("shipped")
     assert model["current"] == 2
     assert {f["path"] for f in model["versions"][0]["files"]} == {"model.onnx", "model.py", "medinfer.json"}
-    assert [(h["kind"], h["after"]) for h in reg.history("shipped")] == [("adopt", 1), ("adopt", 2), ("promote", 2)]
+    assert [(h["kind"], h["after"]) for h in reg.history("shipped")] == [
+        ("adopt", 1),
+        ("adopt", 2),
+        ("promote", 2),
+    ]
     assert adopt_repository(reg, actor="medinfer-up", reason="again") == []
     assert len(reg.history("shipped")) == 3
     assert [e["action"] for e in events.items] == ["model.adopt", "model.adopt", "model.promote"]
+
+
+def test_database_down_mid_life_changes_nothing(reg, tmp_path):
+    from medinfer.registry.db import make_engine
+    from medinfer.registry.store import Store
+
+    publish(reg, tmp_path)
+    publish(reg, tmp_path, seed=2)
+    reg.promote("tumor", 1, actor="bob")
+    before = snapshot_tree(reg.repository.root)
+    live = reg.store
+    reg.store = Store(make_engine("postgresql+psycopg://u@127.0.0.1:1/gone"))
+    try:
+        for op in (
+            lambda: publish(reg, tmp_path, seed=3),
+            lambda: reg.promote("tumor", 2, actor="bob"),
+            lambda: reg.rollback("tumor", actor="bob"),
+            lambda: reg.set_canary("tumor", 2, 10, actor="b"),
+            reg.list_models,
+        ):
+            with pytest.raises(BackendUnavailable) as err:
+                op()
+            assert err.value.code == "registry-unavailable" and err.value.status == 503
+    finally:
+        reg.store.engine.dispose()
+        reg.store = live
+    assert snapshot_tree(reg.repository.root) == before
+    assert reg.get_model("tumor")["current"] == 1 and len(reg.history("tumor")) == 3
+
+
+def test_moves_of_different_tags_of_one_model_run_one_at_a_time(reg, tmp_path):
+    publish(reg, tmp_path)
+    publish(reg, tmp_path, seed=2)
+    publish(reg, tmp_path, seed=3)
+    reg.promote("tumor", 1, actor="bob")
+    rev = reg.store.claim("tumor", "canary", 2, "carol")
+    with pytest.raises(Conflict) as err:
+        reg.promote("tumor", 3, actor="bob")
+    assert err.value.code == "promotion-in-progress" and "canary" in err.value.detail
+    with pytest.raises(Conflict):
+        reg.set_tag("tumor", "research", 3, actor="bob")
+    reg.store.release("tumor", "canary", rev)
+    reg.promote("tumor", 3, actor="bob")
+    assert reg.get_model("tumor")["current"] == 3
+
+
+def test_shipped_sample_is_used_and_checked(reg, tmp_path):
+    import json
+
+    folder = write_folder(tmp_path / "with-sample", linear)
+    sample = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [0.5] * 8}]}
+    (folder / "sample.json").write_text(json.dumps(sample))
+    out = reg.publish(folder, "tumor", actor="a")
+    v = reg.get_model("tumor")["versions"][0]
+    assert out["validation"]["smoke"] == v["validation"]["smoke"]
+    assert v["validation"]["smoke"]["sample"] == "shipped"
+    assert v["validation"]["smoke"]["output_shapes"] == {"y": [2, 2]}
+    assert (reg.repository.root / "tumor" / "1" / "sample.json").is_file()
+    sample["inputs"][0]["shape"] = [3, 4]
+    (folder / "sample.json").write_text(json.dumps(sample))
+    with pytest.raises(ValidationFailed) as err:
+        reg.publish(folder, "tumor", actor="a")
+    assert err.value.extra["field"] == "sample.json"
+    assert reg.repository.versions("tumor") == [1]
+
+
+def test_audit_failure_reaches_the_caller_but_the_old_version_is_still_retired(reg, tmp_path):
+    publish(reg, tmp_path)
+    publish(reg, tmp_path, seed=2)
+    reg.promote("tumor", 1, actor="bob")
+
+    class DownLedger:
+        def record(self, event: dict) -> None:
+            raise BackendUnavailable("the audit ledger cannot be written", code="audit-unavailable")
+
+    reg.audit = DownLedger()
+    with pytest.raises(BackendUnavailable) as err:
+        reg.promote("tumor", 2, actor="bob")
+    assert err.value.code == "audit-unavailable"
+    assert reg.get_model("tumor")["current"] == 2  # committed before the sink was called
+    cfg = ModelConfig.from_pbtxt((reg.repository.root / "tumor" / "config.pbtxt").read_text())
+    assert cfg.versions == (2,), "the retired version was still dropped from the served set"
+
+
+def test_adopting_a_custom_python_backend_version_records_its_config(reg, tmp_path):
+    from medinfer.registry.bootstrap import adopt_repository
+    from medinfer.triton.model_config import TensorSpec
+
+    cfg = ModelConfig(
+        name="notes",
+        backend="python",
+        inputs=(TensorSpec("text", "BYTES", (1,)),),
+        outputs=(TensorSpec("embedding", "FP32", (384,)),),
+        max_batch_size=8,
+    )
+    runner = b"class TritonPythonModel:\n    def execute(self, requests):\n        return []\n"
+    reg.repository.write_version(cfg, 1, {"model.py": runner, "vocab.txt": b"a\nb\n"}, {"kind": "text"})
+    (reg.repository.root / "broken" / "1").mkdir(parents=True)  # no config: not a model, ignored
+    adopt_repository(reg, actor="gateway-startup", reason="shipped")
+    model = reg.get_model("notes")
+    v1 = model["versions"][0]
+    assert model["current"] == 1 and v1["validation"]["kind"] == "custom"
+    assert v1["signature"]["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [1]}]
+    assert {f["path"] for f in v1["files"]} == {"model.py", "vocab.txt", "medinfer.json"}
+    written = ModelConfig.from_pbtxt((reg.repository.root / "notes" / "config.pbtxt").read_text())
+    assert written.inputs == cfg.inputs and written.max_batch_size == 8 and written.versions == (1,)
+    assert reg.verify("notes", 1)["passed"] is True

@@ -34,8 +34,14 @@ def _actionlint(path: Path) -> subprocess.CompletedProcess:
     if shutil.which("shellcheck") is None:
         pytest.fail("shellcheck is missing: .ci/apt-packages.txt installs it")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([_tool("actionlint"), "-no-color", str(path)], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [_tool("actionlint"), "-no-color", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def test_model_release_workflow_passes_actionlint():
@@ -43,10 +49,13 @@ def test_model_release_workflow_passes_actionlint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ('medinfer models validate "$MODEL_PATH"', "medinfer models validate $MODEL_PATH", "SC2086"),
-    ("${{ inputs.model_path }}", "${{ inputs.model_file }}", "model_file"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('medinfer models validate "$MODEL_PATH"', "medinfer models validate $MODEL_PATH", "SC2086"),
+        ("${{ inputs.model_path }}", "${{ inputs.model_file }}", "model_file"),
+    ],
+)
 def test_actionlint_would_catch_mistakes(tmp_path, old, new, expected):
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)
@@ -61,7 +70,11 @@ def test_workflow_runs_validate_publish_promote_in_order_with_real_commands():
     wf = yaml.safe_load(WORKFLOW.read_text())
     assert list(wf["jobs"]) == ["validate", "publish", "promote"]
     assert wf["jobs"]["publish"]["needs"] == "validate" and wf["jobs"]["promote"]["needs"] == "publish"
-    assert set(wf[True]["workflow_dispatch"]["inputs"]) >= {"model_path", "name", "reason"}  # YAML 'on' -> True
+    assert set(wf[True]["workflow_dispatch"]["inputs"]) >= {
+        "model_path",
+        "name",
+        "reason",
+    }  # YAML 'on' -> True
     commands = set()
     for job in wf["jobs"].values():
         for step in job["steps"]:
@@ -79,16 +92,42 @@ def test_workflow_runs_validate_publish_promote_in_order_with_real_commands():
 @pytest.mark.parametrize("to", ["green", "blue"])
 def test_bluegreen_patch_moves_the_service_selector(tmp_path, to):
     service = {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "triton", "namespace": "medinfer", "labels": {"app.kubernetes.io/name": "triton"}},
-        "spec": {"selector": {"app.kubernetes.io/name": "triton", SLOT_LABEL: "blue" if to == "green" else "green"},
-                 "ports": [{"name": "http", "port": 8000, "targetPort": "http"}]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "triton",
+            "namespace": "medinfer",
+            "labels": {"app.kubernetes.io/name": "triton"},
+        },
+        "spec": {
+            "selector": {
+                "app.kubernetes.io/name": "triton",
+                SLOT_LABEL: "blue" if to == "green" else "green",
+            },
+            "ports": [{"name": "http", "port": 8000, "targetPort": "http"}],
+        },
     }
     path = tmp_path / "svc.yaml"
     path.write_text(yaml.safe_dump(service))
     plan = plan_switch(to)
-    done = subprocess.run([_tool("kubectl"), "patch", "--local", "-f", str(path), "--type", "merge", "-p",
-                           plan.patch_json, "-o", "json"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            _tool("kubectl"),
+            "patch",
+            "--local",
+            "-f",
+            str(path),
+            "--type",
+            "merge",
+            "-p",
+            plan.patch_json,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     patched = json.loads(done.stdout)
     assert patched["spec"]["selector"] == {"app.kubernetes.io/name": "triton", SLOT_LABEL: to}

@@ -21,8 +21,10 @@ from medinfer.registry.rollout import (
 )
 from medinfer.registry.routing import LATENCY_BUCKETS, InflightTracker, RoutingTable, VersionMetrics
 
-SNAP = {"tumor": {"current": 1, "canary": (2, 10.0, False), "tags": {"stable": 1, "shadow": 3}},
-        "empty": {"current": None, "canary": None, "tags": {}}}
+SNAP = {
+    "tumor": {"current": 1, "canary": (2, 10.0, False), "tags": {"stable": 1, "shadow": 3}},
+    "empty": {"current": None, "canary": None, "tags": {}},
+}
 
 
 def table(snap=SNAP) -> RoutingTable:

@@ -29,6 +29,7 @@ RETRYABLE_STATUS = frozenset({502, 503, 504})
 
 def make_session(base_url: str, *, connections: int, timeout_s: float, ca_file: Path | None = None,
                  client_cert: tuple[Path, Path] | None = None) -> aiohttp.ClientSession:
+    """``client_cert`` = (cert, key) is presented when the upstream requires mTLS."""
     ssl_ctx: ssl.SSLContext | bool = True
     if ca_file is not None or client_cert is not None:
         ssl_ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)

@@ -62,8 +62,9 @@ def _registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def create_router(read: Callable[..., Any] = development_only,
-                  write: Callable[..., Any] = development_only) -> APIRouter:
+def create_router(
+    read: Callable[..., Any] = development_only, write: Callable[..., Any] = development_only
+) -> APIRouter:
     router = APIRouter(prefix="/admin/models", tags=["admin: models"])
     Reader = Annotated[Any, Depends(read)]
     Writer = Annotated[Any, Depends(write)]
@@ -83,7 +84,9 @@ def create_router(read: Callable[..., Any] = development_only,
 
     @router.post("/{name}/versions", status_code=201)
     async def publish(
-        name: str, reg: Reg, who: Writer,
+        name: str,
+        reg: Reg,
+        who: Writer,
         model: Annotated[UploadFile, File()],
         sample: Annotated[UploadFile | None, File()] = None,
         card: Annotated[UploadFile | None, File()] = None,
@@ -94,12 +97,19 @@ def create_router(read: Callable[..., Any] = development_only,
     ) -> dict:
         with tempfile.TemporaryDirectory(prefix="medinfer-upload-") as tmp:
             folder = Path(tmp)
-            for upload, fname in ((model, "model.onnx"), (sample, "sample.json"), (card, "README.md"),
-                                  (metadata, "medinfer.json")):
+            for upload, fname in (
+                (model, "model.onnx"),
+                (sample, "sample.json"),
+                (card, "README.md"),
+                (metadata, "medinfer.json"),
+            ):
                 if upload is not None:
                     (folder / fname).write_bytes(await upload.read())
-            return await run_in_threadpool(lambda: reg.publish(folder, name, version=version, breaking=breaking,
-                                                               actor=_actor(who), reason=reason))
+            return await run_in_threadpool(
+                lambda: reg.publish(
+                    folder, name, version=version, breaking=breaking, actor=_actor(who), reason=reason
+                )
+            )
 
     @router.post("/{name}/versions/{version}/verify")
     async def verify(name: str, version: int, reg: Reg, who: Writer) -> dict:
@@ -107,8 +117,9 @@ def create_router(read: Callable[..., Any] = development_only,
 
     @router.post("/{name}/promote")
     async def promote(name: str, body: PromoteBody, reg: Reg, who: Writer) -> dict:
-        return await run_in_threadpool(lambda: reg.promote(name, body.version, actor=_actor(who),
-                                                           reason=body.reason))
+        return await run_in_threadpool(
+            lambda: reg.promote(name, body.version, actor=_actor(who), reason=body.reason)
+        )
 
     @router.post("/{name}/rollback")
     async def rollback(name: str, body: ReasonBody, reg: Reg, who: Writer) -> dict:
@@ -116,17 +127,22 @@ def create_router(read: Callable[..., Any] = development_only,
 
     @router.put("/{name}/tags/{tag}")
     async def set_tag(name: str, tag: str, body: TagBody, reg: Reg, who: Writer) -> dict:
-        return await run_in_threadpool(lambda: reg.set_tag(name, tag, body.version, actor=_actor(who),
-                                                           reason=body.reason))
+        return await run_in_threadpool(
+            lambda: reg.set_tag(name, tag, body.version, actor=_actor(who), reason=body.reason)
+        )
 
     @router.put("/{name}/canary")
     async def set_canary(name: str, body: CanaryBody, reg: Reg, who: Writer) -> dict:
-        return await run_in_threadpool(lambda: reg.set_canary(name, body.version, body.weight, sticky=body.sticky,
-                                                              actor=_actor(who), reason=body.reason))
+        return await run_in_threadpool(
+            lambda: reg.set_canary(
+                name, body.version, body.weight, sticky=body.sticky, actor=_actor(who), reason=body.reason
+            )
+        )
 
     @router.post("/{name}/canary/clear")
     async def clear_canary(name: str, body: ClearBody, reg: Reg, who: Writer) -> dict:
-        return await run_in_threadpool(lambda: reg.clear_canary(name, actor=_actor(who), reason=body.reason,
-                                                                automatic=body.automatic))
+        return await run_in_threadpool(
+            lambda: reg.clear_canary(name, actor=_actor(who), reason=body.reason, automatic=body.automatic)
+        )
 
     return router

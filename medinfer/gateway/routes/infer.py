@@ -1,10 +1,12 @@
-"""``POST /infer``: the seed payload ``{"input": ..., "model"?, "version"?}``."""
+"""``POST /infer``: the seed payload ``{"input": ..., "model"?, "version"?}``, or a multipart upload
+(``file`` plus optional ``model``, ``version``, ``frame`` fields) for images and DICOM."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
 from medinfer.audit import annotate
+from medinfer.common.errors import BadRequest, ValidationFailed
 from medinfer.common.http import ORJSONResponse, parse_json_body, request_id_of
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.security import check_json_shape, require_infer, require_some_infer
@@ -20,16 +22,22 @@ async def infer(request: Request, principal: CurrentPrincipal) -> ORJSONResponse
     rid = request_id_of(request)
     s = request.app.state.settings
     deadline = Deadline.from_header(request.headers.get(DEADLINE_HEADER), s.request_timeout_s, s.max_request_timeout_s)
-    body = parse_json_body(await request.body())
-    check_json_shape(body, request.app.state.security.json_limits)
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        body = await _multipart_body(request)
+    else:
+        body = parse_json_body(await request.body())
+        check_json_shape(body, request.app.state.security.json_limits)
 
     def authorize(entry) -> None:
         annotate(request.scope, model=entry.name, version=str(entry.version))
         require_infer(principal, entry.name)
 
     tp = request.headers.get("traceparent")
+    patient_key = request.headers.get("x-patient-key")
     result = await request.app.state.inference.infer(body, rid, deadline, {"traceparent": tp} if tp else None,
-                                                     authorize=authorize)
+                                                     authorize=authorize, patient_key=patient_key)
+    if result.phi_counts:
+        annotate(request.scope, phi_counts=result.phi_counts)
     state = request.scope.setdefault("state", {})
     state["metric_model"], state["metric_version"] = result.model, str(result.version)
     if result.ood is not None and result.ood.ood:  # a reason code from a closed set, never a value
@@ -38,3 +46,21 @@ async def infer(request: Request, principal: CurrentPrincipal) -> ORJSONResponse
     if result.tag:
         response.headers["X-Model-Tag"] = result.tag
     return response
+
+
+async def _multipart_body(request: Request) -> dict:
+    """The uploaded file becomes ``input`` (bytes, recognised by its magic bytes, not its name)."""
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except Exception:  # noqa: BLE001 - the parser's message may quote the body
+        raise BadRequest("multipart body could not be parsed", code="malformed-multipart") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ValidationFailed("multipart upload needs a 'file' part", field="file")
+    body: dict = {"input": await upload.read()}
+    for name in ("model", "version", "frame"):
+        value = form.get(name)
+        if isinstance(value, str) and value:
+            body[name] = int(value) if name != "model" and value.isdigit() else value
+    await form.close()
+    return body

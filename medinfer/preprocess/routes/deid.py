@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from medinfer.common.errors import BackendUnavailable, BadRequest, ValidationFailed
+from medinfer.common.errors import BackendUnavailable, BadRequest, MedinferError, ValidationFailed
 from medinfer.common.http import ORJSONResponse, parse_json_body
 from medinfer.preprocess.deid import DeidEngine
 
@@ -43,8 +43,11 @@ async def deidentify(request: Request) -> ORJSONResponse:
     if "operator" not in body:
         raise ValidationFailed("'operator' is required", field="operator")
     # spaCy is CPU-bound: run it off the event loop so health checks stay responsive.
-    result = await run_in_threadpool(engine.deidentify, body.get("text"), body["operator"], body.get("patient_key"))
-    return ORJSONResponse(result.to_dict())
+    result = await _counted(request, run_in_threadpool(engine.deidentify, body.get("text"), body["operator"],
+                                                       body.get("patient_key")))
+    doc = result.to_dict()
+    _count_entities(request, doc["entities"])
+    return ORJSONResponse(doc)
 
 
 @router.post("/v1/deidentify/batch")
@@ -52,5 +55,26 @@ async def deidentify_batch(request: Request) -> ORJSONResponse:
     """``{"items": [{"text", "operator"?, "patient_key"?}], "operator"?}``; all items are validated first."""
     body = await _body(request)
     engine = _engine(request)
-    results = await run_in_threadpool(engine.deidentify_batch, body.get("items"), body.get("operator"))
-    return ORJSONResponse({"items": [r.to_dict() for r in results]})
+    results = await _counted(request, run_in_threadpool(engine.deidentify_batch, body.get("items"),
+                                                        body.get("operator")))
+    items = [r.to_dict() for r in results]
+    for item in items:
+        _count_entities(request, item["entities"])
+    return ORJSONResponse({"items": items})
+
+
+async def _counted(request: Request, call):
+    """Engine failures (not 4xx input errors) are counted: the de-identification alert fires on them."""
+    try:
+        return await call
+    except MedinferError:
+        raise
+    except Exception:
+        request.app.state.metrics.deid_failures.inc()
+        raise
+
+
+def _count_entities(request: Request, entities: list[dict[str, Any]]) -> None:
+    counter = request.app.state.metrics.deid_entities
+    for e in entities:
+        counter.labels(e["label"]).inc()  # Safe Harbor category names: a closed set

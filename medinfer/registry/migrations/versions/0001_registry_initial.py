@@ -29,7 +29,9 @@ def upgrade() -> None:
     op.create_table(
         "registry_versions",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("registry_models.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("registry_models.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("publisher", sa.String(128), nullable=False),
         sa.Column("published_at", _TS, nullable=False),
@@ -45,7 +47,10 @@ def upgrade() -> None:
         "registry_files",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column(
-            "version_id", sa.Integer, sa.ForeignKey("registry_versions.id", ondelete="CASCADE"), nullable=False
+            "version_id",
+            sa.Integer,
+            sa.ForeignKey("registry_versions.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("path", sa.String(255), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
@@ -55,7 +60,9 @@ def upgrade() -> None:
     op.create_table(
         "registry_tags",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("registry_models.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("registry_models.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("version", sa.Integer, nullable=True),
         sa.Column("previous_version", sa.Integer, nullable=True),
@@ -71,7 +78,9 @@ def upgrade() -> None:
     op.create_table(
         "registry_events",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("registry_models.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("registry_models.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("tag", sa.String(64), nullable=True),
         sa.Column("before_version", sa.Integer, nullable=True),
@@ -91,6 +100,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("registry_state", "registry_events", "registry_tags", "registry_files",
-                  "registry_versions", "registry_models"):
+    for table in (
+        "registry_state",
+        "registry_events",
+        "registry_tags",
+        "registry_files",
+        "registry_versions",
+        "registry_models",
+    ):
         op.drop_table(table)

@@ -1,0 +1,100 @@
+"""The gateway's text (NLP) and image (CV) paths to Triton.
+
+Text: the preprocessor de-identifies the note first (``/v1/deidentify``);
+only the de-identified text is sent to the model. The path is fail-closed: if
+de-identification fails or the preprocessor is unreachable, the request ends
+with 503 and the raw text goes nowhere. Input errors the preprocessor reports
+(empty text, too long) are relayed as the 4xx they are.
+
+Images and DICOM: the raw file goes to the preprocessor (``/v1/image/preprocess``),
+which decodes it, refuses burned-in annotations, applies the LUTs and returns a
+ready KServe v2 binary request for the model's declared tensor; the gateway
+forwards it to Triton as is. DICOM headers (where the PHI is) never reach Triton.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+
+from medinfer.common.errors import BackendUnavailable, DeadlineExceeded, MedinferError
+from medinfer.common.v2 import HEADER_LENGTH, V2Tensor, decode_response
+from medinfer.gateway.clients.preprocessor import PreprocessorClient, UpstreamProblem
+from medinfer.gateway.clients.triton import TritonClient, triton_error
+from medinfer.gateway.resilience import Deadline
+from medinfer.triton.catalog import CatalogEntry
+
+__all__ = ["TextPipeline", "ImagePipeline", "TextOutcome"]
+
+
+class TextOutcome:
+    __slots__ = ("outputs", "phi_counts")
+
+    def __init__(self, outputs: list[V2Tensor], phi_counts: dict[str, int]) -> None:
+        self.outputs = outputs
+        self.phi_counts = phi_counts
+
+
+class TextPipeline:
+    def __init__(self, preprocessor: PreprocessorClient, triton: TritonClient, operator: str = "surrogate") -> None:
+        self.preprocessor = preprocessor
+        self.triton = triton
+        self.operator = operator
+
+    async def deidentify(self, text: str, deadline: Deadline, headers: dict[str, str] | None,
+                         patient_key: str | None) -> tuple[str, dict[str, int]]:
+        payload: dict[str, Any] = {"text": text, "operator": self.operator}
+        if patient_key:
+            payload["patient_key"] = patient_key
+        try:
+            doc = await self.preprocessor.post_json("/v1/deidentify", payload, deadline, headers,
+                                                    operation="deidentify")
+        except UpstreamProblem:
+            raise  # a 4xx about the input (empty, too long, not UTF-8): nothing was forwarded
+        except (BackendUnavailable, DeadlineExceeded, MedinferError):
+            raise BackendUnavailable("de-identification is unavailable; the text was not processed",
+                                     retry_after=2, code="deidentification-unavailable") from None
+        clean = doc.get("text") if isinstance(doc, dict) else None
+        if not isinstance(clean, str):
+            raise BackendUnavailable("de-identification returned no text; the text was not processed",
+                                     retry_after=2, code="deidentification-unavailable")
+        counts = collections.Counter(str(e.get("label", "ID_OTHER")) for e in doc.get("entities", []))
+        return clean, dict(counts)
+
+    async def run(self, entry: CatalogEntry, text: str, deadline: Deadline, request_id: str,
+                  headers: dict[str, str] | None = None, patient_key: str | None = None) -> TextOutcome:
+        clean, counts = await self.deidentify(text, deadline, headers, patient_key)
+        spec = entry.metadata["input"]
+        tensor = V2Tensor(spec["name"], "BYTES", [1, 1], np.array([[clean.encode("utf-8")]], dtype=np.object_))
+        outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
+                                          headers=headers)
+        return TextOutcome(outputs, counts)
+
+
+class ImagePipeline:
+    def __init__(self, preprocessor: PreprocessorClient, triton: TritonClient) -> None:
+        self.preprocessor = preprocessor
+        self.triton = triton
+
+    async def run(self, entry: CatalogEntry, data: bytes, deadline: Deadline, request_id: str,
+                  headers: dict[str, str] | None = None, frame: int | None = None) -> list[V2Tensor]:
+        query = {"model": entry.name, "version": entry.version}
+        if frame is not None:
+            query["frame"] = frame
+        body, resp_headers = await self.preprocessor.post(
+            f"/v1/image/preprocess?{urlencode(query)}", data, deadline, content_type="application/octet-stream",
+            headers=headers, operation="image",
+        )
+        hl = next((v for k, v in resp_headers.items() if k.lower() == HEADER_LENGTH.lower()), None)
+        if hl is None:
+            raise BackendUnavailable("image preprocessing returned no tensor", retry_after=2)
+        fwd = {"Content-Type": "application/octet-stream", HEADER_LENGTH: hl, **(headers or {})}
+        resp = await self.triton.forward("POST", f"v2/models/{entry.name}/versions/{entry.version}/infer", deadline,
+                                         body, fwd, operation="infer")
+        if resp.status != 200:
+            raise triton_error(resp.status, resp.body)
+        _, tensors = decode_response(resp.body, resp.headers.get(HEADER_LENGTH))
+        return tensors
