@@ -45,9 +45,9 @@ class FhirInput:
 
 def reference_of(resource: dict[str, Any], full_url: str | None) -> dict[str, Any] | None:
     if full_url:
-        return {"reference": full_url}
+        return {"reference": full_url, "type": resource["resourceType"]}
     if resource.get("id"):
-        return {"reference": f"{resource['resourceType']}/{resource['id']}"}
+        return {"reference": f"{resource['resourceType']}/{resource['id']}", "type": resource["resourceType"]}
     return None
 
 

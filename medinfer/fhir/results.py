@@ -87,7 +87,7 @@ def _observation(model, version, metadata, subject, sources, outputs, device_ref
         "method": _method(model, version, metadata),
         "component": [_component(t, specs.get(t.name, {})) for t in outputs],
     }
-    derived = [s for s in sources if s.get("reference", "").split("/")[0] in ("DocumentReference", "ImagingStudy")]
+    derived = [s for s in sources if s.get("type") in ("DocumentReference", "ImagingStudy")]
     if derived:
         obs["derivedFrom"] = derived
     return obs

@@ -48,7 +48,8 @@ class FhirInferenceService:
 
     async def run(self, parsed: FhirInput, *, model: str | None, version: Any, request_id: str, deadline: Any,
                   headers: dict[str, str] | None = None,
-                  authorize: Callable[[Any], None] | None = None) -> FhirAnswer:
+                  authorize: Callable[[Any], None] | None = None, patient_key: str | None = None) -> FhirAnswer:
+        """``patient_key`` keys the text route's surrogates (same patient, same surrogates), as on /infer."""
         model = model or parsed.model
         version = version if version is not None else parsed.version
         body: dict[str, Any] = {}
@@ -78,7 +79,8 @@ class FhirInferenceService:
             body["input"] = parsed.text
         else:
             body["input"] = parsed.image_b64
-        result = await self.inference.infer(body, request_id, deadline, headers, authorize=authorize)
+        result = await self.inference.infer(body, request_id, deadline, headers, authorize=authorize,
+                                            patient_key=patient_key)
         if parsed.kind == "tabular":
             result.tag = tag  # resolved above (release tag or canary draw); the pinned call has none
         entry = self.inference.catalog.get(result.model, result.version)

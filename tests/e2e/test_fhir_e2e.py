@@ -186,29 +186,60 @@ def test_smart_scopes(stack: Stack, gateway: GatewayClient, scope: str, status: 
         _outcome(r, 403, "forbidden")
 
 
-def _routed(r, kind: str) -> None:
-    """The lead's text/image routes answer with outputs; until they land InferenceService says 422."""
-    if r.status_code == 422:
-        _outcome(r, 422, "unsupported-input-kind")
-        return
+def _observation(r) -> dict:
     assert r.status_code == 200, r.text
     out = r.json()
-    obs = _entries(out)["Observation"]["resource"]
-    assert obs["subject"] == {"reference": "Patient/example-1"} and obs["component"]
     assert validate_output(out) == out
+    ents = _entries(out)
+    obs = ents["Observation"]["resource"]
+    assert obs["subject"] == {"reference": "Patient/example-1"}
+    assert obs["device"]["reference"] == ents["Device"]["fullUrl"]
+    prov = ents["Provenance"]["resource"]
+    assert prov["target"] == [{"reference": ents["Observation"]["fullUrl"]}]
+    return obs
 
 
-def test_note_reaches_the_text_route(gateway: GatewayClient) -> None:
+def _components(obs: dict) -> dict[str, dict]:
+    return {c["code"]["coding"][0]["code"]: c for c in obs["component"]}
+
+
+def _sampled(comp: dict) -> list[float]:
+    return [float(x) for x in comp["valueSampledData"]["data"].split()]
+
+
+def test_note_goes_through_the_text_route(gateway: GatewayClient) -> None:
+    """Same note, same patient key: the FHIR answer carries the embedding /infer returns (de-identified first)."""
     doc = EX["note_document"](EX["NOTE"])
-    _routed(_post(gateway, doc), "text")
+    direct = gateway.post("/infer", json={"input": EX["NOTE"], "model": "note_embedding"},
+                          headers={"X-Patient-Key": "Patient/example-1"})
+    assert direct.status_code == 200, direct.text
+    expected = direct.json()["outputs"][0]["data"]
+    obs = _observation(_post(gateway, doc, params={"model": "note_embedding"}))
+    assert obs["derivedFrom"] == [{"reference": "DocumentReference/note-1", "type": "DocumentReference"}]
+    assert _sampled(_components(obs)["EMBEDDING"]) == pytest.approx(expected, rel=1e-5, abs=1e-6)
     binary = {"resourceType": "Binary", "contentType": "text/plain", "securityContext": {"reference": "Patient/example-1"},
               "data": doc["content"][0]["attachment"]["data"]}
-    _routed(_post(gateway, binary), "text")
+    obs = _observation(_post(gateway, binary, params={"model": "note_embedding"}))
+    assert _sampled(_components(obs)["EMBEDDING"]) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    ner = _observation(_post(gateway, doc, params={"model": "ner"}))
+    (comp,) = ner["component"]
+    assert isinstance(json.loads(comp["valueString"]), list)
 
 
-def test_dicom_reaches_the_image_route(gateway: GatewayClient) -> None:
-    _routed(_post(gateway, EX["dicom_binary"]()), "image")
-    _routed(_post(gateway, EX["imaging_bundle"]()), "image")
+def test_dicom_goes_through_the_image_route(gateway: GatewayClient) -> None:
+    b64 = EX["dicom_binary"]()["data"]
+    direct = gateway.post("/infer", json={"input": b64, "model": "image_quality"})
+    assert direct.status_code == 200, direct.text
+    expected = {o["name"]: o["data"] for o in direct.json()["outputs"]}
+    for doc in (EX["dicom_binary"](), EX["imaging_bundle"]()):
+        obs = _observation(_post(gateway, doc, params={"model": "image_quality"}))
+        comps = _components(obs)
+        assert _sampled(comps["probabilities"]) == pytest.approx(expected["probabilities"], rel=1e-5, abs=1e-6)
+        assert comps["class_index"]["valueCodeableConcept"]["text"] in ("ok", "blank", "truncated", "wrong_window",
+                                                                         "corrupted")
+    obs = _observation(_post(gateway, EX["imaging_bundle"](), params={"model": "image_quality"}))
+    assert obs["derivedFrom"] == [{"reference": "urn:uuid:10000000-0000-4000-8000-000000000001",
+                                   "type": "ImagingStudy"}]
 
 
 def test_imaging_study_must_hold_the_attached_instance(gateway: GatewayClient) -> None:

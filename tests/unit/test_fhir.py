@@ -136,11 +136,12 @@ def test_risk_assessment_bundle_is_valid_fhir_with_provenance() -> None:
 def test_observation_output_for_other_models() -> None:
     meta = {"kind": "image", "outputs": [{"name": "probabilities"}, {"name": "class_index", "classes": ["ok", "blank"]}]}
     out = result_bundle(model="iq", version=1, tag=None, request_id="r1", metadata=meta, subject=SUBJ,
-                        sources=[{"reference": "ImagingStudy/s1"}],
+                        sources=[{"reference": "ImagingStudy/s1", "type": "ImagingStudy"}],
                         outputs=[V2Tensor("probabilities", "FP32", [1, 2], np.array([[0.9, 0.1]], np.float32)),
                                  V2Tensor("class_index", "INT64", [1, 1], np.array([[1]], np.int64))], risk=False)
     o = out["entry"][0]["resource"]
-    assert o["resourceType"] == "Observation" and o["derivedFrom"] == [{"reference": "ImagingStudy/s1"}]
+    assert o["resourceType"] == "Observation" and o["derivedFrom"] == [{"reference": "ImagingStudy/s1",
+                                                                         "type": "ImagingStudy"}]
     assert o["component"][0]["valueSampledData"]["data"] == "0.9 0.1"
     assert o["component"][1]["valueCodeableConcept"]["text"] == "blank"
 

@@ -86,7 +86,8 @@ async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str |
     parsed = svc.parse(doc)
     principal = fhir_principal(principal, parsed.resource_types)
     require_some_infer(principal)
-    subject_key = parsed.subject.get("reference") or orjson.dumps(parsed.subject.get("identifier")).decode()
+    subject_key = (request.headers.get("x-patient-key") or parsed.subject.get("reference")
+                   or orjson.dumps(parsed.subject.get("identifier")).decode())
     annotate(request.scope, patient_key=subject_key, action="POST /fhir/r4/$infer")
 
     def authorize(entry) -> None:
@@ -95,7 +96,10 @@ async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str |
 
     tp = request.headers.get("traceparent")
     answer = await svc.run(parsed, model=model, version=version, request_id=rid, deadline=deadline,
-                           headers={"traceparent": tp} if tp else None, authorize=authorize)
+                           headers={"traceparent": tp} if tp else None, authorize=authorize,
+                           patient_key=subject_key)
+    if answer.result.phi_counts:
+        annotate(request.scope, phi_counts=answer.result.phi_counts)
     state = request.scope.setdefault("state", {})
     state["metric_model"], state["metric_version"] = answer.model, str(answer.version)
     ood = answer.result.ood
