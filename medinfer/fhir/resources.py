@@ -49,6 +49,9 @@ def validate_resource(doc: Any, where: str = "") -> Any:
 
 
 def validate_output(doc: dict[str, Any]) -> dict[str, Any]:
-    """Our own output goes through the same models: a bug here is a 500, never an invalid resource sent out."""
-    model = get_fhir_model_class(doc["resourceType"]).model_validate(doc)
-    return model.model_dump(mode="json", exclude_none=True)
+    """Our own output goes through the same models: a bug here is a 500, never an invalid resource sent out.
+
+    Returns ``doc`` itself once it validates (the models' own serializer costs ~13 ms a Bundle).
+    """
+    get_fhir_model_class(doc["resourceType"]).model_validate(doc)
+    return doc

@@ -68,7 +68,23 @@ def to_pint(code: str) -> str:
 
 
 def convert(value: float, code: str, target: str) -> float:
-    """``value`` in UCUM ``code`` expressed in UCUM ``target``; 422 when the units are unknown or incompatible."""
+    """``value`` in UCUM ``code`` expressed in UCUM ``target``; 422 when the units are unknown or incompatible.
+
+    pint conversions are affine (``a * x + b``; ``b`` is non-zero only for offset units such as
+    Cel -> [degF]), so each unit pair is solved with pint once and cached: pint costs ~0.3 ms a
+    call and a Bundle holds dozens of Observations.
+    """
+    a, b = _affine(code, target)
+    return a * value + b
+
+
+@lru_cache(maxsize=1024)
+def _affine(code: str, target: str) -> tuple[float, float]:
+    zero = _convert(0.0, code, target)
+    return _convert(1.0, code, target) - zero, zero
+
+
+def _convert(value: float, code: str, target: str) -> float:
     reg = registry()
     src, dst = to_pint(code), to_pint(target)
     try:
