@@ -110,6 +110,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         err.title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         if exc.headers:
             err.headers.update(exc.headers)
+        if request.url.path.startswith("/v2/"):
+            err.extra["error"] = err.detail
         return problem_response(err, request_id_of(request))
 
     @app.exception_handler(Exception)

@@ -116,6 +116,17 @@ async def model_config(request: Request, principal: CurrentPrincipal, name: str,
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/config", operation="config")
 
 
+@router.get("/models/{name}/stats")
+@router.get("/models/{name}/versions/{version}/stats")
+async def model_statistics(request: Request, principal: CurrentPrincipal, name: str,
+                           version: str | None = None) -> Response:
+    """Triton's inference statistics for the resolved version (what perf_analyzer reads)."""
+    _may_read_any(principal)
+    entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
+    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/stats", operation="stats")
+
+
 @router.post("/models/{name}/infer")
 @router.post("/models/{name}/versions/{version}/infer")
 async def model_infer(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
