@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medinfer.common.v2 import V2Tensor  # noqa: E402
-from medinfer.fhir import FeatureMap, parse_request, result_bundle  # noqa: E402
+from medinfer.common.v2 import V2Tensor
+from medinfer.fhir import FeatureMap, parse_request, result_bundle
 
 EX = runpy.run_path(str(ROOT / "examples" / "fhir" / "build_examples.py"))
 TRAIN = runpy.run_path(str(ROOT / "models" / "breast_cancer" / "train.py"))

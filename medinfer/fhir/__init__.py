@@ -17,7 +17,21 @@ from medinfer.fhir.tabular import LOINC, FeatureCode, FeatureMap
 from medinfer.fhir.units import UCUM_SYSTEM, convert
 
 __all__ = [
-    "FHIR_JSON", "operation_outcome", "FhirInput", "parse_request", "FHIR_VERSION", "validate_output",
-    "validate_resource", "EXT", "MODEL_SYSTEM", "result_bundle", "FhirAnswer", "FhirInferenceService", "LOINC",
-    "FeatureCode", "FeatureMap", "UCUM_SYSTEM", "convert",
+    "EXT",
+    "FHIR_JSON",
+    "FHIR_VERSION",
+    "LOINC",
+    "MODEL_SYSTEM",
+    "UCUM_SYSTEM",
+    "FeatureCode",
+    "FeatureMap",
+    "FhirAnswer",
+    "FhirInferenceService",
+    "FhirInput",
+    "convert",
+    "operation_outcome",
+    "parse_request",
+    "result_bundle",
+    "validate_output",
+    "validate_resource",
 ]

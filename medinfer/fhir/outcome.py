@@ -13,7 +13,7 @@ from typing import Any
 
 from medinfer.common.errors import MedinferError
 
-__all__ = ["FHIR_JSON", "ERROR_CODE_SYSTEM", "operation_outcome", "issue_type_for"]
+__all__ = ["ERROR_CODE_SYSTEM", "FHIR_JSON", "issue_type_for", "operation_outcome"]
 
 FHIR_JSON = "application/fhir+json"
 ERROR_CODE_SYSTEM = "https://medinfer.dev/fhir/CodeSystem/error"

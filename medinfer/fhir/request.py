@@ -24,7 +24,7 @@ from typing import Any
 from medinfer.common.errors import ValidationFailed
 from medinfer.fhir.resources import validate_resource
 
-__all__ = ["FhirInput", "parse_request", "reference_of", "ACTIVE_STATUSES"]
+__all__ = ["ACTIVE_STATUSES", "FhirInput", "parse_request", "reference_of"]
 
 ACTIVE_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 _DICOM = "application/dicom"

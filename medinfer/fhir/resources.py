@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from medinfer.common.errors import ValidationFailed
 
-__all__ = ["FHIR_VERSION", "INPUT_TYPES", "validate_resource", "validate_output"]
+__all__ = ["FHIR_VERSION", "INPUT_TYPES", "validate_output", "validate_resource"]
 
 FHIR_VERSION = "4.0"  # what we speak on the wire (R4); validated with the R4B models
 INPUT_TYPES = ("Bundle", "Observation", "DocumentReference", "Binary", "ImagingStudy", "Parameters")

@@ -17,7 +17,7 @@ from typing import Any
 
 from medinfer.fhir.resources import validate_output
 
-__all__ = ["MODEL_SYSTEM", "EXT", "result_bundle"]
+__all__ = ["EXT", "MODEL_SYSTEM", "result_bundle"]
 
 MODEL_SYSTEM = "https://medinfer.dev/fhir/CodeSystem/models"
 OUTPUT_SYSTEM = "https://medinfer.dev/fhir/CodeSystem/model-outputs"

@@ -18,7 +18,7 @@ from medinfer.fhir.request import FhirInput, parse_request
 from medinfer.fhir.results import result_bundle
 from medinfer.fhir.tabular import FeatureMap
 
-__all__ = ["FhirInferenceService", "FhirAnswer"]
+__all__ = ["FhirAnswer", "FhirInferenceService"]
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pint
 
 from medinfer.common.errors import ValidationFailed
 
-__all__ = ["UCUM_SYSTEM", "convert", "to_pint", "registry"]
+__all__ = ["UCUM_SYSTEM", "convert", "registry", "to_pint"]
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from medinfer.security.principal import Principal
 
-__all__ = ["is_smart_scope", "smart_read_types", "smart_grants_infer", "fhir_principal", "may_use_fhir"]
+__all__ = ["fhir_principal", "is_smart_scope", "may_use_fhir", "smart_grants_infer", "smart_read_types"]
 
 _SMART = re.compile(r"^(system|user|patient)/([A-Za-z]+|\*)\.([a-z*]+)$")
 _V2_PERMS = re.compile(r"^c?r?u?d?s?$")

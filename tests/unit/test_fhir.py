@@ -101,7 +101,7 @@ def test_parse_failures(doc, code) -> None:
 
 
 def test_parameters_carry_model_version_and_subject() -> None:
-    note = base64.b64encode("Seen today.".encode()).decode()
+    note = base64.b64encode(b"Seen today.").decode()
     p = parse_request({"resourceType": "Parameters", "parameter": [
         {"name": "model", "valueString": "ner"}, {"name": "version", "valueInteger": 1},
         {"name": "subject", "valueReference": SUBJ},

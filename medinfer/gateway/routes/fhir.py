@@ -22,10 +22,16 @@ from medinfer.common.errors import MedinferError, UnsupportedMediaType
 from medinfer.common.http import parse_json_body, request_id_of
 from medinfer.fhir import FHIR_JSON, FhirInferenceService, operation_outcome
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
-from medinfer.security import check_json_shape, fhir_principal, may_use_fhir, require_infer, require_some_infer
+from medinfer.security import (
+    check_json_shape,
+    fhir_principal,
+    may_use_fhir,
+    require_infer,
+    require_some_infer,
+)
 from medinfer.security.deps import CurrentPrincipal
 
-__all__ = ["router", "FhirRoute"]
+__all__ = ["FhirRoute", "router"]
 
 log = logging.getLogger("medinfer.gateway")
 _ACCEPTED = ("application/fhir+json", "application/json")
