@@ -17,7 +17,8 @@ random re-splits of the whole data set, to average out the 143-row test
 set), and detection rates on constructed out-of-support inputs and on
 white-box adversarial perturbations (FGSM) of the shipped model itself.
 
-Run: ``.venv/bin/python bench/drift_eval.py`` (a few minutes on 2 shared cores; ``--fa-runs 2`` is quicker).
+Run: ``.venv/bin/python bench/drift_eval.py`` (10-25 minutes on 2 busy shared cores; ``--runs 5 --fa-runs 2``
+for a quick look).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 import grpc
@@ -20,7 +21,7 @@ from medinfer.gateway.inference import InferenceService
 from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
 from medinfer.common.http_metrics import HttpMetricsMiddleware
 from medinfer.gateway.metrics import GatewayMetrics
-from medinfer.gateway.monitoring import build_drift_monitor
+from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
@@ -44,14 +45,15 @@ from medinfer.triton.repository import ModelRepository
 __all__ = ["create_app"]
 
 
-def _registry_runtime(settings: GatewaySettings, catalog: ModelCatalog, gm: GatewayMetrics) -> RegistryRuntime:
+def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None],
+                      gm: GatewayMetrics) -> RegistryRuntime:
     """Routing by release tags: the registry shares the gateway's home and repository, its
     per-version series go to the gateway's /metrics, and the catalog rereads version
     metadata before a new routing snapshot takes effect."""
     reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
                                     triton_url=settings.triton_url)
     return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url),
-                         metrics_registry=gm.registry, before_swap=catalog.refresh)
+                         metrics_registry=gm.registry, before_swap=before_swap)
 
 
 def _scope_dependency(scope: str):
@@ -152,9 +154,16 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     gm = GatewayMetrics(metrics_registry)
     security = build_security(settings)
-    rt = _registry_runtime(settings, catalog, gm) if settings.registry_routing else None
     # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
     monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
+
+    def refresh_catalog() -> None:
+        """Before a new routing snapshot: reread version metadata, then monitor new versions."""
+        catalog.refresh()
+        if monitor is not None:
+            sync_drift_monitor(monitor, settings, catalog)
+
+    rt = _registry_runtime(settings, refresh_catalog, gm) if settings.registry_routing else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

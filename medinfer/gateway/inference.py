@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from medinfer.common.errors import ValidationFailed
+from medinfer.common.errors import BackendUnavailable, ValidationFailed
 from medinfer.common.v2 import V2Tensor
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
@@ -24,6 +25,8 @@ from medinfer.gateway.routing import InputKind, classify_input, image_bytes
 from medinfer.monitoring import DriftMonitor, OodDecision
 from medinfer.preprocess.tabular import TabularSchema
 from medinfer.triton.catalog import CatalogEntry, ModelCatalog
+
+REROUTE_DELAY_S = 0.05
 
 __all__ = ["InferenceService", "InferenceResult", "VersionResolver", "LatestVersionResolver"]
 
@@ -151,9 +154,21 @@ class InferenceService:
         if kind in (InputKind.TABULAR, InputKind.TENSOR) and expected == "tabular":
             tensor = await self._tabular(entry, body, kind, deadline, headers)
             ood = self._monitor(entry, tensor.data)
-            with self.track(entry.name, entry.version):
-                outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
-                                                  request_id=request_id, headers=headers)
+            try:
+                with self.track(entry.name, entry.version):
+                    outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
+                                                      request_id=request_id, headers=headers)
+            except BackendUnavailable as err:
+                if err.code != "model-unavailable" or body.get("version") is not None:
+                    raise
+                # The routed version left Triton between routing and the call (a promotion or rollback
+                # finished meanwhile): route once more on the current snapshot.
+                await asyncio.sleep(REROUTE_DELAY_S)
+                entry, tag = self.resolve(body, kind, request_id)
+                tensor = await self._tabular(entry, body, kind, deadline, headers)
+                with self.track(entry.name, entry.version):
+                    outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
+                                                      request_id=request_id, headers=headers)
             return InferenceResult(entry.name, entry.version, outputs, kind, tag, ood)
         if kind is InputKind.TEXT:
             with self.track(entry.name, entry.version):

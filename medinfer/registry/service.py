@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from medinfer.common.errors import BackendUnavailable, Conflict, MedinferError, ValidationFailed
+from medinfer.monitoring.profile import PROFILE_FILENAME, profile_from_json
 from medinfer.registry.audit import AuditSink, LogAuditSink, make_event
 from medinfer.registry.canary import CanaryMixin
 from medinfer.registry.db import EventRow, FileRow, ModelRow, VersionRow, utcnow
@@ -141,6 +142,15 @@ class Registry(CanaryMixin):
         files: dict[str, Path | bytes] = {"model.onnx": candidate.onnx_path}
         if candidate.sample_path is not None:
             files[SAMPLE_FILE] = candidate.sample_path
+        profile = candidate.onnx_path.parent / PROFILE_FILENAME
+        if Path(path).is_dir() and profile.is_file():
+            # the drift/OOD reference built from the training inputs travels with the version
+            try:
+                profile_from_json(profile.read_bytes())
+            except ValueError:
+                raise ValidationFailed("reference_profile.json is not a valid reference profile",
+                                       field=PROFILE_FILENAME) from None
+            files[PROFILE_FILENAME] = profile
         card = candidate.card_path.read_text(errors="replace") if candidate.card_path else ""
         if card:
             files["README.md"] = card.encode()
