@@ -71,8 +71,8 @@ class FhirInferenceService:
                                        code="wrong-input-kind", extra={"expected_kind": entry.kind})
             fmap = self.feature_map(entry)
             record, used = fmap.record(parsed.observations)
-            body["input"] = record
-            body["version"] = entry.version  # the version whose code map was applied serves the request
+            body["input"] = record  # version left as asked: routing is deterministic per request id, and
+            # an unpinned request may be rerouted by InferenceService if a promotion races it
             sources = [parsed.sources[i] or {"display": self._display(fmap, parsed.observations[i][1])}
                        for i in used]
         elif parsed.kind == "text":
@@ -81,8 +81,8 @@ class FhirInferenceService:
             body["input"] = parsed.image_b64
         result = await self.inference.infer(body, request_id, deadline, headers, authorize=authorize,
                                             patient_key=patient_key)
-        if parsed.kind == "tabular":
-            result.tag = tag  # resolved above (release tag or canary draw); the pinned call has none
+        if result.tag is None:
+            result.tag = tag
         entry = self.inference.catalog.get(result.model, result.version)
         risk = parsed.kind == "tabular" and entry.metadata.get("task") == "binary-classification"
         bundle = result_bundle(model=result.model, version=result.version, tag=result.tag, request_id=request_id,
