@@ -9,6 +9,7 @@ import typer
 from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token, parse_ttl
 from medinfer.security.principal import KNOWN_SCOPES
 from medinfer.security.settings import SecuritySettings
+from medinfer.security.smart import is_smart_scope
 
 __all__ = ["register", "token"]
 
@@ -25,9 +26,11 @@ def token(
                    "get a token from your identity provider", err=True)
         raise typer.Exit(2)
     scopes = scope.split()
-    unknown = [s for s in scopes if s not in KNOWN_SCOPES and not (s.startswith("infer:") and len(s) > 6)]
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES and not (s.startswith("infer:") and len(s) > 6)
+               and not is_smart_scope(s)]
     if unknown or not scopes:
-        typer.echo(f"error: unknown scope(s) {unknown}; known: {' '.join(KNOWN_SCOPES)} infer:<model>", err=True)
+        typer.echo(f"error: unknown scope(s) {unknown}; known: {' '.join(KNOWN_SCOPES)} infer:<model> "
+                   "and SMART system/<Type>.read (docs/fhir.md)", err=True)
         raise typer.Exit(2)
     try:
         ttl_s = parse_ttl(ttl)

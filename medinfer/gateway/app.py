@@ -23,7 +23,7 @@ from medinfer.common.http_metrics import HttpMetricsMiddleware
 from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
-from medinfer.gateway.routes import admin_models, drift, health, infer, metrics, v2
+from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.security import (
     Principal,
@@ -224,6 +224,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(infer.router)
+    app.include_router(fhir.router)
     app.include_router(v2.router)
     app.include_router(drift.router)
     # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.

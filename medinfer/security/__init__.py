@@ -14,6 +14,7 @@ from medinfer.security.principal import Principal, require_infer, require_scope,
 from medinfer.security.ratelimit import TokenBucketLimiter
 from medinfer.security.service import SecurityService, build_security
 from medinfer.security.settings import SecuritySettings
+from medinfer.security.smart import fhir_principal, may_use_fhir, smart_grants_infer, smart_read_types
 from medinfer.security.tokens import TokenVerifier, TrustedIssuer, bearer_token
 
 __all__ = [
@@ -21,5 +22,5 @@ __all__ = [
     "check_json_shape", "OIDCKeySource", "StaticKeySource", "Principal", "require_infer", "require_scope",
     "require_some_infer",
     "TokenBucketLimiter", "SecurityService", "build_security", "SecuritySettings", "TokenVerifier",
-    "TrustedIssuer", "bearer_token",
+    "TrustedIssuer", "bearer_token", "fhir_principal", "may_use_fhir", "smart_grants_infer", "smart_read_types",
 ]

@@ -44,6 +44,32 @@ def feature_names() -> list[str]:
     return [n.replace(" ", "_") for n in load_breast_cancer().feature_names]
 
 
+FHIR_SYSTEM = "https://medinfer.dev/fhir/CodeSystem/wdbc-features"
+
+
+def _fhir_unit(name: str) -> str:
+    """WDBC measures come from digitized images in pixels of undocumented physical size."""
+    measure = name.removeprefix("mean_").removeprefix("worst_").removesuffix("_error")
+    if measure in ("radius", "perimeter"):
+        return "{pixel}"
+    if measure == "area":
+        return "{pixel2}"
+    if measure == "texture":
+        return "{gray}"  # standard deviation of gray-scale values
+    return "1"  # smoothness, compactness, concavity, concave points, symmetry, fractal dimension: ratios
+
+
+def fhir_codes() -> dict[str, dict[str, str]]:
+    """Codes a FHIR Observation uses for each feature (docs/fhir.md).
+
+    LOINC has no codes for these fine-needle-aspirate nuclear morphometry
+    features, so all 30 use medinfer's own code system; a model whose features
+    have LOINC codes declares ``"system": "http://loinc.org"`` here instead.
+    """
+    return {n: {"system": FHIR_SYSTEM, "code": n.replace("_", "-"), "unit": _fhir_unit(n),
+                "display": n.replace("_", " ")} for n in feature_names()}
+
+
 def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, X_test, y_train, y_test) with y = 1 for malignant; the split every tool reuses."""
     data = load_breast_cancer()
@@ -124,6 +150,7 @@ def build(out_dir: Path) -> dict:
         "metrics": metrics,
         "training_data": "sklearn.datasets.load_breast_cancer (WDBC, UCI, CC BY 4.0)",
         "ood_policy": "flag",
+        "fhir": {"loinc": fhir_codes()},
         "reference_profile": {"file": PROFILE_FILENAME, "target_false_reject_rate": OOD_TARGET_FRR},
     }
     (out_dir / "medinfer.json").write_text(json.dumps(meta, indent=2))

@@ -79,3 +79,12 @@ def test_audit_export_json_and_csv(home, tmp_path):
                              input="MRN-42\n")
     assert res.exit_code == 0 and len(list(csv.DictReader(io.StringIO(out.read_text())))) == 3
     assert CliRunner().invoke(app, ["audit", "export", "--patient-key", "x", "--since", "yesterday"]).exit_code == 2
+
+
+def test_token_accepts_smart_system_scopes(home):
+    res = CliRunner().invoke(app, ["token", "--scope", "system/Observation.read"])
+    assert res.exit_code == 0, res.output
+    keys = ensure_dev_keys(home)
+    v = TokenVerifier([TrustedIssuer(DEV_ISSUER, DEFAULT_AUDIENCE, StaticKeySource(keys.jwks()))])
+    assert asyncio.run(v.verify(res.stdout.strip())).scopes == frozenset({"system/Observation.read"})
+    assert CliRunner().invoke(app, ["token", "--scope", "system/Observation"]).exit_code == 2
