@@ -8,7 +8,6 @@ descendants (Triton's Python-backend stubs included): Ctrl-C leaves no orphans.
 from __future__ import annotations
 
 import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from medinfer.common.devpki import DevTLS, ensure_dev_tls
 from medinfer.security.devkeys import ensure_dev_keys
 from medinfer.shipped_models import ensure_shipped_models
 from medinfer.triton.repository import ModelRepository
-from medinfer.triton.server import TritonPorts, TritonServer
+from medinfer.triton.server import TritonPorts, TritonServer, stop_process_group
 from medinfer.triton.settings import TritonSettings
 
 __all__ = ["StackPorts", "Stack", "StackError"]
@@ -174,7 +173,7 @@ class Stack:
 
     def stop(self) -> None:
         for child in reversed(self.children):
-            _stop_group(child.process)
+            stop_process_group(child.process)
         self.children.clear()
         if self.triton is not None:
             self.triton.stop()
@@ -186,18 +185,3 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _stop_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

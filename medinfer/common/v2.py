@@ -73,6 +73,17 @@ def _wire_to_bytes(raw: bytes, count: int) -> np.ndarray:
     return np.array(items, dtype=np.object_)
 
 
+def _binary_tensors(tensors: list[V2Tensor]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Tensor headers with ``binary_data_size`` and the raw little-endian payloads that follow the JSON."""
+    specs, blobs = [], []
+    for t in tensors:
+        raw = _bytes_to_wire(t.data) if t.datatype == "BYTES" else np.ascontiguousarray(t.data).tobytes()
+        specs.append({"name": t.name, "datatype": t.datatype, "shape": t.shape,
+                      "parameters": {"binary_data_size": len(raw)}})
+        blobs.append(raw)
+    return specs, blobs
+
+
 def encode_request(
     inputs: list[V2Tensor], outputs: list[str] | None = None, *, binary: bool = False,
     request_id: str | None = None, parameters: dict[str, Any] | None = None,
@@ -88,12 +99,7 @@ def encode_request(
         if outputs:
             header["outputs"] = [{"name": n} for n in outputs]
         return orjson.dumps(header), {"Content-Type": "application/json"}
-    blobs, specs = [], []
-    for t in inputs:
-        raw = _bytes_to_wire(t.data) if t.datatype == "BYTES" else np.ascontiguousarray(t.data).tobytes()
-        specs.append({"name": t.name, "datatype": t.datatype, "shape": t.shape,
-                      "parameters": {"binary_data_size": len(raw)}})
-        blobs.append(raw)
+    specs, blobs = _binary_tensors(inputs)
     header["inputs"] = specs
     header["outputs"] = [{"name": n, "parameters": {"binary_data": True}} for n in (outputs or [])]
     if not outputs:
@@ -191,12 +197,7 @@ def encode_response(
     if not binary:
         header["outputs"] = [t.to_json() for t in outputs]
         return orjson.dumps(header), {"Content-Type": "application/json"}
-    specs, blobs = [], []
-    for t in outputs:
-        raw = _bytes_to_wire(t.data) if t.datatype == "BYTES" else np.ascontiguousarray(t.data).tobytes()
-        specs.append({"name": t.name, "datatype": t.datatype, "shape": t.shape,
-                      "parameters": {"binary_data_size": len(raw)}})
-        blobs.append(raw)
+    specs, blobs = _binary_tensors(outputs)
     header["outputs"] = specs
     head = orjson.dumps(header)
     return head + b"".join(blobs), {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(head))}

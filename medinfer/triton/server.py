@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["TritonPorts", "TritonServer", "TritonStartError", "prepare_server_dir"]
+__all__ = ["TritonPorts", "TritonServer", "TritonStartError", "prepare_server_dir", "stop_process_group"]
 
 _PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -182,19 +182,23 @@ class TritonServer:
         proc = self.process
         if proc is None:
             return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            except ProcessLookupError:
-                pass
-        # Stubs live in Triton's process group; make sure none outlives it.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_process_group(proc, timeout)  # Triton's stubs live in its process group
         self._log.close()
         self.process = None
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process group led by ``proc``, SIGKILL it after ``timeout``; no descendant outlives it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
