@@ -158,12 +158,11 @@ def bench_gateway(n: int, concurrencies: list[int]) -> list[dict]:
     import ssl
 
     from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token
-    from medinfer.stack import Stack, StackPorts
-    from medinfer.triton.server import TritonPorts
-    from tests.support.ports import free_port
+    from medinfer.stack import Stack
+    from tests.support.stack import new_stack_ports
 
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-img-"))
-    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
+    ports = new_stack_ports()
     stack = Stack(home, ports, extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9",
                                           "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"})
     stack.start()

@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token  # noqa: E402
-from medinfer.stack import Stack, StackPorts  # noqa: E402
-from medinfer.triton.server import TritonPorts  # noqa: E402
+from medinfer.stack import Stack  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.stack import new_stack_ports  # noqa: E402
 
 LUA = """
 wrk.method = "POST"
@@ -179,7 +179,7 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
 
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-"))
-    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
+    ports = new_stack_ports()
     # One wrk client is one principal: lift its rate limit so the bench measures the path, not the limiter.
     stack = Stack(home, ports, insecure_http=False,
                   extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"})

@@ -30,9 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token  # noqa: E402
-from medinfer.stack import Stack, StackPorts  # noqa: E402
-from medinfer.triton.server import TritonPorts  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
+from medinfer.stack import Stack  # noqa: E402
+from tests.support.stack import new_stack_ports  # noqa: E402
 
 MODES = {  # name -> (perf_analyzer protocol, extra args)
     "rest-json": ("http", ["--input-tensor-format", "json", "--output-tensor-format", "json"]),
@@ -89,7 +88,7 @@ def main() -> None:
     env = perf_analyzer_env()
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-"))
     tmp = Path(tempfile.mkdtemp(prefix="medinfer-pa-"))
-    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
+    ports = new_stack_ports()
     # One load generator is one principal: lift its rate limit so the path is measured, not the limiter.
     stack = Stack(home, ports, extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9",
                                           "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000",

@@ -33,7 +33,7 @@ from bench.bench_infer import payloads, run_wrk  # noqa: E402
 from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token  # noqa: E402
 from medinfer.stack import Stack, StackPorts  # noqa: E402
 from medinfer.triton.server import TritonPorts  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402, free_ports
 
 
 UNLIMITED = {"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"}
@@ -73,7 +73,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-sec-"))
-    ports = StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()))
+    ports = StackPorts(free_port(), free_port(), TritonPorts(*free_ports(3)))
     env = {**UNLIMITED, "MEDINFER_GATEWAY_AUDIT_SQLITE_SYNC": args.audit_sqlite_sync}
     stack = Stack(home, ports, insecure_http=False, extra_env=env)
     stack.start()

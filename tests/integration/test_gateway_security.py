@@ -21,7 +21,7 @@ from medinfer.security.devkeys import mint_dev_token
 from medinfer.shipped_models import ensure_shipped_models
 from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer
-from tests.support.ports import free_port
+from tests.support.ports import free_port, free_ports
 from tests.support.secure_gateway import GatewayProcess
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def secure_gw(tmp_path_factory, oidc_provider):
     home = tmp_path_factory.mktemp("secure-gw")
     repo = ModelRepository(home / "models")
     ensure_shipped_models(repo, names=["breast_cancer"])
-    triton = TritonServer(repo.root, home, TritonPorts(free_port(), free_port(), free_port()),
+    triton = TritonServer(repo.root, home, TritonPorts(*free_ports(3)),
                           models=("breast_cancer",), log_path=home / "triton.log")
     triton.start()
     grpc_port = free_port()

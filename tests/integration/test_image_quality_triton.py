@@ -19,7 +19,7 @@ from medinfer.preprocess.app import create_app
 from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.triton.server import TritonPorts, TritonServer
 from tests.support.asgi import request
-from tests.support.ports import free_port
+from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.integration
 TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
@@ -36,7 +36,7 @@ def test_preprocessed_dicom_served_by_triton(tmp_path: Path, model_repository_te
                     json={"input": base64.b64encode(raw).decode(), "model": "image_quality"})
         assert r.status == 200
         bodies.append((r.body, r.headers[HEADER_LENGTH.lower()]))
-    server = TritonServer(tmp_path / "models", tmp_path, TritonPorts(free_port(), free_port(), free_port()),
+    server = TritonServer(tmp_path / "models", tmp_path, TritonPorts(*free_ports(3)),
                           models=("image_quality",))
     server.start()
     try:

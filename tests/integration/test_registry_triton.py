@@ -17,7 +17,7 @@ from medinfer.registry.rollout import RegistryMetricsSource, RolloutController, 
 from medinfer.registry.routing import InflightTracker, RoutingTable, SnapshotRefresher, VersionMetrics
 from medinfer.triton.server import TritonPorts, TritonServer
 from tests.support.onnx_models import flaky, linear, write_folder
-from tests.support.ports import free_port
+from tests.support.ports import free_port, free_ports
 from tests.support.registry_traffic import Traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -35,7 +35,7 @@ class Events:
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     home = tmp_path_factory.mktemp("triton-home")
     (home / "models").mkdir()
-    server = TritonServer(home / "models", home, TritonPorts(free_port(), free_port(), free_port()))
+    server = TritonServer(home / "models", home, TritonPorts(*free_ports(3)))
     server.start()
     try:
         server.wait_ready(120)

@@ -10,7 +10,7 @@ from medinfer.common.devpki import ensure_dev_tls
 from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer
 from medinfer.triton.settings import TritonSettings
-from tests.support.ports import free_port
+from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def test_grpc_mutual_tls(tmp_path):
                               grpc_ssl_root_cert_file=str(tls.ca_file))
     (tmp_path / "models").mkdir()
     server = TritonServer(ModelRepository(tmp_path / "models").root, tmp_path,
-                          TritonPorts(free_port(), free_port(), free_port()), extra_args=settings.grpc_ssl_args())
+                          TritonPorts(*free_ports(3)), extra_args=settings.grpc_ssl_args())
     server.start()
     try:
         server.wait_ready(120)

@@ -11,13 +11,13 @@ import tritonclient.http as httpclient
 
 from medinfer.shipped_models import build_model
 from medinfer.triton.server import TritonPorts, TritonServer, TritonStartError
-from tests.support.ports import free_port
+from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
 
 def _ports() -> TritonPorts:
-    return TritonPorts(free_port(), free_port(), free_port())
+    return TritonPorts(*free_ports(3))
 
 
 def test_serves_the_shipped_model_with_onnxruntime_results(tmp_path: Path, model_repository_template: Path) -> None:

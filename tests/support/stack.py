@@ -20,7 +20,7 @@ from medinfer.shipped_models import ensure_shipped_models
 from medinfer.stack import Stack, StackPorts
 from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 
 __all__ = ["model_repository_template", "stack", "gateway", "GatewayClient", "new_stack_ports", "copy_repository",
            "dev_auth_header"]
@@ -32,7 +32,8 @@ def dev_auth_header(home: Path, scope: str = "infer models:read") -> dict[str, s
 
 
 def new_stack_ports() -> StackPorts:
-    return StackPorts(free_port(), free_port(), TritonPorts(free_port(), free_port(), free_port()), free_port())
+    gw, pre, http, grpc, metrics, gw_grpc = free_ports(6)
+    return StackPorts(gw, pre, TritonPorts(http, grpc, metrics), gw_grpc)
 
 
 def copy_repository(template: Path, home: Path) -> None:

@@ -124,7 +124,9 @@ def check_header(ds: Dataset, limits: ImageLimits) -> DicomHeader:
     if not tsuid:
         raise CorruptImage("file meta has no TransferSyntaxUID", field="TransferSyntaxUID")
     try:
-        decoder = get_decoder(UID(str(tsuid)))
+        with warnings.catch_warnings():  # pydicom warns on malformed UIDs; they end as 4xx below
+            warnings.simplefilter("ignore")
+            decoder = get_decoder(UID(str(tsuid)))
     except (NotImplementedError, ValueError):
         raise UnsupportedTransferSyntax("transfer syntax has no pixel data decoder") from None
     if not decoder.is_available:

@@ -17,7 +17,7 @@ import pytest
 import tritonclient.http as httpclient
 
 from medinfer.triton.server import TritonPorts, TritonServer
-from tests.support.ports import free_port
+from tests.support.ports import free_port, free_ports
 
 TEXT_MODELS = ("note_embedding", "ner")
 
@@ -32,7 +32,7 @@ def text_triton(
     server = TritonServer(
         root / "models",
         root / "home",
-        TritonPorts(free_port(), free_port(), free_port()),
+        TritonPorts(*free_ports(3)),
         models=TEXT_MODELS,
     )
     server.start()
