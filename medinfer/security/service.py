@@ -78,6 +78,7 @@ def build_security(settings: SecuritySettings) -> SecurityService:
     return SecurityService(
         verifier=verifier,
         limiter=TokenBucketLimiter(settings.rate_limit_rps, settings.rate_limit_burst),
-        json_limits=JsonLimits(max_depth=settings.json_max_depth, max_array_len=settings.json_max_array_len),
+        json_limits=JsonLimits(max_depth=settings.json_max_depth, max_array_len=settings.json_max_array_len,
+                               max_string_len=settings.json_max_string_len),
         ledger=ledger,
     )

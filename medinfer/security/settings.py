@@ -35,6 +35,10 @@ class SecuritySettings(ServiceSettings):
     rate_limit_burst: int = Field(200, ge=1, description="Bucket size: requests a client may send at once.")
     json_max_depth: int = Field(32, ge=2, description="Deepest JSON nesting accepted.")
     json_max_array_len: int = Field(1_000_000, ge=1, description="Longest JSON array accepted.")
+    json_max_string_len: int = Field(
+        24_000_000, ge=1, description="Longest JSON string accepted (base64 images and DICOM travel as strings; "
+        "the body size limit bounds it too)."
+    )
     hsts_max_age: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age on HTTPS responses.")
     audit_enabled: bool = Field(True, description="Write the audit ledger. Off only for local benchmarks; refused in production.")
     audit_url: str | None = Field(None, description="SQLAlchemy URL of the ledger; default SQLite <home>/medinfer.db.")
