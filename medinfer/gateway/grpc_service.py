@@ -141,25 +141,23 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
             return pb.ServerMetadataResponse(name="medinfer", version=__version__, extensions=["binary_tensor_data"])
         return await self._guard("ServerMetadata", request, context, body)
 
-    async def ModelReady(self, request, context):  # noqa: N802
+    async def _model_read(self, method: str, rpc: Callable, message: type, request: Any,
+                          context: grpc.aio.ServicerContext) -> Any:
+        """ModelReady/ModelMetadata/ModelConfig: resolve the version, forward the same request to Triton."""
         async def body(principal, deadline):
             name, version = self._versioned(request.name, request.version)
-            return await self._forward(self.stub.ModelReady, pb.ModelReadyRequest(name=name, version=version), deadline)
-        return await self._guard("ModelReady", request, context, body, request.name)
+            return await self._forward(rpc, message(name=name, version=version), deadline)
+        return await self._guard(method, request, context, body, request.name)
+
+    async def ModelReady(self, request, context):  # noqa: N802
+        return await self._model_read("ModelReady", self.stub.ModelReady, pb.ModelReadyRequest, request, context)
 
     async def ModelMetadata(self, request, context):  # noqa: N802
-        async def body(principal, deadline):
-            name, version = self._versioned(request.name, request.version)
-            return await self._forward(self.stub.ModelMetadata, pb.ModelMetadataRequest(name=name, version=version),
-                                       deadline)
-        return await self._guard("ModelMetadata", request, context, body, request.name)
+        return await self._model_read("ModelMetadata", self.stub.ModelMetadata, pb.ModelMetadataRequest, request,
+                                      context)
 
     async def ModelConfig(self, request, context):  # noqa: N802
-        async def body(principal, deadline):
-            name, version = self._versioned(request.name, request.version)
-            return await self._forward(self.stub.ModelConfig, pb.ModelConfigRequest(name=name, version=version),
-                                       deadline)
-        return await self._guard("ModelConfig", request, context, body, request.name)
+        return await self._model_read("ModelConfig", self.stub.ModelConfig, pb.ModelConfigRequest, request, context)
 
     async def ModelInfer(self, request, context):  # noqa: N802
         async def body(principal, deadline):

@@ -86,34 +86,34 @@ async def ready(request: Request, principal: CurrentPrincipal) -> Response:
     return Response(status_code=200)
 
 
+async def _model_read(request: Request, principal: Principal, name: str, version: str | None, suffix: str,
+                      operation: str) -> Response:
+    """The read-only model routes: check read rights, resolve the version, relay Triton's answer."""
+    _may_read_any(principal)
+    entry, _ = _resolve(request, name, version)
+    _may_read(principal, entry.name)
+    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}{suffix}", operation=operation)
+
+
 @router.get("/models/{name}")
 @router.get("/models/{name}/versions/{version}")
 async def model_metadata(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Model metadata from Triton for the resolved version."""
-    _may_read_any(principal)
-    entry, _ = _resolve(request, name, version)
-    _may_read(principal, entry.name)
-    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}", operation="metadata")
+    return await _model_read(request, principal, name, version, "", "metadata")
 
 
 @router.get("/models/{name}/ready")
 @router.get("/models/{name}/versions/{version}/ready")
 async def model_ready(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """200 when the resolved version is loaded and ready in Triton."""
-    _may_read_any(principal)
-    entry, _ = _resolve(request, name, version)
-    _may_read(principal, entry.name)
-    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/ready", operation="ready")
+    return await _model_read(request, principal, name, version, "/ready", "ready")
 
 
 @router.get("/models/{name}/config")
 @router.get("/models/{name}/versions/{version}/config")
 async def model_config(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
     """Triton's model configuration."""
-    _may_read_any(principal)
-    entry, _ = _resolve(request, name, version)
-    _may_read(principal, entry.name)
-    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/config", operation="config")
+    return await _model_read(request, principal, name, version, "/config", "config")
 
 
 @router.get("/models/{name}/stats")
@@ -121,10 +121,7 @@ async def model_config(request: Request, principal: CurrentPrincipal, name: str,
 async def model_statistics(request: Request, principal: CurrentPrincipal, name: str,
                            version: str | None = None) -> Response:
     """Triton's inference statistics for the resolved version (what perf_analyzer reads)."""
-    _may_read_any(principal)
-    entry, _ = _resolve(request, name, version)
-    _may_read(principal, entry.name)
-    return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/stats", operation="stats")
+    return await _model_read(request, principal, name, version, "/stats", "stats")
 
 
 @router.post("/models/{name}/infer")
