@@ -50,6 +50,7 @@ ledger_table = Table(
     Column("key_id", String(16), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("ood_reason", String(32)),  # audit_0002; NULL on records written before it
 )
 
 head_table = Table(
