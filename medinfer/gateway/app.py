@@ -122,6 +122,7 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
             client_id=getattr(call.principal, "client_id", None),
             model=call.model if call.model in catalog.names() else None, version=version,
             latency_us=int(call.latency_s * 1e6), input_digest=in_h.hexdigest(), output_digest=out_digest,
+            ood_reason=call.ood_reason,
         ))
 
     return authenticate, record
@@ -141,6 +142,7 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
     )
     grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security, service.catalog)
     grpc_service.track = service.track
+    grpc_service.ood_gate = service  # OOD gate + drift window for monitored tabular versions
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
