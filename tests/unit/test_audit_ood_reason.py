@@ -133,3 +133,29 @@ def test_downgrade_then_upgrade_round_trips(tmp_path):
     # The downgrade dropped the code: record 2's MAC (which covered it) no longer matches.
     assert _kinds(store) == [(2, "edited")]
     store.dispose()
+
+
+def test_cli_verify_and_export_show_the_reason(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from medinfer.cli.main import app
+
+    key_file = tmp_path / "audit.key"
+    key_file.write_text(("o" * 32).encode().hex())
+    url = sqlite_url(tmp_path / "cli.db")
+    _write_pre_migration_ledger(url, 2)
+    store = AuditStore(url)
+    store.append([ev(2, "out-of-support"), ev(3, "out-of-support"), ev(4, "non-finite")], KEY)
+    opts = ["--url", url, "--key-file", str(key_file)]
+    res = CliRunner().invoke(app, ["audit", "verify", *opts])
+    assert res.exit_code == 0, res.output
+    assert "5 records" in res.stdout and "OOD reason codes: non-finite=1, out-of-support=2" in res.stdout
+    res = CliRunner().invoke(app, ["audit", "export", "--patient-key", "MRN-9", *opts])
+    assert res.exit_code == 0 and [r["ood_reason"] for r in json.loads(res.stdout)["disclosures"]] == [
+        None, None, "out-of-support", "out-of-support", "non-finite"]
+    _sql(store, "UPDATE audit_ledger SET ood_reason = 'mahalanobis' WHERE seq = 3")
+    res = CliRunner().invoke(app, ["audit", "verify", *opts])
+    assert res.exit_code == 1 and "record 3: edited" in res.stderr
+    store.dispose()
