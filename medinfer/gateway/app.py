@@ -222,7 +222,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.state.drift_monitor = monitor
     install_problem_handlers(app)
     # Routes are matched in order: the inference routes first, they carry the traffic.
-    app.include_router(infer.router)
+    app.router.routes.extend([*infer.routes, *v2.infer_routes])
     app.include_router(v2.router)
     app.include_router(fhir.router)
     app.include_router(health.router)
