@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from medinfer.audit.record import AuditEvent, AuditKey, AuditRecord
@@ -29,7 +31,11 @@ class AuditUnavailable(BackendUnavailable):
 
 class AuditLedger:
     def __init__(self, store: AuditStore, key: AuditKey, *, max_batch: int = 512) -> None:
+        """Set ``observe_write(seconds)`` and ``count_failure()`` to export the wait for the commit (what each
+        request pays) and the records that could not be written."""
         self.store = store
+        self.observe_write: Callable[[float], None] | None = None
+        self.count_failure: Callable[[], None] | None = None
         self.key = key
         self.max_batch = max(1, max_batch)
         self._pending: list[tuple[AuditEvent, asyncio.Future[AuditRecord]]] = []
@@ -51,7 +57,16 @@ class AuditLedger:
         self._pending.append((event, fut))
         assert self._wake is not None
         self._wake.set()
-        return await fut
+        started = time.perf_counter()
+        try:
+            return await fut
+        except AuditUnavailable:
+            if self.count_failure is not None:
+                self.count_failure()
+            raise
+        finally:
+            if self.observe_write is not None:
+                self.observe_write(time.perf_counter() - started)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -156,6 +156,9 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     gm = GatewayMetrics(metrics_registry)
     security = build_security(settings)
+    if security.ledger is not None:
+        security.ledger.observe_write = gm.audit_write.observe
+        security.ledger.count_failure = gm.audit_failures.inc
     # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
     monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
 
