@@ -238,5 +238,6 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,
                        in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),
                        http_headers=security_headers(None),
-                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None)
+                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None,
+                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response})
     return app
