@@ -1,11 +1,16 @@
 """The audit hook of the registry.
 
-Every publish, promotion, rollback, tag or canary change and automatic rollback
-calls ``AuditSink.record(event)`` after it is committed. The event is a flat dict
-with identifiers only (model, versions, actor, reason, time), never inference
-data: ``before`` and ``after`` are version numbers (or None); for canary events
+Every publish, promotion, rollback, tag or canary change, automatic rollback,
+adoption and failed validation writes its event into the audit outbox in the
+same transaction as the change (``outbox.py``); after the commit the outbox
+hands it to ``AuditSink.record(event)``. The event is a flat dict with
+identifiers only (model, versions, actor, reason, time), never inference data:
+``before`` and ``after`` are version numbers (or None); for canary events
 ``after`` is the version now receiving the canary share (``detail.weight``) and,
 for a clear or automatic rollback, the current version taking all traffic back.
+Delivered events also carry ``outbox_id`` (delivery is at-least-once, so a
+redelivered event is recognisable). A sink may set ``durable = False`` (the log
+sink): it is then told about new events but never marks the outbox delivered.
 ``medinfer.audit.registry_sink.LedgerRegistrySink`` (the tamper-evident ledger)
 is the production sink; the registry also keeps its own history table
 (``models history``).
@@ -29,7 +34,12 @@ class AuditSink(Protocol):
 
 
 class LogAuditSink:
-    """Writes audit events to the JSON log (``event`` field) when no ledger is wired."""
+    """Writes audit events to the JSON log (``event`` field) when no ledger is wired.
+
+    Not durable: the outbox rows stay pending for a ledger-backed deliverer (a gateway)
+    on the same database, so a local CLI change still reaches the ledger."""
+
+    durable = False
 
     def record(self, event: dict[str, Any]) -> None:
         log.info(

@@ -96,7 +96,10 @@ def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason:
                 )
             )
         reg.store.add_event(s, model, "adopt", actor=actor, reason=reason, after=version)
-    reg._record(make_event("model.adopt", model=name, actor=actor, reason=reason, after=version))
+        outbox_id = reg.outbox.add(
+            s, make_event("model.adopt", model=name, actor=actor, reason=reason, after=version)
+        )
+    reg._record(outbox_id)
     return {"name": name, "version": version}
 
 

@@ -79,18 +79,19 @@ class CanaryMixin:
                 detail={"weight_before": before[1], "weight": float(weight), "sticky": sticky},
             )
             after_served = store.served_versions(store.tags(s, m))
-        event = make_event(
-            "model.canary",
-            model=name,
-            actor=actor,
-            reason=reason,
-            before=before[0],
-            after=version,
-            weight_before=before[1],
-            weight=float(weight),
-            sticky=sticky,
-        )
-        self._after_commit(event, name, cfg, after_served, before[0])  # type: ignore[attr-defined]
+            event = make_event(
+                "model.canary",
+                model=name,
+                actor=actor,
+                reason=reason,
+                before=before[0],
+                after=version,
+                weight_before=before[1],
+                weight=float(weight),
+                sticky=sticky,
+            )
+            outbox_id = self.outbox.add(s, event)  # type: ignore[attr-defined]
+        self._after_commit(outbox_id, name, cfg, after_served, before[0])  # type: ignore[attr-defined]
         return {
             "name": name,
             "canary": version,
@@ -128,16 +129,17 @@ class CanaryMixin:
             tags = store.tags(s, m)
             after_served = store.served_versions(tags)
             current = tags[CURRENT].version if CURRENT in tags else None
-        event = make_event(
-            f"model.{kind}",
-            model=name,
-            actor=actor,
-            reason=reason,
-            before=before,
-            after=current,
-            weight_before=weight,
-            canary_cleared=True,
-        )
+            event = make_event(
+                f"model.{kind}",
+                model=name,
+                actor=actor,
+                reason=reason,
+                before=before,
+                after=current,
+                weight_before=weight,
+                canary_cleared=True,
+            )
+            outbox_id = self.outbox.add(s, event)  # type: ignore[attr-defined]
         cfg = self.repository.read_config(name)  # type: ignore[attr-defined]
-        self._after_commit(event, name, cfg, after_served, before)  # type: ignore[attr-defined]
+        self._after_commit(outbox_id, name, cfg, after_served, before)  # type: ignore[attr-defined]
         return {"name": name, "canary": None, "cleared": before, "current": current}

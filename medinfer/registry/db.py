@@ -26,6 +26,7 @@ __all__ = [
     "TagRow",
     "EventRow",
     "StateRow",
+    "OutboxRow",
     "VERSION_TABLE",
     "MIGRATIONS_DIR",
     "make_engine",
@@ -144,6 +145,36 @@ class StateRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     generation: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class OutboxRow(Base):
+    """One audit event waiting for (or past) delivery to the audit sink.
+
+    Written in the same transaction as the change it records, so a committed change
+    always has its event; ``payload`` is the event JSON exactly as ``make_event``
+    built it. ``claimed_by``/``claim_until`` are a delivery lease (compare-and-set),
+    ``delivered_at`` is set once the sink accepted the event. See ``outbox.py``."""
+
+    __tablename__ = "registry_audit_outbox"
+    __table_args__ = (
+        sa.Index(
+            "ix_registry_audit_outbox_pending",
+            "id",
+            postgresql_where=sa.text("delivered_at IS NULL"),
+            sqlite_where=sa.text("delivered_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime]
+    action: Mapped[str] = mapped_column(sa.String(64))
+    model: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
+    claim_until: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

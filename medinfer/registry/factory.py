@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from medinfer.common.errors import BackendUnavailable
 from medinfer.registry.audit import AuditSink
 from medinfer.registry.db import make_engine, migrate
+from medinfer.registry.outbox import AuditOutbox
 from medinfer.registry.routing import DrainWaiter, GraceDrain
 from medinfer.registry.service import Registry
 from medinfer.registry.settings import RegistrySettings
@@ -51,4 +52,5 @@ def build_registry(
         backend=settings.backend,
         load_timeout_s=settings.load_timeout_s,
         drain_timeout_s=settings.drain_timeout_s,
+        outbox=AuditOutbox(lease_s=settings.audit_outbox_lease_s),
     )

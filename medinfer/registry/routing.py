@@ -140,11 +140,15 @@ class SnapshotRefresher:
         store: _Snapshotter,
         interval_s: float = 0.5,
         before_swap: Callable[[], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         """``before_swap`` runs before a new snapshot takes effect (the gateway rereads
-        its model catalog there, so a newly routed version's metadata is known first)."""
+        its model catalog there, so a newly routed version's metadata is known first).
+        ``on_tick`` runs after every poll (the audit outbox retries from there; it
+        throttles itself)."""
         self.table, self.store, self.interval_s = table, store, interval_s
         self.before_swap = before_swap
+        self.on_tick = on_tick
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -166,6 +170,11 @@ class SnapshotRefresher:
             except MedinferError:
                 # Database briefly unavailable: keep routing on the last snapshot.
                 log.warning("routing snapshot refresh failed", extra={"code": "registry-unavailable"})
+            if self.on_tick is not None:
+                try:
+                    self.on_tick()
+                except Exception:  # noqa: BLE001 - the poll loop must survive its hooks
+                    log.exception("registry background task failed")
 
     def start(self) -> None:
         self.refresh(force=True)

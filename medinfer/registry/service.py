@@ -32,6 +32,7 @@ from medinfer.monitoring.profile import PROFILE_FILENAME, profile_from_json
 from medinfer.registry.audit import AuditSink, LogAuditSink, make_event
 from medinfer.registry.canary import CanaryMixin
 from medinfer.registry.db import EventRow, FileRow, ModelRow, VersionRow, utcnow
+from medinfer.registry.outbox import AuditOutbox
 from medinfer.registry.routing import DrainWaiter, GraceDrain
 from medinfer.registry.store import CANARY, CURRENT, RESERVED_TAGS, Store
 from medinfer.registry.triton_control import TritonControl, wait_version_ready
@@ -72,6 +73,7 @@ class Registry(CanaryMixin):
         backend: str = "python",
         load_timeout_s: float = 120.0,
         drain_timeout_s: float = 30.0,
+        outbox: AuditOutbox | None = None,
     ) -> None:
         self.store = store
         self.repository = repository
@@ -82,6 +84,7 @@ class Registry(CanaryMixin):
         self.load_timeout_s = load_timeout_s
         self.drain_timeout_s = drain_timeout_s
         self._listeners: list[Callable[[], None]] = []
+        self.outbox = outbox or AuditOutbox()
 
     # ---- plumbing ----------------------------------------------------------------------------
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -92,12 +95,14 @@ class Registry(CanaryMixin):
         for listener in self._listeners:
             listener()
 
-    def _record(self, event: dict[str, Any]) -> None:
-        try:
-            self.audit.record(event)
-        except Exception:  # noqa: BLE001 - the change is committed; the sink reports its own failure
-            log.error("audit sink failed", extra={"event": event["action"], "model": event["model"]})
-            raise
+    def _record(self, outbox_id: int) -> None:
+        """After the commit: deliver the outbox up to this change's event (see ``outbox.py``).
+        A sink failure raises 503 to the caller; the committed event stays queued."""
+        self.outbox.deliver(self.store, self.audit, wait_for=outbox_id)
+
+    def deliver_audit(self) -> int:
+        """Deliver queued audit events (the runtime calls this at start-up and periodically)."""
+        return self.outbox.deliver(self.store, self.audit)
 
     # ---- reads -------------------------------------------------------------------------------
     def list_models(self) -> list[dict[str, Any]]:
@@ -226,6 +231,18 @@ class Registry(CanaryMixin):
                     after=version,
                     detail={"breaking": breaking},
                 )
+                outbox_id = self.outbox.add(
+                    s,
+                    make_event(
+                        "model.publish",
+                        model=name,
+                        actor=actor,
+                        reason=reason,
+                        after=version,
+                        sha256=sha256_file(written / "model.onnx"),
+                        breaking=breaking,
+                    ),
+                )
                 view = self.store.version_view(row, files=False) | {"name": name}
         except BaseException:
             if written is not None:
@@ -238,17 +255,7 @@ class Registry(CanaryMixin):
             if not model_dir_existed and model_dir.is_dir() and not self.repository.versions(name):
                 shutil.rmtree(model_dir, ignore_errors=True)
             raise
-        self._record(
-            make_event(
-                "model.publish",
-                model=name,
-                actor=actor,
-                reason=reason,
-                after=version,
-                sha256=sha256_file(written / "model.onnx"),
-                breaking=breaking,
-            )
-        )
+        self._record(outbox_id)
         return view
 
     def _config(self, name: str, onnx_path: Path, versions: set[int] | None) -> ModelConfig:
@@ -295,9 +302,10 @@ class Registry(CanaryMixin):
             self.store.add_event(
                 s, m, "validation_failed", actor=actor, reason=check, after=version, detail={"check": check}
             )
-        self._record(
-            make_event("model.validation_failed", model=name, actor=actor, reason=check, after=version)
-        )
+            outbox_id = self.outbox.add(
+                s, make_event("model.validation_failed", model=name, actor=actor, reason=check, after=version)
+            )
+        self._record(outbox_id)
 
     # ---- promotion ---------------------------------------------------------------------------
     def promote(self, name: str, version: int, *, actor: str, reason: str = "") -> dict[str, Any]:
@@ -379,18 +387,21 @@ class Registry(CanaryMixin):
                 detail={"breaking": breaking},
             )
             after_served = self.store.served_versions(self.store.tags(s, m)) | {version}
-        event = make_event(f"model.{kind}", model=name, actor=actor, reason=reason, before=old, after=version)
-        self._after_commit(event, name, cfg, after_served, old)
+            outbox_id = self.outbox.add(
+                s, make_event(f"model.{kind}", model=name, actor=actor, reason=reason, before=old, after=version)
+            )
+        self._after_commit(outbox_id, name, cfg, after_served, old)
         return {"name": name, "current": version, "previous": old, "served": sorted(after_served)}
 
     def _after_commit(
-        self, event: dict[str, Any], name: str, cfg: ModelConfig, served: set[int], old: int | None
+        self, outbox_id: int, name: str, cfg: ModelConfig, served: set[int], old: int | None
     ) -> None:
         """Route first, then audit; the retired version is unloaded even when the audit
-        sink fails (whose error still reaches the caller: the change itself is committed)."""
+        sink fails (whose error still reaches the caller: the change and its queued
+        audit event are committed)."""
         self._changed()
         try:
-            self._record(event)
+            self._record(outbox_id)
         finally:
             self._retire(name, cfg, served, old)
 
@@ -493,8 +504,9 @@ class Registry(CanaryMixin):
                 s, m, "tag", tag=tag, before=before, after=version, actor=actor, reason=reason
             )
             after_served = self.store.served_versions(self.store.tags(s, m))
-        event = make_event(
-            "model.tag", model=name, actor=actor, reason=reason, before=before, after=version, tag=tag
-        )
-        self._after_commit(event, name, cfg, after_served, before)
+            outbox_id = self.outbox.add(
+                s,
+                make_event("model.tag", model=name, actor=actor, reason=reason, before=before, after=version, tag=tag),
+            )
+        self._after_commit(outbox_id, name, cfg, after_served, before)
         return {"name": name, "tag": tag, "version": version, "previous": before}

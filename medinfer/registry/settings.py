@@ -45,6 +45,16 @@ class RegistrySettings(ServiceSettings):
     refresh_interval_s: float = Field(
         default=0.5, description="How often the gateway checks the store's change counter for a new snapshot."
     )
+    audit_outbox_retry_s: float = Field(
+        default=5.0, gt=0,
+        description="How often the gateway's registry runtime retries delivering queued audit events "
+        "(the ledger was unavailable when the change was made).",
+    )
+    audit_outbox_lease_s: float = Field(
+        default=60.0, gt=0,
+        description="How long one deliverer holds a queued audit event; longer than the ledger sink's "
+        "timeout (10 s), so replicas sharing the database do not deliver the same event twice.",
+    )
     rollout_max_ood_share: float | None = Field(
         default=None, ge=0.0, le=1.0,
         description="Automated rollout: roll back when the canary's share of inputs the OOD gate flagged or "
