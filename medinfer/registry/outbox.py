@@ -76,7 +76,7 @@ class _StoreLike:  # the part of ``Store`` used here (typing only)
 class AuditOutbox:
     """Enqueue events inside a change's transaction; deliver them after it committed."""
 
-    def __init__(self, *, lease_s: float = 60.0, wait_s: float = 15.0, owner: str | None = None) -> None:
+    def __init__(self, *, lease_s: float = 30.0, wait_s: float = 15.0, owner: str | None = None) -> None:
         """``lease_s`` must exceed the sink's own timeout (the ledger sink waits 10 s);
         ``wait_s``: how long a change waits for its row when another process is delivering."""
         self.lease_s = lease_s

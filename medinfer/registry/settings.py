@@ -51,9 +51,10 @@ class RegistrySettings(ServiceSettings):
         "(the ledger was unavailable when the change was made).",
     )
     audit_outbox_lease_s: float = Field(
-        default=60.0, gt=0,
+        default=30.0, gt=0,
         description="How long one deliverer holds a queued audit event; longer than the ledger sink's "
-        "timeout (10 s), so replicas sharing the database do not deliver the same event twice.",
+        "timeout (10 s), so replicas sharing the database do not deliver the same event twice; an event "
+        "claimed by a process that then died waits this long before another process delivers it.",
     )
     rollout_max_ood_share: float | None = Field(
         default=None, ge=0.0, le=1.0,
