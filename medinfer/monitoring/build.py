@@ -29,7 +29,7 @@ from medinfer.monitoring.profile import (
     TabularProfile,
 )
 from medinfer.monitoring.stats import bin_proportions, decile_edges, rbf_gamma_median
-from medinfer.monitoring.summary import IMAGE_SUMMARY_FEATURES, image_summary
+from medinfer.common.image_summary import IMAGE_SUMMARY_FEATURES, image_summary
 
 __all__ = [
     "IMAGE_SUMMARY_FEATURES",

@@ -24,7 +24,7 @@ import numpy as np
 from medinfer.common.errors import ValidationFailed
 from medinfer.monitoring.build import mahalanobis_sq, transform
 from medinfer.monitoring.profile import EmbeddingProfile, ImageProfile, TabularProfile
-from medinfer.monitoring.summary import IMAGE_SUMMARY_FEATURES
+from medinfer.common.image_summary import IMAGE_SUMMARY_FEATURES
 
 __all__ = [
     "OOD_REASONS",

@@ -1,9 +1,9 @@
 """Per-image summary statistics: what the monitor keeps of an image (never pixels).
 
-Kept free of scikit-learn so the preprocessor, which computes the summary of
-every decoded frame, imports only numpy for it. Large frames are read on a
-regular grid of at most ``max_side`` × ``max_side`` pixels: the percentiles of
-a 2048² radiograph then cost well under a millisecond, and build time and
+Lives in ``common`` (numpy only) because the preprocessor computes the summary of
+every decoded frame without importing the monitoring package (scikit-learn).
+Large frames are read on a regular grid of at most ``max_side`` × ``max_side``
+pixels, so the percentiles of a 2048² radiograph stay cheap, and build time and
 serving compute exactly the same numbers.
 """
 
