@@ -1,7 +1,9 @@
 """OOD gate and drift recording for the text and image routes (no HTTP here).
 
 Text (a monitored embedding model, e.g. ``note_embedding``): the text gate runs
-on the **de-identified** text before Triton is called, so a ``reject`` policy
+on the **de-identified** text (PHI spans read as ``[LABEL]`` placeholders, so a
+note that was only PHI is ``empty`` whatever operator the model is sent) before
+Triton is called, so a ``reject`` policy
 refuses the request without the model ever running; the model's output
 embedding then goes through the embedding gate and into the drift window. The
 text gate's reason wins when both fire (it is the more specific one), and a

@@ -60,7 +60,7 @@ class TextPipeline:
         self.operator = operator
 
     async def deidentify(self, text: str, deadline: Deadline, headers: dict[str, str] | None,
-                         patient_key: str | None) -> tuple[str, dict[str, int]]:
+                         patient_key: str | None) -> tuple[str, dict[str, int], list[dict[str, Any]]]:
         payload: dict[str, Any] = {"text": text, "operator": self.operator}
         if patient_key:
             payload["patient_key"] = patient_key
@@ -76,15 +76,40 @@ class TextPipeline:
         if not isinstance(clean, str):
             raise BackendUnavailable("de-identification returned no text; the text was not processed",
                                      retry_after=2, code="deidentification-unavailable")
-        counts = collections.Counter(str(e.get("label", "ID_OTHER")) for e in doc.get("entities", []))
-        return clean, dict(counts)
+        entities = doc.get("entities") or []
+        entities = entities if isinstance(entities, list) else []
+        counts = collections.Counter(str(e.get("label", "ID_OTHER")) for e in entities if isinstance(e, dict))
+        return clean, dict(counts), entities
+
+    @staticmethod
+    def tagged(text: str, entities: list[dict[str, Any]]) -> str:
+        """``text`` with each PHI span replaced by ``[LABEL]``: the de-identified view the OOD gate reads.
+
+        The model is sent surrogates (fake names, shifted dates), which read
+        like content; for the gate a note that was nothing but PHI must look
+        empty, so it reads the spans as placeholders instead. Spans come from
+        the preprocessor with offsets into ``text``; malformed or overlapping
+        ones are skipped (this only feeds a heuristic, never the model).
+        """
+        out, pos = [], 0
+        spans = sorted((e for e in entities if isinstance(e, dict) and isinstance(e.get("start"), int)),
+                       key=lambda e: e["start"])
+        for e in spans:
+            start, end = e.get("start"), e.get("end")
+            if not (isinstance(start, int) and isinstance(end, int) and pos <= start < end <= len(text)):
+                continue
+            out.append(text[pos:start])
+            out.append(f"[{str(e.get('label', 'ID_OTHER')).upper()}]")
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
 
     async def run(self, entry: CatalogEntry, text: str, deadline: Deadline, request_id: str,
                   headers: dict[str, str] | None = None, patient_key: str | None = None,
                   gate: Callable[[str], OodDecision] | None = None) -> TextOutcome:
-        """``gate`` sees the de-identified text before Triton (it raises to refuse the request)."""
-        clean, counts = await self.deidentify(text, deadline, headers, patient_key)
-        decision = gate(clean) if gate is not None else None
+        """``gate`` sees the de-identified text (PHI as ``[LABEL]``) before Triton; it raises to refuse."""
+        clean, counts, entities = await self.deidentify(text, deadline, headers, patient_key)
+        decision = gate(self.tagged(text, entities)) if gate is not None else None
         spec = entry.metadata["input"]
         tensor = V2Tensor(spec["name"], "BYTES", [1, 1], np.array([[clean.encode("utf-8")]], dtype=np.object_))
         outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
