@@ -92,7 +92,7 @@ def main() -> None:
     # One load generator is one principal: lift its rate limit so the path is measured, not the limiter.
     stack = Stack(home, ports, extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9",
                                           "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000",
-                                          "MEDINFER_GATEWAY_AUDIT_SQLITE_SYNC": args.audit_sqlite_sync.upper()})
+                                          "MEDINFER_GATEWAY_AUDIT_SQLITE_SYNC": args.audit_sqlite_sync})
     stack.start()
     try:
         data = input_file(home, tmp)

@@ -1,7 +1,7 @@
 """Tamper-evident audit ledger: one hash-chained record per request and per registry change.
 
 Entry points: :class:`AuditLedger` (async, group commit, fail-closed),
-:class:`AuditMiddleware` (one record per HTTP request, before the response),
+:class:`AuditRecorder` (one record per HTTP request, before the response),
 :func:`annotate` (routes add model, version, PHI counts), :func:`verify_ledger`,
 :func:`disclosures` (accounting of disclosures), :func:`open_ledger`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medinfer.audit.asgi import PATIENT_KEY_HEADER, AuditMiddleware, annotate
+from medinfer.audit.asgi import PATIENT_KEY_HEADER, AuditRecorder, annotate
 from medinfer.audit.export import disclosures, to_csv, to_json_report
 from medinfer.audit.ledger import AuditLedger, AuditUnavailable
 from medinfer.audit.record import AuditEvent, AuditKey, AuditRecord
@@ -18,7 +18,7 @@ from medinfer.audit.store import AuditStore, sqlite_url
 from medinfer.audit.verify import Problem, VerifyResult, verify_ledger
 
 __all__ = [
-    "AuditEvent", "AuditKey", "AuditRecord", "AuditStore", "AuditLedger", "AuditUnavailable", "AuditMiddleware",
+    "AuditEvent", "AuditKey", "AuditRecord", "AuditStore", "AuditLedger", "AuditUnavailable", "AuditRecorder",
     "annotate", "PATIENT_KEY_HEADER", "verify_ledger", "VerifyResult", "Problem", "disclosures", "to_csv",
     "to_json_report", "sqlite_url", "open_ledger",
 ]

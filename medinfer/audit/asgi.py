@@ -1,31 +1,28 @@
-"""``AuditMiddleware``: every HTTP request leaves one ledger record before its response goes out.
+"""``AuditRecorder``: every HTTP request leaves one ledger record before its response goes out.
 
-The middleware buffers the response (the gateway's JSON responses are small),
-appends the record, waits for its group commit, and only then sends. If the
-append fails the client gets the 503 instead of the response (fail-closed).
-It digests request and response bodies as they stream past (keyed HMAC, never
-stored). Routes add what only they know through :func:`annotate` (model,
-version, PHI entity counts, action); the principal comes from
-``scope["state"]["principal"]`` set by the auth dependency. Paths are recorded
-as route templates (``/v2/models/{model_name}/infer``), never as sent: a URL
-may carry identifiers.
+The gateway's edge middleware (:class:`medinfer.common.edge.EdgeMiddleware`)
+drives it: the recorder digests request and response bodies as they stream
+past (keyed HMAC, never stored), and the edge sends the buffered response only
+once the record's group commit is done. If the append fails the client gets
+the 503 instead of the response (fail-closed). Routes add what only they know
+through :func:`annotate` (model, version, PHI entity counts, action); the
+principal comes from ``scope["state"]["principal"]`` set by the auth
+dependency. Paths are recorded as route templates
+(``/v2/models/{model_name}/infer``), never as sent: a URL may carry identifiers.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from medinfer.audit.ledger import AuditLedger, AuditUnavailable
-from medinfer.audit.record import AuditEvent
+from medinfer.audit.record import AuditEvent, AuditKey
 from medinfer.common.errors import MedinferError
 
-__all__ = ["AuditMiddleware", "annotate", "PATIENT_KEY_HEADER"]
-
-log = logging.getLogger("medinfer.audit")
+__all__ = ["AuditRecorder", "annotate", "PATIENT_KEY_HEADER"]
 
 PATIENT_KEY_HEADER = b"x-patient-key"
 DEFAULT_EXCLUDE = ("/healthz", "/readyz", "/metrics")
@@ -50,78 +47,61 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "<no route>"
 
 
-class AuditMiddleware:
-    def __init__(self, app: ASGIApp, ledger: AuditLedger, *, exclude_paths: tuple[str, ...] = DEFAULT_EXCLUDE) -> None:
-        self.app = app
+class _Draft:
+    """One request's record in the making: the two running digests."""
+
+    __slots__ = ("in_h", "out_h", "got_input", "got_output")
+
+    def __init__(self, key: AuditKey) -> None:
+        self.in_h = key.content_hasher()
+        self.out_h = key.content_hasher()
+        self.got_input = self.got_output = False
+
+    def request_chunk(self, chunk: bytes) -> None:
+        self.in_h.update(chunk)
+        self.got_input = True
+
+    def response_chunk(self, chunk: bytes) -> None:
+        self.out_h.update(chunk)
+        self.got_output = True
+
+
+class AuditRecorder:
+    """The edge middleware's :class:`~medinfer.common.edge.RequestRecorder` for the audit ledger."""
+
+    def __init__(self, ledger: AuditLedger, *, exclude_paths: tuple[str, ...] = DEFAULT_EXCLUDE) -> None:
         self.ledger = ledger
         self.exclude = frozenset(exclude_paths)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.exclude:
-            await self.app(scope, receive, send)
-            return
-        t0 = time.perf_counter()
-        in_h = self.ledger.key.content_hasher()
-        out_h = self.ledger.key.content_hasher()
-        got_input = False
-        start: Message | None = None
-        body: list[bytes] = []
+    def begin(self, scope: Scope) -> _Draft | None:
+        return None if scope.get("path") in self.exclude else _Draft(self.ledger.key)
 
-        async def recv() -> Message:
-            nonlocal got_input
-            msg = await receive()
-            if msg["type"] == "http.request" and msg.get("body"):
-                in_h.update(msg["body"])
-                got_input = True
-            return msg
-
-        async def capture(msg: Message) -> None:
-            nonlocal start
-            if msg["type"] == "http.response.start":
-                start = msg
-            elif msg["type"] == "http.response.body":
-                chunk = msg.get("body", b"")
-                if chunk:
-                    out_h.update(chunk)
-                    body.append(chunk)
-
-        try:
-            await self.app(scope, recv, capture)
-        except Exception as exc:
-            # A response may already be captured (Starlette re-raises after rendering its 500).
-            log.error("request failed", extra={"event": "unhandled", "code": type(exc).__name__,
-                                               "request_id": scope.get("state", {}).get("request_id")})
-        if start is None:
-            err = MedinferError("internal error; see the service log by request id")
-            start, body = await _render(err, scope)
-            out_h = self.ledger.key.content_hasher()
-            out_h.update(b"".join(body))
-
+    async def commit(self, draft: _Draft, scope: Scope, status: int, started: float) -> MedinferError | None:
         state = scope.get("state", {})
         note = state.get("audit", {})
         principal = state.get("principal")
         patient_key = note.get("patient_key") or _header(scope, PATIENT_KEY_HEADER)
+        route = _route_template(scope)
         event = AuditEvent(
-            action=note.get("action") or f"{scope.get('method', '')} {_route_template(scope)}",
-            route=_route_template(scope),
-            status=int(start["status"]),
+            action=note.get("action") or f"{scope.get('method', '')} {route}",
+            route=route,
+            status=status,
             request_id=str(state.get("request_id") or ""),
             sub=getattr(principal, "sub", None),
             client_id=getattr(principal, "client_id", None),
             model=note.get("model"),
             version=None if note.get("version") is None else str(note["version"]),
-            latency_us=int((time.perf_counter() - t0) * 1e6),
-            input_digest=in_h.hexdigest() if got_input else None,
-            output_digest=out_h.hexdigest() if body else None,
+            latency_us=int((time.perf_counter() - started) * 1e6),
+            input_digest=draft.in_h.hexdigest() if draft.got_input else None,
+            output_digest=draft.out_h.hexdigest() if draft.got_output else None,
             phi_counts=dict(note.get("phi_counts", {})),
             patient_digest=self.ledger.key.patient_digest(patient_key) if patient_key else None,
         )
         try:
             await self.ledger.append(event)
         except AuditUnavailable as err:
-            start, body = await _render(err, scope)
-        await send(start)
-        await send({"type": "http.response.body", "body": b"".join(body), "more_body": False})
+            return err
+        return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -130,19 +110,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
             value = v.decode("latin-1").strip()
             return value or None
     return None
-
-
-async def _render(err: MedinferError, scope: Scope) -> tuple[Message, list[bytes]]:
-    from medinfer.common.http import problem_response
-
-    resp = problem_response(err, scope.get("state", {}).get("request_id"))
-    msgs: list[Message] = []
-
-    async def collect(m: Message) -> None:
-        msgs.append(m)
-
-    async def no_receive() -> Message:
-        return {"type": "http.disconnect"}
-
-    await resp({"type": "http"}, no_receive, collect)
-    return msgs[0], [m.get("body", b"") for m in msgs[1:]]

@@ -1,15 +1,10 @@
-"""ASGI glue every FastAPI service installs: problem+json rendering, request ids,
-body-size limits and fast JSON responses.
-
-The middlewares are plain ASGI (not ``BaseHTTPMiddleware``) to keep the
-per-request cost low on the inference path.
-"""
+"""What every FastAPI service installs: problem+json rendering, fast JSON responses,
+opaque request ids (the edge middleware is :mod:`medinfer.common.edge`)."""
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
 from typing import Any
 
 import orjson
@@ -17,13 +12,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medinfer.common.errors import (
     PROBLEM_CONTENT_TYPE,
     MalformedJSON,
     MedinferError,
-    PayloadTooLarge,
     ValidationFailed,
     problem_type,
 )
@@ -32,8 +25,7 @@ __all__ = [
     "ORJSONResponse",
     "problem_response",
     "install_problem_handlers",
-    "RequestIdMiddleware",
-    "BodyLimitMiddleware",
+    "OPAQUE_ID",
     "request_id_of",
     "parse_json_body",
     "opaque_request_id",
@@ -132,8 +124,8 @@ def parse_json_body(raw: bytes) -> Any:
 
 # Only opaque ids are adopted (UUIDs, hex with a letter): a free-form id could carry an MRN or a
 # name into logs and audit records.
-_OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
-                        r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
+OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
+                       r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
 
 
 def opaque_request_id(value: str | None) -> str | None:
@@ -141,96 +133,4 @@ def opaque_request_id(value: str | None) -> str | None:
     if not value:
         return None
     cand = value.lower()
-    return cand if len(cand) <= 64 and _OPAQUE_ID.fullmatch(cand) else None
-
-
-def _new_request_id() -> str:
-    return secrets.token_hex(12)
-
-
-class RequestIdMiddleware:
-    """Adopts a well-formed ``X-Request-ID`` or makes one, and echoes it back."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = None
-        for k, v in scope["headers"]:
-            if k == b"x-request-id":
-                cand = v.decode("latin-1").lower()
-                if _OPAQUE_ID.fullmatch(cand):
-                    rid = cand
-                break
-        rid = rid or _new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
-        raw_rid = rid.encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(k == b"x-request-id" for k, _ in headers):
-                    headers.append((b"x-request-id", raw_rid))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
-class BodyLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413 before the route reads them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for k, v in scope["headers"]:
-            if k == b"content-length":
-                try:
-                    too_big = int(v) > self.max_bytes
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await self._reject(scope, send)
-                    return
-                break
-        seen = 0
-        limit = self.max_bytes
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._reject(scope, send)
-
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        rid = scope.get("state", {}).get("request_id")
-        resp = problem_response(
-            PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes"), rid
-        )
-        await resp({"type": "http"}, _empty_receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _empty_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
+    return cand if len(cand) <= 64 and OPAQUE_ID.fullmatch(cand) else None

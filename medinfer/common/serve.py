@@ -41,6 +41,7 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=10,
         server_header=False,
+        proxy_headers=False,  # nothing here reads the client address; forwarded headers are not trusted
         **kwargs,
     )
     logging.getLogger("medinfer").info("starting", extra={"port": getattr(settings, "port", None)})

@@ -10,16 +10,16 @@ import grpc
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from medinfer.audit import AuditEvent, AuditMiddleware
+from medinfer.audit import AuditEvent, AuditRecorder
 from medinfer.audit.registry_sink import LedgerRegistrySink
-from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers, opaque_request_id
+from medinfer.common.edge import EdgeMiddleware
+from medinfer.common.http import install_problem_handlers, opaque_request_id
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
 from medinfer.gateway.inference import InferenceService
 from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
-from medinfer.common.http_metrics import HttpMetricsMiddleware
 from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
@@ -27,12 +27,12 @@ from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, me
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.security import (
     Principal,
-    SecurityHeadersMiddleware,
     SecurityService,
     build_security,
     require_infer,
     require_scope,
     require_some_infer,
+    security_headers,
 )
 from medinfer.security.deps import CurrentPrincipal
 from medinfer.registry.bootstrap import adopt_repository
@@ -217,21 +217,21 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     if rt is not None:
         app.state.registry = rt.registry
         app.state.registry_runtime = rt
-        app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
-                                                      write=_scope_dependency("models:write")))
     app.state.drift_monitor = monitor
     install_problem_handlers(app)
+    # Routes are matched in order: the inference routes first, they carry the traffic.
+    app.include_router(infer.router)
+    app.include_router(v2.router)
+    app.include_router(fhir.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(infer.router)
-    app.include_router(fhir.router)
-    app.include_router(v2.router)
     app.include_router(drift.router)
-    # Outermost last: request id -> security headers -> audit (records 413s too) -> body limit -> metrics -> routes.
-    app.add_middleware(HttpMetricsMiddleware, on_done=gm.request_done, in_flight=gm.in_flight)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if security.ledger is not None:
-        app.add_middleware(AuditMiddleware, ledger=security.ledger)
-    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age)
-    app.add_middleware(RequestIdMiddleware)
+    if rt is not None:
+        app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
+                                                      write=_scope_dependency("models:write")))
+    # One edge layer: request id, security headers, body limit (413s are audited too), metrics, audit record.
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,
+                       in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),
+                       http_headers=security_headers(None),
+                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None)
     return app

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -154,6 +156,22 @@ class RetryPolicy:
     max_backoff_s: float = 0.5
 
 
+async def _attempt(fn: Callable[[float], Awaitable[T]], breaker: CircuitBreaker, deadline: Deadline,
+                   hop_timeout_s: float) -> T:
+    """One call under the breaker; the outcome moves the breaker."""
+    breaker.before_call()
+    try:
+        result = await fn(deadline.hop_timeout(hop_timeout_s))
+    except (RetryableUpstreamError, DeadlineExceeded, BackendUnavailable):
+        breaker.record_failure()
+        raise
+    except MedinferError:
+        breaker.record_success()  # the backend answered (a 4xx about the input)
+        raise
+    breaker.record_success()
+    return result
+
+
 async def call_with_resilience(
     fn: Callable[[float], Awaitable[T]],
     *,
@@ -167,8 +185,15 @@ async def call_with_resilience(
 
     ``fn`` raises ``RetryableUpstreamError`` for failures safe to repeat; any
     other medinfer error is final and passes through (a 4xx from upstream does
-    not count against the breaker).
+    not count against the breaker). The first attempt runs straight away; the
+    tenacity retry loop (about 15 us to set up) is built only once an attempt
+    has failed in a way that is safe to repeat, which almost never happens.
     """
+    try:
+        return await _attempt(fn, breaker, deadline, hop_timeout_s)
+    except RetryableUpstreamError as exc:
+        if policy.attempts <= 1:
+            raise BackendUnavailable(f"{exc.backend} is unavailable", retry_after=breaker.retry_after()) from None
 
     def _stop_at_deadline(state: RetryCallState) -> bool:
         # Stop when the next backoff would cross the deadline.
@@ -179,30 +204,26 @@ async def call_with_resilience(
         if on_retry:
             on_retry(breaker.name)
 
+    # Attempt 1 failed: tenacity runs attempts 2..N. It waits before the first of them as it would after
+    # a failure of its own (its first try is immediate, so sleep the initial backoff here, jittered).
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(RetryableUpstreamError),
-        stop=stop_after_attempt(policy.attempts) | _stop_at_deadline,
-        wait=wait_exponential_jitter(initial=policy.initial_backoff_s, max=policy.max_backoff_s),
+        stop=stop_after_attempt(policy.attempts - 1) | _stop_at_deadline,
+        wait=wait_exponential_jitter(initial=policy.initial_backoff_s * 2, max=policy.max_backoff_s,
+                                     jitter=policy.initial_backoff_s),
         before_sleep=_before_sleep,
         reraise=True,
     )
+    first_wait = min(policy.initial_backoff_s + random.uniform(0, policy.initial_backoff_s), policy.max_backoff_s)
+    if deadline.remaining() - first_wait <= 0.005:
+        raise BackendUnavailable(f"{breaker.name} is unavailable", retry_after=breaker.retry_after())
+    if on_retry:
+        on_retry(breaker.name)
+    await asyncio.sleep(first_wait)
     try:
         async for attempt in retrying:
             with attempt:
-                breaker.before_call()
-                try:
-                    result = await fn(deadline.hop_timeout(hop_timeout_s))
-                except RetryableUpstreamError:
-                    breaker.record_failure()
-                    raise
-                except (DeadlineExceeded, BackendUnavailable):
-                    breaker.record_failure()
-                    raise
-                except MedinferError:
-                    breaker.record_success()  # the backend answered (a 4xx about the input)
-                    raise
-                breaker.record_success()
-                return result
+                return await _attempt(fn, breaker, deadline, hop_timeout_s)
     except RetryableUpstreamError as exc:
         raise BackendUnavailable(f"{exc.backend} is unavailable", retry_after=breaker.retry_after()) from None
     raise AssertionError("unreachable")  # pragma: no cover

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from medinfer.common.http import BodyLimitMiddleware, RequestIdMiddleware, install_problem_handlers
-from medinfer.common.http_metrics import HttpMetricsMiddleware
+from medinfer.common.edge import EdgeMiddleware
+from medinfer.common.http import install_problem_handlers
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.preprocess.deid import DeidEngine
 from medinfer.preprocess.imaging.service import ImagingService
@@ -42,8 +42,6 @@ def create_app(settings: PreprocessSettings | None = None, metrics_registry=None
     app.include_router(tabular.router)
     app.include_router(imaging.router)
     app.include_router(deid.router)
-    app.add_middleware(HttpMetricsMiddleware, on_done=app.state.metrics.request_done,
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=app.state.metrics.request_done,
                        in_flight=app.state.metrics.in_flight)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
     return app

@@ -3,11 +3,11 @@
 Logic (no FastAPI): :class:`TokenVerifier`, key sources, :class:`Principal`,
 :class:`TokenBucketLimiter`, :func:`check_json_shape`, dev keys, settings,
 :func:`build_security`. FastAPI glue lives in :mod:`medinfer.security.deps`;
-``SecurityHeadersMiddleware`` in :mod:`medinfer.security.headers` is plain ASGI.
+:func:`security_headers` lists the response headers the edge middleware adds.
 """
 
 from medinfer.security.devkeys import DEV_ISSUER, DevKeys, ensure_dev_keys, mint_dev_token
-from medinfer.security.headers import SecurityHeadersMiddleware
+from medinfer.security.headers import security_headers
 from medinfer.security.jsonlimits import JsonLimits, check_json_shape
 from medinfer.security.keys import OIDCKeySource, StaticKeySource
 from medinfer.security.principal import Principal, require_infer, require_scope, require_some_infer
@@ -18,7 +18,7 @@ from medinfer.security.smart import fhir_principal, may_use_fhir, smart_grants_i
 from medinfer.security.tokens import TokenVerifier, TrustedIssuer, bearer_token
 
 __all__ = [
-    "DEV_ISSUER", "DevKeys", "ensure_dev_keys", "mint_dev_token", "SecurityHeadersMiddleware", "JsonLimits",
+    "DEV_ISSUER", "DevKeys", "ensure_dev_keys", "mint_dev_token", "security_headers", "JsonLimits",
     "check_json_shape", "OIDCKeySource", "StaticKeySource", "Principal", "require_infer", "require_scope",
     "require_some_infer",
     "TokenBucketLimiter", "SecurityService", "build_security", "SecuritySettings", "TokenVerifier",

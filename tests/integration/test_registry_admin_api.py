@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from medinfer.cli.main import app as cli_app
 from medinfer.common.errors import Forbidden
-from medinfer.common.http import RequestIdMiddleware, install_problem_handlers
+from medinfer.common.edge import EdgeMiddleware
+from medinfer.common.http import install_problem_handlers
 from medinfer.gateway.routes.admin_models import create_router
 from medinfer.registry import RegistrySettings, build_registry
 from tests.support.onnx_models import linear, write_folder
@@ -50,7 +51,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
     app.state.registry = reg
     install_problem_handlers(app)
     app.include_router(create_router(read=require("models:read"), write=require("models:write")))
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=1 << 20)
     sock = bound_socket()
     srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
+from medinfer.common.edge import EdgeMiddleware
 from medinfer.common.errors import RateLimited, ValidationFailed
-from medinfer.security import JsonLimits, SecurityHeadersMiddleware, TokenBucketLimiter, check_json_shape
+from medinfer.security import JsonLimits, TokenBucketLimiter, check_json_shape, security_headers
 from medinfer.security.settings import SecuritySettings
 
 
@@ -65,7 +66,7 @@ def _headers_for(scheme: str) -> dict[bytes, bytes]:
     async def send(msg):
         sent.append(msg)
 
-    mw = SecurityHeadersMiddleware(app, hsts_max_age=600)
+    mw = EdgeMiddleware(app, max_body_bytes=100, https_headers=security_headers(600), http_headers=security_headers(None))
     asyncio.run(mw({"type": "http", "scheme": scheme, "headers": []}, None, send))
     return dict(sent[0]["headers"])
 
