@@ -13,7 +13,7 @@ ONNX model so serving computes exactly what training computed.
 
 Run: ``python models/image_quality/train.py OUT_DIR [--card PATH]`` writes
 ``model.onnx``, ``metrics.json``, ``reference_profile.json`` (drift/OOD reference,
-``drift_profile.py``) and the model card ``README.md`` (also to
+``image_quality_profile.py``) and the model card ``README.md`` (also to
 ``--card``, default next to this script); ``build(out_dir)`` does the same from Python.
 """
 
@@ -34,7 +34,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from features import FEATURE_NAMES, SIZE, feature_graph  # noqa: E402
-from drift_profile import OOD_TARGET_FRR, reference_profile  # noqa: E402
+from image_quality_profile import OOD_TARGET_FRR, reference_profile  # noqa: E402
 
 from medinfer.monitoring import PROFILE_FILENAME, save_profile  # noqa: E402
 from medinfer.preprocess.imaging import ImagePreprocessor  # noqa: E402

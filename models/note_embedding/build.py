@@ -7,7 +7,7 @@ pooling and normalization as ONNX without PyTorch.
 
 ``build(out_dir) -> metadata`` writes ``model.onnx``, ``tokenizer.json`` and
 ``model.py`` (the Triton runner) and ``reference_profile.json`` (drift/OOD reference,
-``drift_profile.py``) into ``out_dir``; ``model_config()`` is the
+``note_embedding_profile.py``) into ``out_dir``; ``model_config()`` is the
 Triton config (BYTES text in, FP32 [384] out, dynamic batching).
 ``medinfer.shipped_models`` turns both into version folders of the repository.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 # Loaded with runpy by medinfer.shipped_models: make the sibling module importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drift_profile import OOD_TARGET_FRR, reference_profile  # noqa: E402
+from note_embedding_profile import OOD_TARGET_FRR, reference_profile  # noqa: E402
 from export_onnx import EMBEDDING_OUTPUT, export_onnx  # noqa: E402
 
 from medinfer.monitoring import PROFILE_FILENAME, save_profile  # noqa: E402

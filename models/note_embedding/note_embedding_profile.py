@@ -1,13 +1,14 @@
 """Reference profile of ``note_embedding``: embedding statistics of de-identified clinical text.
 
 Corpus: the 300 synthetic clinical notes of ``bench/data/deid`` (``dev`` and
-``heldout`` splits; see their README). Each note is de-identified the way the
-gateway's text route does it by default (every gold PHI span replaced by a
-surrogate; a fixed build key makes the surrogates deterministic), then cut
-into excerpts of 1-6 consecutive sentences, because the gateway is sent
-anything from one line to a whole note. Excerpts the text gate itself refuses
-(``TextGate``: too short, no clinical vocabulary...) are left out: the
-embedding gate describes what passes the text gate.
+``heldout`` splits; see their README), cut into excerpts of 1-6 consecutive
+sentences, because the gateway is sent anything from one line to a whole
+note. Each excerpt is de-identified the way the gateway's text route does it
+by default: the model embeds it with every gold PHI span replaced by a
+surrogate (a fixed build key makes them deterministic), the text gate reads it
+with ``[LABEL]`` placeholders. Excerpts the text gate refuses (PHI only, too
+short, no clinical vocabulary...) are left out: the embedding gate describes
+what passes the text gate.
 
 Notes with ``index % 3 == 2`` in each split are **held out**: the profile never
 sees them; ``bench/drift_eval.py`` measures the false-reject rate on their
@@ -35,20 +36,31 @@ EXCERPTS_PER_NOTE = 3
 SEED = 20261128
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _BUILD_KEY = b"medinfer-note-embedding-reference-profile"
+_MARKER = re.compile("\x00(\\d+)\x00")
 
 
-def _deidentify(note: dict, keys) -> str:
-    """Replace gold PHI spans with the surrogate operator's values (right to left keeps offsets valid)."""
-    surrogates = keys.note(note["id"])
-    text = note["text"]
-    for span in sorted(note["spans"], key=lambda s: -s["start"]):
-        text = text[: span["start"]] + surrogates.replace(span["label"], text[span["start"]: span["end"]]) \
-            + text[span["end"]:]
-    return text
+def _marked(note: dict) -> tuple[str, list[tuple[str, str]]]:
+    """The note with each gold PHI span replaced by a marker ``\x00i\x00``, and the (label, value) per marker."""
+    text, spans = note["text"], sorted(note["spans"], key=lambda s: s["start"])
+    out, values, pos = [], [], 0
+    for span in spans:
+        if span["start"] < pos:
+            continue
+        out.append(text[pos: span["start"]])
+        out.append(f"\x00{len(values)}\x00")
+        values.append((span["label"], text[span["start"]: span["end"]]))
+        pos = span["end"]
+    out.append(text[pos:])
+    return "".join(out), values
 
 
 def corpus_excerpts(part: str, per_note: int = EXCERPTS_PER_NOTE, seed: int = SEED) -> list[str]:
-    """De-identified excerpts of the ``reference`` (2/3) or ``heldout`` (1/3) notes that pass the text gate."""
+    """De-identified excerpts of the ``reference`` (2/3) or ``heldout`` (1/3) notes that pass the text gate.
+
+    Each excerpt is rendered twice, as the gateway does: with surrogates (what
+    the model embeds, returned here) and with ``[LABEL]`` placeholders (what
+    the text gate reads), so a PHI-only excerpt is left out as ``empty``.
+    """
     from medinfer.preprocess.deid.surrogate import SurrogateKeys
 
     if part not in ("reference", "heldout"):
@@ -63,13 +75,16 @@ def corpus_excerpts(part: str, per_note: int = EXCERPTS_PER_NOTE, seed: int = SE
         for i, note in enumerate(notes):
             if (i % 3 == 2) != (part == "heldout"):
                 continue
-            sentences = [s.strip() for s in _SENTENCE.split(_deidentify(note, keys)) if s.strip()]
+            marked, values = _marked(note)
+            surrogates = keys.note(note["id"])
+            sentences = [s.strip() for s in _SENTENCE.split(marked) if s.strip()]
             for _ in range(per_note):
                 k = int(rng.integers(1, 7))
                 start = int(rng.integers(0, max(1, len(sentences) - k + 1)))
-                text = " ".join(sentences[start: start + k])
-                if not gate.check(text).ood:
-                    out.append(text)
+                excerpt = " ".join(sentences[start: start + k])
+                tagged = _MARKER.sub(lambda m: f"[{values[int(m.group(1))][0]}]", excerpt)
+                if not gate.check(tagged).ood:
+                    out.append(_MARKER.sub(lambda m: surrogates.replace(*values[int(m.group(1))]), excerpt))
     return out
 
 
