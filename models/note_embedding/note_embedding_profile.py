@@ -14,7 +14,8 @@ Notes with ``index % 3 == 2`` in each split are **held out**: the profile never
 sees them; ``bench/drift_eval.py`` measures the false-reject rate on their
 excerpts. The other 200 notes give ``EXCERPTS_PER_NOTE`` excerpts each; the
 distance threshold is calibrated out-of-fold on them to ``OOD_TARGET_FRR``
-(``build_embedding_profile``). Embedding runs the built ONNX graph and
+with the folds split by note, and the MMD reference sample takes one excerpt
+per note (``build_embedding_profile(groups=...)``). Embedding runs the built ONNX graph and
 tokenizer in-process, as the Triton runner does.
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from medinfer.monitoring import EmbeddingProfile, TextGate, build_embedding_profile
 
-__all__ = ["CORPUS", "OOD_TARGET_FRR", "corpus_excerpts", "embed", "reference_profile"]
+__all__ = ["CORPUS", "OOD_TARGET_FRR", "corpus_notes", "render_excerpts", "excerpt_pairs", "corpus_excerpts", "embed", "reference_profile"]
 
 CORPUS = Path(__file__).resolve().parents[2] / "bench" / "data" / "deid"
 OOD_TARGET_FRR = 0.01
@@ -54,38 +55,56 @@ def _marked(note: dict) -> tuple[str, list[tuple[str, str]]]:
     return "".join(out), values
 
 
-def corpus_excerpts(part: str, per_note: int = EXCERPTS_PER_NOTE, seed: int = SEED) -> list[str]:
-    """De-identified excerpts of the ``reference`` (2/3) or ``heldout`` (1/3) notes that pass the text gate.
+def render_excerpts(notes: list[dict], rng: np.random.Generator, per_note: int = EXCERPTS_PER_NOTE,
+                    sentences: tuple[int, int] = (1, 6)) -> list[tuple[str, str]]:
+    """(surrogate, placeholder) renderings of excerpts of annotated ``notes`` (``{"id", "text", "spans"}``).
 
-    Each excerpt is rendered twice, as the gateway does: with surrogates (what
-    the model embeds, returned here) and with ``[LABEL]`` placeholders (what
-    the text gate reads), so a PHI-only excerpt is left out as ``empty``.
+    The gateway renders a note twice: with surrogates (what the model embeds)
+    and with ``[LABEL]`` placeholders (what the text gate reads).
+    ``sentences`` bounds the excerpt length; ``(0, 0)`` takes whole notes.
     """
     from medinfer.preprocess.deid.surrogate import SurrogateKeys
 
+    keys = SurrogateKeys(_BUILD_KEY)
+    out: list[tuple[str, str]] = []
+    for note in notes:
+        marked, values = _marked(note)
+        surrogates = keys.note(note["id"])
+        parts = [s.strip() for s in _SENTENCE.split(marked) if s.strip()]
+        for _ in range(per_note if sentences != (0, 0) else 1):
+            if sentences == (0, 0):
+                excerpt = marked
+            else:
+                k = int(rng.integers(sentences[0], sentences[1] + 1))
+                start = int(rng.integers(0, max(1, len(parts) - k + 1)))
+                excerpt = " ".join(parts[start: start + k])
+            tagged = _MARKER.sub(lambda m: f"[{values[int(m.group(1))][0]}]", excerpt)
+            out.append((_MARKER.sub(lambda m: surrogates.replace(*values[int(m.group(1))]), excerpt), tagged))
+    return out
+
+
+def corpus_notes(part: str) -> list[dict]:
+    """The ``reference`` (index % 3 != 2) or ``heldout`` (index % 3 == 2) notes of both corpus splits."""
     if part not in ("reference", "heldout"):
         raise ValueError("part is 'reference' or 'heldout'")
-    keys = SurrogateKeys(_BUILD_KEY)
-    gate = TextGate()
-    rng = np.random.default_rng(seed if part == "reference" else seed + 1)
-    out: list[str] = []
+    notes = []
     for split in ("dev", "heldout"):
         with open(CORPUS / f"{split}.jsonl", encoding="utf-8") as fh:
-            notes = [json.loads(line) for line in fh]
-        for i, note in enumerate(notes):
-            if (i % 3 == 2) != (part == "heldout"):
-                continue
-            marked, values = _marked(note)
-            surrogates = keys.note(note["id"])
-            sentences = [s.strip() for s in _SENTENCE.split(marked) if s.strip()]
-            for _ in range(per_note):
-                k = int(rng.integers(1, 7))
-                start = int(rng.integers(0, max(1, len(sentences) - k + 1)))
-                excerpt = " ".join(sentences[start: start + k])
-                tagged = _MARKER.sub(lambda m: f"[{values[int(m.group(1))][0]}]", excerpt)
-                if not gate.check(tagged).ood:
-                    out.append(_MARKER.sub(lambda m: surrogates.replace(*values[int(m.group(1))]), excerpt))
-    return out
+            notes += [n for i, line in enumerate(fh) if ((i % 3 == 2) == (part == "heldout")) and (n := json.loads(line))]
+    return notes
+
+
+def excerpt_pairs(part: str, per_note: int = EXCERPTS_PER_NOTE, seed: int = SEED,
+                  sentences: tuple[int, int] = (1, 6)) -> list[tuple[str, str]]:
+    """:func:`render_excerpts` of the ``reference`` or ``heldout`` notes (deterministic)."""
+    rng = np.random.default_rng(seed if part == "reference" else seed + 1)
+    return render_excerpts(corpus_notes(part), rng, per_note, sentences)
+
+
+def corpus_excerpts(part: str, per_note: int = EXCERPTS_PER_NOTE, seed: int = SEED) -> list[str]:
+    """Surrogate renderings of the excerpts whose placeholder rendering passes the text gate."""
+    gate = TextGate()
+    return [text for text, tagged in excerpt_pairs(part, per_note, seed) if not gate.check(tagged).ood]
 
 
 def embed(model_dir: Path, texts: list[str], batch: int = 16) -> np.ndarray:
@@ -115,8 +134,15 @@ def embed(model_dir: Path, texts: list[str], batch: int = 16) -> np.ndarray:
 
 
 def reference_profile(model_dir: Path) -> EmbeddingProfile:
-    texts = corpus_excerpts("reference")
+    gate, rng = TextGate(), np.random.default_rng(SEED)
+    texts, groups = [], []
+    for i, note in enumerate(corpus_notes("reference")):
+        for text, tagged in render_excerpts([note], rng):
+            if not gate.check(tagged).ood:
+                texts.append(text)
+                groups.append(i)
     return build_embedding_profile(
-        embed(model_dir, texts), target_frr=OOD_TARGET_FRR, seed=0,
-        source=f"{len(texts)} de-identified excerpts of 200 synthetic notes (bench/data/deid, index % 3 != 2)",
+        embed(model_dir, texts), groups=np.asarray(groups), target_frr=OOD_TARGET_FRR, seed=0,
+        source=f"{len(texts)} de-identified excerpts of {len(set(groups))} synthetic notes "
+               "(bench/data/deid, index % 3 != 2); MMD sample one excerpt per note",
     )
