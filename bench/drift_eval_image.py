@@ -35,10 +35,17 @@ def _summaries(views: list[np.ndarray], dims: list[tuple[int, int]]) -> np.ndarr
 
 def _views(frames: dict[str, list[np.ndarray]], groups: list[str], n: int, rng: np.random.Generator,
            gamma: float = 1.0) -> np.ndarray:
-    """``n`` fresh clean views from ``groups`` (uniformly), summarised with their source frame's size."""
+    """``n`` fresh clean views from ``groups`` (uniformly), summarised with their source frame's size.
+
+    Frames are picked as the training set picks its clean views (position ``i``
+    of a source's stream, a multiple of the class count, uses frame ``i % frames``),
+    so an unshifted stream has the reference's frame mix.
+    """
     views, dims = [], []
+    ok_positions = np.arange(0, TRAIN["PER_SOURCE"], len(TRAIN["CLASSES"]))
     for _ in range(n):
-        frame = (f := frames[groups[int(rng.integers(0, len(groups)))]])[int(rng.integers(0, len(f)))]
+        f = frames[groups[int(rng.integers(0, len(groups)))]]
+        frame = f[int(rng.choice(ok_positions)) % len(f)]
         views.append(np.clip(TRAIN["_view"](frame, rng), 0, 1) ** gamma)
         dims.append(frame.shape[:2])
     return _summaries(views, dims)
