@@ -5,9 +5,9 @@ drives it: the recorder digests request and response bodies as they stream
 past (keyed HMAC, never stored), and the edge sends the buffered response only
 once the record's group commit is done. If the append fails the client gets
 the 503 instead of the response (fail-closed). Routes add what only they know
-through :func:`annotate` (model, version, PHI entity counts, action); the
-principal comes from ``scope["state"]["principal"]`` set by the auth
-dependency. Paths are recorded as route templates
+through :func:`annotate` (model, version, PHI entity counts, action, the OOD
+gate's reason code); the principal comes from ``scope["state"]["principal"]``
+set by the auth dependency. Paths are recorded as route templates
 (``/v2/models/{model_name}/infer``), never as sent: a URL may carry identifiers.
 """
 
@@ -29,10 +29,13 @@ DEFAULT_EXCLUDE = ("/healthz", "/readyz", "/metrics")
 
 
 def annotate(scope: Scope, *, model: str | None = None, version: str | None = None, action: str | None = None,
-             phi_counts: dict[str, int] | None = None, patient_key: str | None = None) -> None:
-    """Add route knowledge to this request's audit record. ``model`` must be a known model name."""
+             phi_counts: dict[str, int] | None = None, patient_key: str | None = None,
+             ood_reason: str | None = None) -> None:
+    """Add route knowledge to this request's audit record. ``model`` must be a known model name;
+    ``ood_reason`` a code from the gate's closed set (never a value)."""
     note: dict[str, Any] = scope.setdefault("state", {}).setdefault("audit", {})
-    for k, v in (("model", model), ("version", version), ("action", action), ("patient_key", patient_key)):
+    for k, v in (("model", model), ("version", version), ("action", action), ("patient_key", patient_key),
+                 ("ood_reason", ood_reason)):
         if v is not None:
             note[k] = v
     if phi_counts:
@@ -96,6 +99,7 @@ class AuditRecorder:
             output_digest=draft.out_h.hexdigest() if draft.got_output else None,
             phi_counts=dict(note.get("phi_counts", {})),
             patient_digest=self.ledger.key.patient_digest(patient_key) if patient_key else None,
+            ood_reason=note.get("ood_reason"),
         )
         try:
             await self.ledger.append(event)

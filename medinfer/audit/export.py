@@ -2,7 +2,9 @@
 
 Records hold only a keyed digest of the patient key, so the report is found by
 digesting the key the operator supplies with every known audit key. The report
-lists who (principal), when, what (action, model, version) and the outcome.
+lists who (principal), when, what (action, model, version) and the outcome,
+including the OOD gate's reason code when the input was flagged or rejected
+(empty for requests the gate passed and for records older than the field).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from medinfer.audit.store import AuditStore
 __all__ = ["disclosures", "to_json_report", "to_csv", "COLUMNS"]
 
 COLUMNS = ("time", "request_id", "recipient_sub", "recipient_client_id", "action", "route", "model",
-           "version", "status", "seq")
+           "version", "status", "ood_reason", "seq")
 
 
 def disclosures(store: AuditStore, keys: list[AuditKey], patient_key: str, since: str | None) -> list[dict[str, Any]]:
@@ -27,7 +29,7 @@ def disclosures(store: AuditStore, keys: list[AuditKey], patient_key: str, since
         out.append({
             "time": r.ts, "request_id": r.request_id, "recipient_sub": r.sub, "recipient_client_id": r.client_id,
             "action": r.action, "route": r.route, "model": r.model, "version": r.version, "status": r.status,
-            "seq": r.seq,
+            "ood_reason": r.ood_reason, "seq": r.seq,
         })
     return out
 

@@ -8,6 +8,13 @@ of the patient key. Each record's ``hash`` is
 inserting or reordering records breaks the chain, and without the key nobody
 can re-chain a forged ledger. One secret (``<home>/keys/audit-hmac.key`` in
 development, the operator's secret in production) derives the three keys.
+
+Record format versions: fields added after the first release (``ood_reason``,
+migration ``audit_0002``) enter the canonical form only when they are set. A
+record written before the field existed (the column reads NULL) therefore has
+exactly the canonical form it was sealed with and still verifies, while
+setting, changing or clearing the field on any record changes its canonical
+form and breaks its MAC.
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "GENESIS_HASH", "AuditEvent", "AuditRecord", "AuditKey", "canonical_json", "utc_now", "seal",
-    "head_mac", "RECORD_FIELDS",
+    "head_mac", "RECORD_FIELDS", "OPTIONAL_FIELDS", "reason_code",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -31,6 +39,21 @@ RECORD_FIELDS = (
     "seq", "ts", "request_id", "sub", "client_id", "action", "route", "model", "version", "status",
     "latency_us", "input_digest", "output_digest", "phi_counts", "patient_digest", "key_id", "prev_hash",
 )
+# Added later: part of the canonical form only when not None (older records keep verifying).
+OPTIONAL_FIELDS = ("ood_reason",)
+
+_REASON_CODE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+def reason_code(value: object) -> str | None:
+    """A reason code as recorded: a short lower-case token, or ``"unknown"`` for anything else.
+
+    The OOD gate's codes come from a closed set; this keeps a record from ever
+    holding free text (which could carry an input value) whatever a caller puts in.
+    """
+    if value is None:
+        return None
+    return value if isinstance(value, str) and _REASON_CODE.fullmatch(value) else "unknown"
 
 
 def utc_now() -> str:
@@ -60,6 +83,10 @@ class AuditEvent:
     phi_counts: dict[str, int] = field(default_factory=dict)
     patient_digest: str | None = None
     ts: str = field(default_factory=utc_now)
+    ood_reason: str | None = None  # the OOD gate's reason code when it flagged or rejected the input
+
+    def __post_init__(self) -> None:
+        self.ood_reason = reason_code(self.ood_reason)
 
 
 @dataclass(frozen=True)
@@ -82,10 +109,15 @@ class AuditRecord:
     key_id: str
     prev_hash: str
     hash: str
+    ood_reason: str | None = None
 
     def body(self) -> dict[str, Any]:
+        """The canonical content the MAC covers (optional fields only when set)."""
         d = asdict(self)
         d.pop("hash")
+        for name in OPTIONAL_FIELDS:
+            if d[name] is None:
+                del d[name]
         return d
 
     def to_json(self) -> dict[str, Any]:
@@ -144,6 +176,8 @@ def seal(events: list[AuditEvent], head_seq: int, head_hash: str, key: AuditKey)
             "output_digest": ev.output_digest, "phi_counts": {str(k): int(v) for k, v in ev.phi_counts.items()},
             "patient_digest": ev.patient_digest, "key_id": key.key_id, "prev_hash": prev,
         }
+        if ev.ood_reason is not None:
+            body["ood_reason"] = ev.ood_reason
         h = key.chain_hash(prev, body)
         out.append(AuditRecord(**body, hash=h))
         prev = h

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,7 @@ ledger_table = Table(
     Column("key_id", String(16), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("ood_reason", String(32)),  # audit_0002; NULL on records written before it
 )
 
 head_table = Table(
@@ -86,6 +88,8 @@ class AuditStore:
         self.url = url
         self.engine = engine or _make_engine(url, sqlite_synchronous.upper())
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._append_lock = threading.Lock()
+        self._append_conn = None  # SQLite: the pooled connection appends keep (see _append_sqlite)
         if migrate:
             from medinfer.audit.migrations import upgrade
 
@@ -127,34 +131,46 @@ class AuditStore:
         return records
 
     def _append_sqlite(self, events: list[AuditEvent], key: AuditKey) -> list[AuditRecord]:
-        """The same transaction on the raw sqlite3 connection: the request path waits on this, and SQLAlchemy's
-        per-statement overhead is many times the cost of the three statements themselves."""
-        raw = self.engine.raw_connection()
-        try:
-            cur = raw.driver_connection.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+        """The same transaction on one raw sqlite3 connection kept for appends: the request path waits on this,
+        and SQLAlchemy's per-statement overhead and pool checkout (with its reset) cost more than the three
+        statements themselves."""
+        with self._append_lock:
+            if self._append_conn is None:
+                self._append_conn = self.engine.raw_connection()
+            cur = self._append_conn.driver_connection.cursor()
             try:
-                head = cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-                if head is None:
-                    cur.execute("INSERT INTO audit_head (id, seq, hash, key_id, mac) VALUES (1, 0, ?, ?, ?)",
-                                (GENESIS_HASH, key.key_id, key.head_mac(0, GENESIS_HASH)))
-                    head = (0, GENESIS_HASH)
-                records = seal(events, head[0], head[1], key)
-                cur.executemany(_SQLITE_INSERT, [
-                    tuple(canonical_json(r.phi_counts).decode() if c == "phi_counts" else getattr(r, c)
-                          for c in _COLUMNS) for r in records])
-                tail = records[-1]
-                cur.execute("UPDATE audit_head SET seq = ?, hash = ?, key_id = ?, mac = ? WHERE id = 1",
-                            (tail.seq, tail.hash, key.key_id, key.head_mac(tail.seq, tail.hash)))
-                cur.execute("COMMIT")
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    head = cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+                    if head is None:
+                        cur.execute("INSERT INTO audit_head (id, seq, hash, key_id, mac) VALUES (1, 0, ?, ?, ?)",
+                                    (GENESIS_HASH, key.key_id, key.head_mac(0, GENESIS_HASH)))
+                        head = (0, GENESIS_HASH)
+                    records = seal(events, head[0], head[1], key)
+                    cur.executemany(_SQLITE_INSERT, [
+                        tuple(canonical_json(r.phi_counts).decode() if c == "phi_counts" else getattr(r, c)
+                              for c in _COLUMNS) for r in records])
+                    tail = records[-1]
+                    cur.execute("UPDATE audit_head SET seq = ?, hash = ?, key_id = ?, mac = ? WHERE id = 1",
+                                (tail.seq, tail.hash, key.key_id, key.head_mac(tail.seq, tail.hash)))
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                finally:
+                    cur.close()
             except BaseException:
-                cur.execute("ROLLBACK")
+                self._drop_append_conn()  # whatever failed, the next group starts on a fresh connection
                 raise
-            finally:
-                cur.close()
-        finally:
-            raw.close()
         return records
+
+    def _drop_append_conn(self) -> None:
+        conn, self._append_conn = self._append_conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
 
     def head(self) -> tuple[int, str, str, str] | None:
         """``(seq, hash, key_id, mac)`` of the head row, or None for an empty ledger."""
@@ -188,6 +204,8 @@ class AuditStore:
             return int(conn.execute(select(func.count()).select_from(ledger_table)).scalar_one())
 
     def dispose(self) -> None:
+        with self._append_lock:
+            self._drop_append_conn()
         self.engine.dispose()
 
 

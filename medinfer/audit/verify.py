@@ -7,6 +7,10 @@ Walks the ledger in ``seq`` order and reports, per problem, the ``seq`` and a ki
 - ``broken-link``  ``prev_hash`` is not the previous record's hash (deleted, inserted or reordered records)
 - ``unknown-key``  written under a key the verifier was not given
 - ``head``         the head row disagrees with the last record (records cut off the end) or its MAC is bad
+
+``ood_reason`` is covered by the MAC like every other field (only when set:
+records older than the field verify unchanged); the result counts the records
+that carry one, by reason code.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class VerifyResult:
     checked: int = 0
     last_seq: int = 0
     problems: list[Problem] = field(default_factory=list)
+    ood_reasons: dict[str, int] = field(default_factory=dict)  # records carrying an OOD reason code
 
     @property
     def ok(self) -> bool:
@@ -48,6 +53,8 @@ def verify_ledger(store: AuditStore, keys: list[AuditKey], *, max_problems: int 
 
     for rec in store.iter_records():
         res.checked += 1
+        if rec.ood_reason is not None:
+            res.ood_reasons[rec.ood_reason] = res.ood_reasons.get(rec.ood_reason, 0) + 1
         if rec.seq != prev_seq + 1:
             report(rec.seq, "gap", f"records {prev_seq + 1}..{rec.seq - 1} are missing (deleted)"
                    if rec.seq > prev_seq + 1 else f"sequence goes backwards after {prev_seq}")

@@ -39,10 +39,12 @@ def verify(url: UrlOpt = None, key_file: KeyOpt = None) -> None:
         res = verify_ledger(store, keys)
     finally:
         store.dispose()
+    ood = ", ".join(f"{k}={v}" for k, v in sorted(res.ood_reasons.items()))
+    ood_txt = f"; OOD reason codes: {ood}" if ood else ""
     if res.ok:
-        typer.echo(f"OK: {res.checked} records, chain intact through record {res.last_seq}")
+        typer.echo(f"OK: {res.checked} records, chain intact through record {res.last_seq}{ood_txt}")
         return
-    typer.echo(f"TAMPERED: {len(res.problems)} problem(s) in {res.checked} records", err=True)
+    typer.echo(f"TAMPERED: {len(res.problems)} problem(s) in {res.checked} records{ood_txt}", err=True)
     for p in res.problems:
         typer.echo(f"  record {p.seq}: {p.kind}: {p.message}", err=True)
     raise typer.Exit(1)

@@ -195,19 +195,34 @@ def rollout(
     metrics_url: str | None = typer.Option(
         None, "--metrics-url", help="Gateway /metrics to measure (default: <gateway>/metrics)."
     ),
+    max_ood_share: float | None = typer.Option(
+        None, "--max-ood-share", min=0.0, max=1.0,
+        help="Roll back when the canary's OOD share exceeds this (default: MEDINFER_REGISTRY_ROLLOUT_MAX_OOD_SHARE).",
+    ),
+    drift_gate: bool | None = typer.Option(
+        None, "--drift-gate/--no-drift-gate",
+        help="Roll back on drift against the canary's profile that stable does not show "
+        "(default: MEDINFER_REGISTRY_ROLLOUT_DRIFT_GATE).",
+    ),
 ) -> None:
     """Advance a canary through STEPS while it stays within bounds; roll back (audited) otherwise."""
+    from medinfer.registry.drift_gate import MetricsDriftSource
     from medinfer.registry.rollout import HTTPMetricsSource, RolloutController, RolloutPolicy, parse_steps
+    from medinfer.registry.settings import RegistrySettings
 
     url = metrics_url or (_state["gateway"].rstrip("/") + "/metrics" if _state.get("gateway") else None)
     if not url:
         typer.echo("error: --metrics-url (or --gateway) is needed to measure the canary", err=True)
         raise typer.Exit(2)
+    defaults = RegistrySettings()
     policy = RolloutPolicy(
-        _run(parse_steps, steps), max_error_rate, max_p99_ms, interval, min_requests, sticky=sticky
+        _run(parse_steps, steps), max_error_rate, max_p99_ms, interval, min_requests, sticky=sticky,
+        max_ood_share=defaults.rollout_max_ood_share if max_ood_share is None else max_ood_share,
+        drift_gate=defaults.rollout_drift_gate if drift_gate is None else drift_gate,
     )
     source = HTTPMetricsSource(url, _state.get("token"), ca_file=_state.get("ca_file"))
-    controller = RolloutController(_ops(), source, policy, report=lambda m: typer.echo(m, err=True))
+    controller = RolloutController(_ops(), source, policy, report=lambda m: typer.echo(m, err=True),
+                                   drift=MetricsDriftSource(source))
     result = _run(controller.run, name, version, actor=_state["actor"])
     _out({"outcome": result.outcome, "reason": result.reason, "steps": result.steps})
     if result.outcome != "promoted":

@@ -26,12 +26,13 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from prometheus_client import Gauge
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medinfer.common.errors import MedinferError, PayloadTooLarge
 from medinfer.common.http import OPAQUE_ID, problem_response
 
-__all__ = ["EdgeMiddleware", "RequestRecorder", "RequestRecord", "render_problem"]
+__all__ = ["EdgeMiddleware", "RequestRecorder", "RequestRecord", "ErrorRenderer", "render_problem"]
 
 log = logging.getLogger("medinfer.http")
 
@@ -60,9 +61,13 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-async def render_problem(err: MedinferError, scope: Scope) -> tuple[Message, bytes]:
-    """A problem+json response as its ASGI start message and body."""
-    resp = problem_response(err, scope.get("state", {}).get("request_id"))
+ErrorRenderer = Callable[[MedinferError, str], Response]
+
+
+async def render_problem(err: MedinferError, scope: Scope, renderer: ErrorRenderer | None = None) -> tuple[Message, bytes]:
+    """An error response (problem+json unless ``renderer`` says otherwise) as its ASGI start message and body."""
+    rid = scope.get("state", {}).get("request_id") or ""
+    resp = renderer(err, rid) if renderer is not None else problem_response(err, rid)
     msgs: list[Message] = []
 
     async def collect(m: Message) -> None:
@@ -87,14 +92,18 @@ class EdgeMiddleware:
         self, app: ASGIApp, *, max_body_bytes: int, on_done: Callable[[Scope, int, float], None] | None = None,
         in_flight: Gauge | None = None, https_headers: Iterable[tuple[bytes, bytes]] = (),
         http_headers: Iterable[tuple[bytes, bytes]] = (), recorder: RequestRecorder | None = None,
+        error_renderers: dict[str, ErrorRenderer] | None = None,
     ) -> None:
-        """``https_headers`` / ``http_headers``: added to every response on that scheme unless the route set them."""
+        """``https_headers`` / ``http_headers``: added to every response on that scheme unless the route set them.
+        ``error_renderers``: path prefix -> how the edge's own errors (413, 500, the recorder's 503) are rendered
+        there, for APIs whose clients expect another error format (FHIR's OperationOutcome)."""
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.on_done = on_done
         self.in_flight = in_flight
         self.extra = {"https": list(https_headers), "http": list(http_headers)}
         self.recorder = recorder
+        self.error_renderers = tuple((error_renderers or {}).items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,9 +194,15 @@ class EdgeMiddleware:
                     return False
         return False
 
-    @staticmethod
-    async def _answer(err: MedinferError, scope: Scope, send: Send) -> None:
-        start, payload = await render_problem(err, scope)
+    def _renderer(self, scope: Scope) -> ErrorRenderer | None:
+        path = scope.get("path", "")
+        for prefix, renderer in self.error_renderers:
+            if path.startswith(prefix):
+                return renderer
+        return None
+
+    async def _answer(self, err: MedinferError, scope: Scope, send: Send) -> None:
+        start, payload = await render_problem(err, scope, self._renderer(scope))
         await send(start)
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
@@ -198,7 +213,7 @@ class EdgeMiddleware:
         err = await self.recorder.commit(record, scope, int(start["status"]), started)
         payload = b"".join(body)
         if err is not None:
-            start, payload = await render_problem(err, scope)
+            start, payload = await render_problem(err, scope, self._renderer(scope))
             present = {k.lower() for k, _ in start["headers"]}
             start["headers"] = [*start["headers"], *(h for h in extra if h[0] not in present)]
         await send(start)

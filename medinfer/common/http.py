@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from medinfer.common.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -26,6 +28,7 @@ __all__ = [
     "problem_response",
     "install_problem_handlers",
     "OPAQUE_ID",
+    "PlainRoute",
     "request_id_of",
     "parse_json_body",
     "opaque_request_id",
@@ -134,3 +137,14 @@ def opaque_request_id(value: str | None) -> str | None:
         return None
     cand = value.lower()
     return cand if len(cand) <= 64 and OPAQUE_ID.fullmatch(cand) else None
+
+
+class PlainRoute(Route):
+    """A Starlette route for the hot paths (no FastAPI dependency solving) that, like FastAPI's routes, puts
+    itself in ``scope["route"]``: metrics and the audit record label requests by route template."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child

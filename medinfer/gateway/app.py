@@ -122,6 +122,7 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
             client_id=getattr(call.principal, "client_id", None),
             model=call.model if call.model in catalog.names() else None, version=version,
             latency_us=int(call.latency_s * 1e6), input_digest=in_h.hexdigest(), output_digest=out_digest,
+            ood_reason=call.ood_reason,
         ))
 
     return authenticate, record
@@ -141,6 +142,7 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
     )
     grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security, service.catalog)
     grpc_service.track = service.track
+    grpc_service.ood_gate = service  # OOD gate + drift window for monitored tabular versions
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
@@ -154,6 +156,9 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     gm = GatewayMetrics(metrics_registry)
     security = build_security(settings)
+    if security.ledger is not None:
+        security.ledger.observe_write = gm.audit_write.observe
+        security.ledger.count_failure = gm.audit_failures.inc
     # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
     monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
 
@@ -220,7 +225,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.state.drift_monitor = monitor
     install_problem_handlers(app)
     # Routes are matched in order: the inference routes first, they carry the traffic.
-    app.include_router(infer.router)
+    app.router.routes.extend([*infer.routes, *v2.infer_routes])
     app.include_router(v2.router)
     app.include_router(fhir.router)
     app.include_router(health.router)
@@ -233,5 +238,6 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,
                        in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),
                        http_headers=security_headers(None),
-                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None)
+                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None,
+                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response})
     return app

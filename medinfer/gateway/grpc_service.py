@@ -6,7 +6,11 @@ gRPC endpoint with the resolved model version, under the same deadline
 breaker rules as REST. An ``authenticate`` hook (metadata ``authorization``)
 and an ``on_call`` hook (audit, metrics) are plugged in by ``create_app``.
 Only inference and metadata RPCs are exposed: repository control, shared
-memory, logging and trace settings stay internal to Triton.
+memory, logging and trace settings stay internal to Triton. With an
+``ood_gate`` (the ``InferenceService``), ``ModelInfer`` on a monitored tabular
+version passes the OOD gate and drift window like ``/infer``: a reject is
+INVALID_ARGUMENT naming the reason code, a flag adds response parameters
+``ood``/``ood_reason``/``ood_rows`` (see :mod:`medinfer.gateway.v2_ood`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
+import numpy as np
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
@@ -26,6 +31,8 @@ from medinfer import __version__
 from medinfer.common.errors import MedinferError
 from medinfer.common.http import opaque_request_id
 from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryableUpstreamError, RetryPolicy, call_with_resilience
+from medinfer.gateway.v2_ood import flag_grpc_response, grpc_features
+from medinfer.monitoring import OodDecision
 
 __all__ = ["GatewayGrpcService", "GrpcCall", "start_grpc_server", "STATUS_OF"]
 
@@ -53,6 +60,15 @@ class GrpcCall:
     principal: Any
     request: Any
     response: Any
+    ood_reason: str | None = None  # the OOD gate's reason code (flagged or rejected input)
+
+
+class OodGate(Protocol):
+    """What ``ModelInfer`` needs of ``InferenceService`` to gate tabular inputs."""
+
+    def monitors_tabular(self, entry: Any) -> bool: ...
+
+    def gate_tabular(self, entry: Any, features: np.ndarray) -> OodDecision | None: ...
 
 
 OnCall = Callable[[GrpcCall], Awaitable[None]]
@@ -76,6 +92,7 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         # Counts an inference in flight per (model, version): the registry unloads a
         # retired version only after its requests finished (set to InferenceService.track).
         self.track: Callable[[str, int], Any] = lambda model, version: nullcontext()
+        self.ood_gate: OodGate | None = None  # set to the InferenceService by create_app
 
     # -- plumbing -----------------------------------------------------------
     def _deadline(self, context: grpc.aio.ServicerContext) -> Deadline:
@@ -98,15 +115,19 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
             result = await body(principal, self._deadline(context))
         except MedinferError as err:
             error = err
+        ood_reason = _ood_reason(error, result)
         if self.on_call is not None:
             call = GrpcCall(method, model, rid, error.status if error else 200, time.perf_counter() - start,
-                            principal, request, result)
+                            principal, request, result, ood_reason)
             try:
                 await self.on_call(call)
             except MedinferError as err:  # the audit store failed: nothing is served without its record
                 error, result = err, None
         if error is not None:
-            await context.abort(STATUS_OF.get(error.status, grpc.StatusCode.INTERNAL), error.detail)
+            detail = error.detail
+            if error.code == "ood-rejected":  # the reason code, as the REST problem's "reason" member
+                detail = f"{error.code}: {error.extra.get('reason')}: {detail}"
+            await context.abort(STATUS_OF.get(error.status, grpc.StatusCode.INTERNAL), detail)
         return result
 
     async def _forward(self, rpc: Callable, request: Any, deadline: Deadline) -> Any:
@@ -161,11 +182,31 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelInfer(self, request, context):  # noqa: N802
         async def body(principal, deadline):
-            name, version = self._versioned(request.model_name, request.model_version, request.id)
-            request.model_name, request.model_version = name, version
-            with self.track(name, int(version)):
-                return await self._forward(self.stub.ModelInfer, request, deadline)
+            v = request.model_version
+            entry, _tag = self.resolve(request.model_name, int(v) if v.isdigit() else None, request.id)
+            ood = self._gate(entry, request)
+            request.model_name, request.model_version = entry.name, str(entry.version)
+            with self.track(entry.name, entry.version):
+                response = await self._forward(self.stub.ModelInfer, request, deadline)
+            return flag_grpc_response(response, ood) if ood is not None and ood.ood else response
         return await self._guard("ModelInfer", request, context, body, request.model_name)
+
+    def _gate(self, entry: Any, request: Any) -> OodDecision | None:
+        """Gate a monitored tabular version's input (raises ``OodRejected``); others are not decoded."""
+        gate = self.ood_gate
+        if gate is None or not gate.monitors_tabular(entry):
+            return None
+        features = grpc_features(entry, request)
+        return None if features is None else gate.gate_tabular(entry, features)
+
+
+def _ood_reason(error: MedinferError | None, result: Any) -> str | None:
+    if error is not None:
+        return error.extra.get("reason") if error.code == "ood-rejected" else None
+    params = getattr(result, "parameters", None)
+    if params is not None and "ood_reason" in params:
+        return params["ood_reason"].string_param
+    return None
 
 
 def _from_grpc(exc: grpc.aio.AioRpcError) -> MedinferError:

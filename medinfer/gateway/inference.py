@@ -156,7 +156,7 @@ class InferenceService:
                                    extra={"expected_kind": expected})
         if kind in (InputKind.TABULAR, InputKind.TENSOR) and expected == "tabular":
             tensor = await self._tabular(entry, body, kind, deadline, headers)
-            ood = self._monitor(entry, tensor.data)
+            ood = self.gate_tabular(entry, tensor.data)
             try:
                 with self.track(entry.name, entry.version):
                     outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
@@ -188,12 +188,18 @@ class InferenceService:
         raise ValidationFailed(f"{kind.value} input does not fit this model", field="input",
                                code="unsupported-input-kind")
 
-    def _monitor(self, entry: CatalogEntry, features: np.ndarray) -> OodDecision | None:
+    def monitors_tabular(self, entry: CatalogEntry) -> bool:
+        """Whether ``gate_tabular`` applies: a tabular version with a drift monitor (cheap dict lookup)."""
+        return (entry.kind == "tabular" and self.monitor is not None
+                and self.monitor.get(entry.name, str(entry.version)) is not None)
+
+    def gate_tabular(self, entry: CatalogEntry, features: np.ndarray) -> OodDecision | None:
         """OOD gate (raises ``OodRejected`` under a reject policy), then an O(1) append to the drift window.
 
         ``None`` when the version is not monitored. Rejected inputs are counted
         by the gate but kept out of the window; flagged ones stay in it, since
-        they are part of what the model is being sent.
+        they are part of what the model is being sent. ``/infer``, the v2 REST
+        route and gRPC ``ModelInfer`` all call this on the FP32 feature matrix.
         """
         mon = self.monitor
         if mon is None:

@@ -14,7 +14,10 @@ Bounds (per interval, canary vs the stable version):
 * latency: ``canary_p99 > max_p99_ms`` *and* slower than the stable p99 fails
   (a slow system is not the canary's fault);
 * traffic: fewer than ``min_requests`` canary requests after ``max_wait_intervals``
-  intervals fails (no evidence is not a pass).
+  intervals fails (no evidence is not a pass);
+* drift/OOD (optional, with a ``DriftSource``): the canary's OOD share above
+  ``max_ood_share``, or drift on the canary while the stable version has none
+  (``drift_gate``); see :mod:`medinfer.registry.drift_gate`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from medinfer.common.errors import BackendUnavailable, ValidationFailed
+from medinfer.registry.drift_gate import DriftSource, judge_drift
 
 __all__ = [
     "VersionSample",
@@ -150,6 +154,8 @@ class RolloutPolicy:
     min_requests: int = 20
     max_wait_intervals: int = 3
     sticky: bool = False
+    max_ood_share: float | None = None  # drift gate: the canary's OOD share bound (None: off)
+    drift_gate: bool = False  # roll back when the canary drifts and the stable version does not
 
 
 @dataclass
@@ -180,8 +186,22 @@ class RolloutController:
         *,
         sleep: Callable[[float], None] = time.sleep,
         report: Callable[[str], None] = lambda _: None,
+        drift: DriftSource | None = None,
     ) -> None:
         self.ops, self.source, self.policy, self.sleep, self.report = ops, source, policy, sleep, report
+        self.drift = drift
+
+    @property
+    def drift_gated(self) -> bool:
+        return self.drift is not None and (self.policy.max_ood_share is not None or self.policy.drift_gate)
+
+    def judge_drift(self, name: str, version: int, stable_v: int, step: dict[str, Any]) -> str | None:
+        """Drift/OOD gates for this step (adds the signals to ``step``)."""
+        assert self.drift is not None
+        canary, stable = self.drift.signals(name, version), self.drift.signals(name, stable_v)
+        step["canary_drift"] = canary.to_json() if canary is not None else None
+        step["stable_drift"] = stable.to_json() if stable is not None else None
+        return judge_drift(canary, stable, max_ood_share=self.policy.max_ood_share, drift_gate=self.policy.drift_gate)
 
     def _measure(self, name: str) -> dict[int, VersionSample]:
         return parse_version_metrics(self.source.scrape(), name)
@@ -233,7 +253,6 @@ class RolloutController:
                 "stable_p99_ms": _ms(quantile(stable, 0.99)),
             }
             steps_done.append(step)
-            self.report(f"step {weight:g}%: {step}")
             reason = None
             if canary.requests < self.policy.min_requests:
                 reason = (
@@ -242,6 +261,9 @@ class RolloutController:
                 )
             else:
                 reason = self.judge(canary, stable)
+            if reason is None and self.drift_gated:
+                reason = self.judge_drift(name, version, stable_v, step)
+            self.report(f"step {weight:g}%: {step}")
             if reason is not None:
                 self.ops.clear_canary(
                     name, actor=actor, reason=f"automatic rollback at {weight:g}%: {reason}", automatic=True

@@ -45,6 +45,16 @@ class RegistrySettings(ServiceSettings):
     refresh_interval_s: float = Field(
         default=0.5, description="How often the gateway checks the store's change counter for a new snapshot."
     )
+    rollout_max_ood_share: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Automated rollout: roll back when the canary's share of inputs the OOD gate flagged or "
+        "rejected exceeds this (e.g. 0.05). Unset: no OOD gate. Needs the version's reference profile.",
+    )
+    rollout_drift_gate: bool = Field(
+        default=False,
+        description="Automated rollout: roll back when drift is detected against the canary's reference profile "
+        "while the stable version shows none.",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

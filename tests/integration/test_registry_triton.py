@@ -13,6 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from medinfer.registry import RegistrySettings, build_registry
+from medinfer.monitoring import DriftMetrics, DriftMonitor, build_tabular_profile
+from medinfer.registry.drift_gate import MonitorDriftSource
 from medinfer.registry.rollout import RegistryMetricsSource, RolloutController, RolloutPolicy
 from medinfer.registry.routing import InflightTracker, RoutingTable, SnapshotRefresher, VersionMetrics
 from medinfer.triton.server import TritonPorts, TritonServer
@@ -109,8 +111,15 @@ def test_promote_and_rollback_under_load_lose_no_request(env, triton, tmp_path):
     assert [e["action"] for e in events.items][-3:] == ["model.promote", "model.promote", "model.rollback"]
 
 
-def _rollout(reg, triton, table, metrics, name, canary_version, bad_every):
-    traffic = Traffic(triton.ports.http, table, metrics, name, bad_every=bad_every).start()
+def _rollout(reg, triton, table, metrics, name, canary_version, bad_every, monitor=None, **gates):
+    on_input = None
+    if monitor is not None:  # the gateway's OOD gate and drift window, per request
+
+        def on_input(version, x):
+            monitor.check(name, str(version), x)
+            monitor.record(name, str(version), x)
+
+    traffic = Traffic(triton.ports.http, table, metrics, name, bad_every=bad_every, on_input=on_input).start()
     policy = RolloutPolicy(
         [25, 50, 100],
         max_error_rate=0.05,
@@ -118,9 +127,11 @@ def _rollout(reg, triton, table, metrics, name, canary_version, bad_every):
         interval_s=1.5,
         min_requests=10,
         max_wait_intervals=4,
+        **gates,
     )
+    drift = MonitorDriftSource(monitor) if monitor is not None else None
     try:
-        result = RolloutController(reg, RegistryMetricsSource(metrics.registry), policy).run(
+        result = RolloutController(reg, RegistryMetricsSource(metrics.registry), policy, drift=drift).run(
             name, canary_version, actor="rollout-bot"
         )
     finally:
@@ -163,6 +174,31 @@ def test_rollout_rolls_a_broken_canary_back_with_a_reason(env, triton, tmp_path)
     assert last["action"] == "model.auto_rollback" and last["actor"] == "rollout-bot"
     assert "error rate" in last["reason"] and last["before"] == v2 and last["after"] == v1
     assert reg.history(name)[-1]["kind"] == "auto_rollback"
+
+
+def test_rollout_rolls_back_a_canary_whose_inputs_are_out_of_distribution(env, triton, tmp_path):
+    """A healthy model (no errors, fast) whose reference profile does not match the inputs it gets."""
+    import numpy as np
+
+    reg, table, metrics, events, _ = env
+    name = "ro_ood"
+    v1 = _publish(reg, tmp_path, name, seed=1)
+    v2 = _publish(reg, tmp_path, name, seed=2)
+    reg.promote(name, v1, actor="alice")
+    train = np.random.default_rng(0).random((600, 4))  # what the traffic sends: uniform [0, 1)
+    monitor = DriftMonitor(metrics=DriftMetrics(CollectorRegistry()))
+    names = ["f0", "f1", "f2", "f3"]
+    monitor.register(name, str(v1), build_tabular_profile(train, names), policy="flag")
+    monitor.register(name, str(v2), build_tabular_profile(train * 10 + 5, names), policy="flag")  # other units
+    result, outcomes = _rollout(reg, triton, table, metrics, name, v2, bad_every=0, monitor=monitor,
+                                max_ood_share=0.1)
+    assert result.outcome == "rolled_back" and "OOD share" in result.reason and len(result.steps) == 1
+    assert result.steps[0]["canary_errors"] == 0 and result.steps[0]["canary_drift"]["ood_share"] == 1.0
+    assert result.steps[0]["stable_drift"]["ood_share"] < 0.1
+    assert all(o.status == 200 for o in outcomes)
+    assert reg.get_model(name)["current"] == v1 and _wait_unloaded(triton, name, v2)
+    last = events.items[-1]
+    assert last["action"] == "model.auto_rollback" and "OOD share" in last["reason"]
 
 
 def test_concurrent_promotions_one_wins_the_other_gets_409(env, triton, tmp_path):

@@ -8,6 +8,7 @@ import http.client
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,15 +35,20 @@ class Traffic:
     bad_every: int = 0  # every n-th request carries a first feature of 5.0 (breaks the flaky model)
     n_in: int = 4
     outcomes: list[Outcome] = field(default_factory=list)
+    # Sees each request's input before it is sent, as the gateway's OOD gate and drift window do.
+    on_input: Callable[[int, np.ndarray], None] | None = None
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _body(self, i: int) -> bytes:
+    def _input(self, i: int) -> np.ndarray:
         x = np.random.default_rng(i).random((1, self.n_in)).astype(np.float32)
         if self.bad_every and i % self.bad_every == 0:
             x[0, 0] = 5.0
+        return x
+
+    def _body(self, x: np.ndarray) -> bytes:
         return json.dumps(
             {
                 "inputs": [
@@ -57,12 +63,15 @@ class Traffic:
         while not self._stop.is_set():
             i += 1
             version, tag = self.table.resolve(self.model, None, uuid.uuid4().hex)
+            x = self._input(i)
+            if self.on_input is not None:
+                self.on_input(version, x)
             with self.metrics.track(self.model, version) as out:
                 try:
                     conn.request(
                         "POST",
                         f"/v2/models/{self.model}/versions/{version}/infer",
-                        self._body(i),
+                        self._body(x),
                         {"Content-Type": "application/json"},
                     )
                     resp = conn.getresponse()

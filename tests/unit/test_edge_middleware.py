@@ -114,3 +114,20 @@ def test_unhandled_error_is_a_500_problem_without_its_message(caplog):
     assert "12345" not in caplog.text
     status, _, body, _ = call(EdgeMiddleware(boom_app, max_body_bytes=100))  # without a recorder too
     assert status == 500 and b"12345" not in body
+
+
+def test_edge_errors_under_fhir_are_operation_outcomes():
+    from medinfer.gateway.routes.fhir import FHIR_PREFIX, outcome_response
+
+    renderers = {FHIR_PREFIX: outcome_response}
+    mw = EdgeMiddleware(echo_app, max_body_bytes=5, recorder=Recorder(), error_renderers=renderers)
+    for path, status in (("/fhir/r4/$infer", 413), ("/infer", 413)):
+        got, headers, body, _ = call(mw, path=path, headers=[(b"content-length", b"9")], chunks=(b"123456789",))
+        fhir = path.startswith(FHIR_PREFIX)
+        assert got == status
+        assert headers[b"content-type"] == (b"application/fhir+json" if fhir else b"application/problem+json")
+    mw = EdgeMiddleware(echo_app, max_body_bytes=5, recorder=Recorder(fail=True), error_renderers=renderers)
+    status, headers, body, _ = call(mw, path="/fhir/r4/$infer", chunks=(b"{}",))  # the audit store is down
+    doc = orjson.loads(body)
+    assert status == 503 and doc["resourceType"] == "OperationOutcome"
+    assert doc["issue"][0]["details"]["coding"][0]["code"] == "audit-unavailable"

@@ -43,6 +43,7 @@ def make_session(base_url: str, *, connections: int, timeout_s: float, ca_file: 
         skip_auto_headers=("User-Agent", "Accept-Encoding"),
         raise_for_status=False,
         auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),  # upstreams set no cookies; a real jar costs every request
     )
 
 

@@ -1,8 +1,8 @@
 """``POST /fhir/r4/$infer``: FHIR R4 resources in, a FHIR Bundle out (docs/fhir.md).
 
-Every error on this route, including 401/403/429 from the auth dependency,
-renders as a FHIR ``OperationOutcome`` (``application/fhir+json``) instead of
-problem+json. The subject reference is kept out of logs and errors; the audit
+Every error on this route, including 401/403/429 from the auth dependency and
+the edge's 413 and audit 503, renders as a FHIR ``OperationOutcome``
+(``application/fhir+json``) instead of problem+json. The subject reference is kept out of logs and errors; the audit
 record gets only its keyed digest (``patient_key``), for accounting of disclosures.
 """
 
@@ -31,13 +31,16 @@ from medinfer.security import (
 )
 from medinfer.security.deps import CurrentPrincipal
 
-__all__ = ["FhirRoute", "router"]
+__all__ = ["FhirRoute", "router", "outcome_response", "FHIR_PREFIX"]
+
+FHIR_PREFIX = "/fhir/"
 
 log = logging.getLogger("medinfer.gateway")
 _ACCEPTED = ("application/fhir+json", "application/json")
 
 
-def _outcome_response(err: MedinferError, request_id: str) -> Response:
+def outcome_response(err: MedinferError, request_id: str) -> Response:
+    """An error as a FHIR OperationOutcome (also how the gateway's edge renders its 413/503/500 under /fhir/)."""
     headers = dict(err.headers)
     if request_id:
         headers["X-Request-ID"] = request_id
@@ -55,10 +58,10 @@ class FhirRoute(APIRoute):
             try:
                 return await handler(request)
             except MedinferError as err:
-                return _outcome_response(err, request_id_of(request))
+                return outcome_response(err, request_id_of(request))
             except Exception as exc:  # noqa: BLE001 - type only: the message may quote the input
                 log.error("unhandled error", extra={"request_id": request_id_of(request), "code": type(exc).__name__})
-                return _outcome_response(MedinferError("internal error; see the service log by request id"),
+                return outcome_response(MedinferError("internal error; see the service log by request id"),
                                          request_id_of(request))
 
         return run
