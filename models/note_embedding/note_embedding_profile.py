@@ -29,7 +29,8 @@ import numpy as np
 
 from medinfer.monitoring import EmbeddingProfile, TextGate, build_embedding_profile
 
-__all__ = ["CORPUS", "OOD_TARGET_FRR", "corpus_notes", "render_excerpts", "excerpt_pairs", "corpus_excerpts", "embed", "reference_profile"]
+__all__ = ["CORPUS", "OOD_TARGET_FRR", "corpus_notes", "render_excerpts", "excerpt_pairs", "corpus_excerpts", "embed",
+           "reference_profile"]
 
 CORPUS = Path(__file__).resolve().parents[2] / "bench" / "data" / "deid"
 OOD_TARGET_FRR = 0.01
@@ -90,7 +91,7 @@ def corpus_notes(part: str) -> list[dict]:
     notes = []
     for split in ("dev", "heldout"):
         with open(CORPUS / f"{split}.jsonl", encoding="utf-8") as fh:
-            notes += [n for i, line in enumerate(fh) if ((i % 3 == 2) == (part == "heldout")) and (n := json.loads(line))]
+            notes += [json.loads(line) for i, line in enumerate(fh) if (i % 3 == 2) == (part == "heldout")]
     return notes
 
 
