@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -216,6 +217,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
+    app.state.started_at = datetime.datetime.now(datetime.timezone.utc)
     app.state.catalog = catalog
     app.state.metrics = gm
     app.state.security = security

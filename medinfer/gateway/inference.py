@@ -37,9 +37,11 @@ class VersionResolver(Protocol):
 
     Returns the version and the release tag it was reached through (None when
     the caller pinned a version). The registry's resolver applies ``current``
-    and canary weights; the default serves the highest version present."""
+    and canary weights (by request id, or by ``client`` when the canary is
+    sticky); the default serves the highest version present."""
 
-    def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]: ...
+    def resolve(self, model: str, version: int | None, request_id: str,
+                client: str | None = None) -> tuple[int, str | None]: ...
 
 
 def _untracked(model: str, version: int) -> AbstractContextManager[Any]:
@@ -50,7 +52,8 @@ class LatestVersionResolver:
     def __init__(self, catalog: ModelCatalog) -> None:
         self.catalog = catalog
 
-    def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]:
+    def resolve(self, model: str, version: int | None, request_id: str,
+                client: str | None = None) -> tuple[int, str | None]:
         if version is not None:
             return version, None
         return self.catalog.get(model).version, "latest"
@@ -107,8 +110,11 @@ class InferenceService:
         self.image = ImagePipeline(preprocessor, triton)
         self.media_ood = MediaOod(monitor)
 
-    def resolve_named(self, model: Any, version: Any, request_id: str) -> tuple[CatalogEntry, str | None]:
-        """Validate a model name and optional version and resolve them to a catalog entry and its tag."""
+    def resolve_named(self, model: Any, version: Any, request_id: str,
+                      client: str | None = None) -> tuple[CatalogEntry, str | None]:
+        """Validate a model name and optional version and resolve them to a catalog entry and its tag.
+
+        ``client`` (the caller's stable identity) keeps a sticky canary on one version per client."""
         if not isinstance(model, str) or not model:
             raise ValidationFailed("'model' must be a model name", field="model")
         if version is not None:
@@ -117,17 +123,18 @@ class InferenceService:
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
                 raise ValidationFailed("'version' must be a positive integer", field="version")
         self.catalog.get(model)  # 404 for an unknown model before any routing decision
-        resolved, tag = self.versions.resolve(model, version, request_id)
+        resolved, tag = self.versions.resolve(model, version, request_id, client)
         return self.catalog.get(model, resolved), tag
 
-    def resolve(self, body: dict[str, Any], kind: InputKind, request_id: str = "") -> tuple[CatalogEntry, str | None]:
+    def resolve(self, body: dict[str, Any], kind: InputKind, request_id: str = "",
+                client: str | None = None) -> tuple[CatalogEntry, str | None]:
         model = body.get("model")
         version = body.get("version")
         if model is None:
             model = self.default_models.get(kind.value)
             if model is None:
                 raise ValidationFailed("no default model for this kind of input; name one in 'model'", field="model")
-        return self.resolve_named(model, version, request_id)
+        return self.resolve_named(model, version, request_id, client)
 
     def schema(self, entry: CatalogEntry) -> TabularSchema:
         key = (entry.name, entry.version)
@@ -138,15 +145,16 @@ class InferenceService:
 
     async def infer(self, body: Any, request_id: str, deadline: Deadline, headers: dict[str, str] | None = None,
                     authorize: Callable[[CatalogEntry], None] | None = None,
-                    patient_key: str | None = None) -> InferenceResult:
-        """``authorize`` runs once the model is resolved, before any work on the input (403 stops here)."""
+                    patient_key: str | None = None, client: str | None = None) -> InferenceResult:
+        """``authorize`` runs once the model is resolved, before any work on the input (403 stops here);
+        ``client`` is the caller's stable identity, for sticky canaries."""
         if not isinstance(body, dict) or "input" not in body:
             raise ValidationFailed("body must be a JSON object with an 'input' field", field="input")
         kind = classify_input(body["input"])
         if kind is InputKind.UNKNOWN:
             raise ValidationFailed("'input' must be text, a base64 image/DICOM, a tabular record or a tensor",
                                    field="input")
-        entry, tag = self.resolve(body, kind, request_id)
+        entry, tag = self.resolve(body, kind, request_id, client)
         if authorize is not None:
             authorize(entry)
         expected = entry.kind
@@ -167,7 +175,7 @@ class InferenceService:
                 # The routed version left Triton between routing and the call (a promotion or rollback
                 # finished meanwhile): route once more on the current snapshot.
                 await asyncio.sleep(REROUTE_DELAY_S)
-                entry, tag = self.resolve(body, kind, request_id)
+                entry, tag = self.resolve(body, kind, request_id, client)
                 tensor = await self._tabular(entry, body, kind, deadline, headers)
                 with self.track(entry.name, entry.version):
                     outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,

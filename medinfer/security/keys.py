@@ -111,6 +111,7 @@ class OIDCKeySource:
         self._fetched_at = 0.0
         self._attempted_at = -1e18
         self._jwks_uri: str | None = None
+        self.token_endpoint: str | None = None  # from discovery, for the FHIR CapabilityStatement
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self.fetch_count = 0
@@ -158,6 +159,9 @@ class OIDCKeySource:
             if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
                 raise ValueError("discovery document has no jwks_uri")
             self._jwks_uri = uri
+            token = meta.get("token_endpoint")
+            if isinstance(token, str) and token.startswith(("https://", "http://")):
+                self.token_endpoint = token
         keys = keys_from_jwks(await self._get_json(self._jwks_uri))
         if not keys:
             raise ValueError("JWKS holds no usable signing key")

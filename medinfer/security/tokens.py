@@ -80,6 +80,14 @@ class TokenVerifier:
         self._cache: OrderedDict[bytes, Principal] = OrderedDict()
         self._cache_size = cache_size
 
+    def token_endpoint(self) -> str | None:
+        """The first OpenID Provider's token endpoint, once its discovery document was read."""
+        for ti in self._issuers.values():
+            endpoint = getattr(ti.keys, "token_endpoint", None)
+            if endpoint:
+                return endpoint
+        return None
+
     async def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthorized("token too long")

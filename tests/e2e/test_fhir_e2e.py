@@ -279,3 +279,18 @@ def test_patient_reference_never_reaches_logs_or_audit(stack: Stack, gateway: Ga
         assert needle.lower() not in audit_text.lower()
     key = AuditKey.from_file(ensure_dev_keys(stack.home).audit_key_file)
     assert fhir_rows == [(key.patient_digest(canary),)]  # found by accounting of disclosures, by digest
+
+
+def test_capability_statement_is_public_and_valid(gateway: GatewayClient) -> None:
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    r = gateway.session.get(gateway.url("/fhir/r4/metadata"), timeout=30)  # no Authorization header
+    assert r.status_code == 200 and r.headers["content-type"] == "application/fhir+json"
+    doc = r.json()
+    CapabilityStatement.model_validate(doc)
+    assert doc["fhirVersion"] == "4.0.1" and doc["kind"] == "instance"
+    (rest,) = doc["rest"]
+    assert rest["mode"] == "server" and [op["name"] for op in rest["operation"]] == ["infer"]
+    assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    assert "breast_cancer" not in r.text  # no model list for anonymous callers
+    assert r.headers["cache-control"] == "no-store"

@@ -102,6 +102,15 @@ def test_oidc_token_runs_inference_and_is_audited(secure_gw, oidc_provider):
     assert rec["route"] == "/infer" and len(rec["input_digest"]) == 64 and len(rec["output_digest"]) == 64
 
 
+def test_fhir_capability_names_the_providers_token_endpoint(secure_gw, oidc_provider):
+    assert secure_gw.request("POST", "/infer", token=oidc_provider.token("svc-infer"), body=EXAMPLE).status == 200
+    reply = secure_gw.request("GET", "/fhir/r4/metadata")  # public: FHIR clients read it before they authenticate
+    assert reply.status == 200
+    (uris,) = reply.json()["rest"][0]["security"]["extension"]
+    token = uris["extension"][0]["valueUri"]
+    assert token.startswith(oidc_provider.issuer) and token.endswith("/token")
+
+
 def test_model_scoped_token(secure_gw, oidc_provider):
     token = oidc_provider.token("svc-one-model")
     assert secure_gw.request("POST", "/infer", token=token, body=EXAMPLE).status == 200

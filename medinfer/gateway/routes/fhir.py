@@ -21,6 +21,7 @@ from medinfer.audit import annotate
 from medinfer.common.errors import MedinferError, UnsupportedMediaType
 from medinfer.common.http import parse_json_body, request_id_of
 from medinfer.fhir import FHIR_JSON, FhirInferenceService, operation_outcome
+from medinfer.fhir.capability import capability_statement
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.security import (
     check_json_shape,
@@ -106,7 +107,7 @@ async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str |
     tp = request.headers.get("traceparent")
     answer = await svc.run(parsed, model=model, version=version, request_id=rid, deadline=deadline,
                            headers={"traceparent": tp} if tp else None, authorize=authorize,
-                           patient_key=subject_key)
+                           patient_key=subject_key, client=principal.rate_key)
     if answer.result.phi_counts:
         annotate(request.scope, phi_counts=answer.result.phi_counts)
     state = request.scope.setdefault("state", {})
@@ -118,3 +119,15 @@ async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str |
     if answer.tag:
         response.headers["X-Model-Tag"] = answer.tag
     return response
+
+
+@router.get("/fhir/r4/metadata")
+async def fhir_metadata(request: Request) -> Response:
+    """The CapabilityStatement: public, as FHIR clients read it before they authenticate."""
+    verifier = request.app.state.security.verifier
+    token = verifier.token_endpoint() if verifier is not None else None
+    cached = getattr(request.app.state, "fhir_capability", None)
+    if cached is None or cached[0] != token:  # rebuilt once discovery has found the token endpoint
+        doc = capability_statement(request.app.state.started_at, token_endpoint=token)
+        cached = request.app.state.fhir_capability = (token, orjson.dumps(doc))
+    return Response(cached[1], media_type=FHIR_JSON)
