@@ -19,6 +19,7 @@ from medinfer.common.errors import BackendUnavailable, ValidationFailed
 from medinfer.common.v2 import V2Tensor
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
+from medinfer.gateway.media_ood import MediaOod
 from medinfer.gateway.pipelines import ImagePipeline, TextPipeline
 from medinfer.gateway.resilience import Deadline
 from medinfer.gateway.routing import InputKind, classify_input, image_bytes
@@ -81,7 +82,8 @@ class InferenceResult:
             doc["ood"] = self.ood.ood
             if self.ood.ood:
                 doc["ood_reason"] = self.ood.reason
-                doc["ood_rows"] = list(self.ood.rows)
+                if self.ood.rows:  # tabular batches: which rows
+                    doc["ood_rows"] = list(self.ood.rows)
         return doc
 
 
@@ -106,6 +108,7 @@ class InferenceService:
         self._schemas: dict[tuple[str, int], TabularSchema] = {}
         self.text = TextPipeline(preprocessor, triton, text_operator)
         self.image = ImagePipeline(preprocessor, triton)
+        self.media_ood = MediaOod(monitor)
 
     def resolve_named(self, model: Any, version: Any, request_id: str,
                       client: str | None = None) -> tuple[CatalogEntry, str | None]:
@@ -180,13 +183,16 @@ class InferenceService:
             return InferenceResult(entry.name, entry.version, outputs, kind, tag, ood)
         if kind is InputKind.TEXT:
             with self.track(entry.name, entry.version):
-                text = await self.text.run(entry, body["input"], deadline, request_id, headers, patient_key)
-            return InferenceResult(entry.name, entry.version, text.outputs, kind, tag, phi_counts=text.phi_counts)
+                text = await self.text.run(entry, body["input"], deadline, request_id, headers, patient_key,
+                                           gate=self.media_ood.text_gate(entry))
+            ood = self.media_ood.after_text(entry, text.outputs, text.ood)
+            return InferenceResult(entry.name, entry.version, text.outputs, kind, tag, ood, text.phi_counts)
         if kind in (InputKind.IMAGE, InputKind.DICOM):
             data = image_bytes(body["input"])
             with self.track(entry.name, entry.version):
-                outputs = await self.image.run(entry, data, deadline, request_id, headers, frame=body.get("frame"))
-            return InferenceResult(entry.name, entry.version, outputs, kind, tag)
+                image = await self.image.run(entry, data, deadline, request_id, headers, frame=body.get("frame"),
+                                             gate=self.media_ood.image_gate(entry))
+            return InferenceResult(entry.name, entry.version, image.outputs, kind, tag, image.ood)
         raise ValidationFailed(f"{kind.value} input does not fit this model", field="input",
                                code="unsupported-input-kind")
 
