@@ -17,8 +17,12 @@ random re-splits of the whole data set, to average out the 143-row test
 set), and detection rates on constructed out-of-support inputs and on
 white-box adversarial perturbations (FGSM) of the shipped model itself.
 
-Run: ``.venv/bin/python bench/drift_eval.py`` (10-25 minutes on 2 busy shared cores; ``--runs 5 --fa-runs 2``
-for a quick look).
+Text and image sections (``--section text|image``, in ``drift_eval_text.py`` and
+``drift_eval_image.py``): the same questions for ``note_embedding`` and
+``image_quality``; see their docstrings.
+
+Run: ``.venv/bin/python bench/drift_eval.py`` (10-25 minutes on 2 busy shared cores, plus about 2 minutes each for
+text and image; ``--runs 5 --fa-runs 2 --media-runs 3`` for a quick look).
 """
 
 from __future__ import annotations
@@ -272,7 +276,16 @@ def main() -> None:
     ap.add_argument("--fa-length", type=int, default=5000)
     ap.add_argument("--resplits", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--section", choices=("all", "tabular", "text", "image"), default="all",
+                    help="text: note_embedding (drift_eval_text.py); image: image_quality (drift_eval_image.py)")
+    ap.add_argument("--media-runs", type=int, default=10, help="runs per shift in the text and image sections")
     args = ap.parse_args()
+    for section in ("text", "image"):
+        if args.section in ("all", section):
+            runpy.run_path(str(ROOT / "bench" / f"drift_eval_{section}.py"))["run"](
+                runs=args.media_runs, window=args.window, step=args.step, budget=args.budget, seed=args.seed)
+    if args.section not in ("all", "tabular"):
+        return
     xtr, xte, ytr, yte, names = load()
     t0 = time.perf_counter()
     profile = build_tabular_profile(xtr, names, target_frr=0.01, source="sklearn breast_cancer train split")

@@ -16,10 +16,12 @@ from medinfer.gateway.settings import GatewaySettings
 __all__ = ["register", "fetch_drift", "render_drift"]
 
 
-def fetch_drift(name: str, gateway_url: str, ca_file: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
+def fetch_drift(name: str, gateway_url: str, ca_file: str | None = None, timeout: float = 10.0,
+                token: str | None = None) -> dict[str, Any]:
     url = f"{gateway_url.rstrip('/')}/admin/models/{urllib.parse.quote(name, safe='')}/drift"
     ctx = ssl.create_default_context(cafile=ca_file) if url.startswith("https") else None
-    with urllib.request.urlopen(url, timeout=timeout, context=ctx) as resp:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
         return json.loads(resp.read())
 
 
@@ -49,6 +51,7 @@ def render_drift(doc: dict[str, Any]) -> str:
 
 
 def drift(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name."),
     gateway: str | None = typer.Option(None, help="Gateway base URL (default from MEDINFER_GATEWAY_* settings)."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON snapshot."),
@@ -58,8 +61,10 @@ def drift(
     scheme = "http" if gw.insecure_http else "https"
     url = gateway or f"{scheme}://127.0.0.1:{gw.port}"
     ca = gw.home / "tls" / "ca.pem"
+    group = ctx.parent.params if ctx.parent is not None else {}  # `medinfer models --token T --ca-file F`
+    ca_file = group.get("ca_file") or (str(ca) if ca.exists() else None)
     try:
-        doc = fetch_drift(name, url, str(ca) if ca.exists() else None)
+        doc = fetch_drift(name, url, ca_file, token=group.get("token"))
     except urllib.error.HTTPError as exc:
         typer.echo(f"medinfer: gateway answered {exc.code} for model {name!r}", err=True)
         raise typer.Exit(1) from None

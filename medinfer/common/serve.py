@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from pathlib import Path
 
@@ -29,11 +30,13 @@ def serve(
         if client_ca:
             kwargs.update(ssl_ca_certs=str(client_ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
     fd = getattr(settings, "listen_fd", None)
+    # An inherited socket is wrapped here, not passed as ``fd``: uvicorn would open it as AF_UNIX and the
+    # event loop would then skip TCP_NODELAY, so small responses waited for delayed ACKs (~40 ms).
+    sockets = [socket.socket(fileno=fd)] if fd is not None else None
     config = uvicorn.Config(
         app,
         host=getattr(settings, "host", "127.0.0.1"),
         port=getattr(settings, "port", 0),
-        fd=fd,
         log_config=None,
         access_log=False,
         loop="uvloop",
@@ -45,4 +48,4 @@ def serve(
         **kwargs,
     )
     logging.getLogger("medinfer").info("starting", extra={"port": getattr(settings, "port", None)})
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=sockets)

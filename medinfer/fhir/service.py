@@ -48,8 +48,10 @@ class FhirInferenceService:
 
     async def run(self, parsed: FhirInput, *, model: str | None, version: Any, request_id: str, deadline: Any,
                   headers: dict[str, str] | None = None,
-                  authorize: Callable[[Any], None] | None = None, patient_key: str | None = None) -> FhirAnswer:
-        """``patient_key`` keys the text route's surrogates (same patient, same surrogates), as on /infer."""
+                  authorize: Callable[[Any], None] | None = None, patient_key: str | None = None,
+                  client: str | None = None) -> FhirAnswer:
+        """``patient_key`` keys the text route's surrogates (same patient, same surrogates), as on /infer;
+        ``client`` keeps a sticky canary on one version per caller."""
         model = model or parsed.model
         version = version if version is not None else parsed.version
         body: dict[str, Any] = {}
@@ -63,7 +65,7 @@ class FhirInferenceService:
             if model is None:
                 model = self.inference.default_models.get("tabular")
                 body["model"] = model
-            entry, tag = self.inference.resolve_named(model, version, request_id)
+            entry, tag = self.inference.resolve_named(model, version, request_id, client)
             if authorize is not None:  # scopes before any work on the input
                 authorize(entry)
             if entry.kind != "tabular":
@@ -80,7 +82,7 @@ class FhirInferenceService:
         else:
             body["input"] = parsed.image_b64
         result = await self.inference.infer(body, request_id, deadline, headers, authorize=authorize,
-                                            patient_key=patient_key)
+                                            patient_key=patient_key, client=client)
         if result.tag is None:
             result.tag = tag
         entry = self.inference.catalog.get(result.model, result.version)

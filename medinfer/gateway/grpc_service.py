@@ -74,9 +74,14 @@ class OodGate(Protocol):
 OnCall = Callable[[GrpcCall], Awaitable[None]]
 
 
+def _client(principal: Any) -> str | None:
+    """The caller's stable identity (sticky canaries); None when auth is off."""
+    return getattr(principal, "rate_key", None)
+
+
 class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(
-        self, channel: grpc.aio.Channel, resolve: Callable[[str, int | None, str], Any], *,
+        self, channel: grpc.aio.Channel, resolve: Callable[[str, int | None, str, str | None], Any], *,
         breaker: CircuitBreaker, policy: RetryPolicy, hop_timeout_s: float, default_timeout_s: float,
         max_timeout_s: float, authenticate: Authenticate | None = None, on_call: OnCall | None = None,
     ) -> None:
@@ -142,8 +147,8 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         return await call_with_resilience(once, breaker=self.breaker, deadline=deadline,
                                           hop_timeout_s=self.hop_timeout_s, policy=self.policy)
 
-    def _versioned(self, name: str, version: str, rid: str = "") -> tuple[str, str]:
-        entry, _tag = self.resolve(name, int(version) if version.isdigit() else None, rid)
+    def _versioned(self, name: str, version: str, principal: Any, rid: str = "") -> tuple[str, str]:
+        entry, _tag = self.resolve(name, int(version) if version.isdigit() else None, rid, _client(principal))
         return entry.name, str(entry.version)
 
     # -- RPCs -------------------------------------------------------------------
@@ -166,7 +171,7 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
                           context: grpc.aio.ServicerContext) -> Any:
         """ModelReady/ModelMetadata/ModelConfig: resolve the version, forward the same request to Triton."""
         async def body(principal, deadline):
-            name, version = self._versioned(request.name, request.version)
+            name, version = self._versioned(request.name, request.version, principal)
             return await self._forward(rpc, message(name=name, version=version), deadline)
         return await self._guard(method, request, context, body, request.name)
 
@@ -183,7 +188,8 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request, context):  # noqa: N802
         async def body(principal, deadline):
             v = request.model_version
-            entry, _tag = self.resolve(request.model_name, int(v) if v.isdigit() else None, request.id)
+            entry, _tag = self.resolve(request.model_name, int(v) if v.isdigit() else None, request.id,
+                                       _client(principal))
             ood = self._gate(entry, request)
             request.model_name, request.model_version = entry.name, str(entry.version)
             with self.track(entry.name, entry.version):

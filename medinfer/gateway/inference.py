@@ -19,6 +19,7 @@ from medinfer.common.errors import BackendUnavailable, ValidationFailed
 from medinfer.common.v2 import V2Tensor
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
+from medinfer.gateway.media_ood import MediaOod
 from medinfer.gateway.pipelines import ImagePipeline, TextPipeline
 from medinfer.gateway.resilience import Deadline
 from medinfer.gateway.routing import InputKind, classify_input, image_bytes
@@ -36,9 +37,11 @@ class VersionResolver(Protocol):
 
     Returns the version and the release tag it was reached through (None when
     the caller pinned a version). The registry's resolver applies ``current``
-    and canary weights; the default serves the highest version present."""
+    and canary weights (by request id, or by ``client`` when the canary is
+    sticky); the default serves the highest version present."""
 
-    def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]: ...
+    def resolve(self, model: str, version: int | None, request_id: str,
+                client: str | None = None) -> tuple[int, str | None]: ...
 
 
 def _untracked(model: str, version: int) -> AbstractContextManager[Any]:
@@ -49,7 +52,8 @@ class LatestVersionResolver:
     def __init__(self, catalog: ModelCatalog) -> None:
         self.catalog = catalog
 
-    def resolve(self, model: str, version: int | None, request_id: str) -> tuple[int, str | None]:
+    def resolve(self, model: str, version: int | None, request_id: str,
+                client: str | None = None) -> tuple[int, str | None]:
         if version is not None:
             return version, None
         return self.catalog.get(model).version, "latest"
@@ -78,7 +82,8 @@ class InferenceResult:
             doc["ood"] = self.ood.ood
             if self.ood.ood:
                 doc["ood_reason"] = self.ood.reason
-                doc["ood_rows"] = list(self.ood.rows)
+                if self.ood.rows:  # tabular batches: which rows
+                    doc["ood_rows"] = list(self.ood.rows)
         return doc
 
 
@@ -103,9 +108,13 @@ class InferenceService:
         self._schemas: dict[tuple[str, int], TabularSchema] = {}
         self.text = TextPipeline(preprocessor, triton, text_operator)
         self.image = ImagePipeline(preprocessor, triton)
+        self.media_ood = MediaOod(monitor)
 
-    def resolve_named(self, model: Any, version: Any, request_id: str) -> tuple[CatalogEntry, str | None]:
-        """Validate a model name and optional version and resolve them to a catalog entry and its tag."""
+    def resolve_named(self, model: Any, version: Any, request_id: str,
+                      client: str | None = None) -> tuple[CatalogEntry, str | None]:
+        """Validate a model name and optional version and resolve them to a catalog entry and its tag.
+
+        ``client`` (the caller's stable identity) keeps a sticky canary on one version per client."""
         if not isinstance(model, str) or not model:
             raise ValidationFailed("'model' must be a model name", field="model")
         if version is not None:
@@ -114,17 +123,18 @@ class InferenceService:
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
                 raise ValidationFailed("'version' must be a positive integer", field="version")
         self.catalog.get(model)  # 404 for an unknown model before any routing decision
-        resolved, tag = self.versions.resolve(model, version, request_id)
+        resolved, tag = self.versions.resolve(model, version, request_id, client)
         return self.catalog.get(model, resolved), tag
 
-    def resolve(self, body: dict[str, Any], kind: InputKind, request_id: str = "") -> tuple[CatalogEntry, str | None]:
+    def resolve(self, body: dict[str, Any], kind: InputKind, request_id: str = "",
+                client: str | None = None) -> tuple[CatalogEntry, str | None]:
         model = body.get("model")
         version = body.get("version")
         if model is None:
             model = self.default_models.get(kind.value)
             if model is None:
                 raise ValidationFailed("no default model for this kind of input; name one in 'model'", field="model")
-        return self.resolve_named(model, version, request_id)
+        return self.resolve_named(model, version, request_id, client)
 
     def schema(self, entry: CatalogEntry) -> TabularSchema:
         key = (entry.name, entry.version)
@@ -135,15 +145,16 @@ class InferenceService:
 
     async def infer(self, body: Any, request_id: str, deadline: Deadline, headers: dict[str, str] | None = None,
                     authorize: Callable[[CatalogEntry], None] | None = None,
-                    patient_key: str | None = None) -> InferenceResult:
-        """``authorize`` runs once the model is resolved, before any work on the input (403 stops here)."""
+                    patient_key: str | None = None, client: str | None = None) -> InferenceResult:
+        """``authorize`` runs once the model is resolved, before any work on the input (403 stops here);
+        ``client`` is the caller's stable identity, for sticky canaries."""
         if not isinstance(body, dict) or "input" not in body:
             raise ValidationFailed("body must be a JSON object with an 'input' field", field="input")
         kind = classify_input(body["input"])
         if kind is InputKind.UNKNOWN:
             raise ValidationFailed("'input' must be text, a base64 image/DICOM, a tabular record or a tensor",
                                    field="input")
-        entry, tag = self.resolve(body, kind, request_id)
+        entry, tag = self.resolve(body, kind, request_id, client)
         if authorize is not None:
             authorize(entry)
         expected = entry.kind
@@ -164,7 +175,7 @@ class InferenceService:
                 # The routed version left Triton between routing and the call (a promotion or rollback
                 # finished meanwhile): route once more on the current snapshot.
                 await asyncio.sleep(REROUTE_DELAY_S)
-                entry, tag = self.resolve(body, kind, request_id)
+                entry, tag = self.resolve(body, kind, request_id, client)
                 tensor = await self._tabular(entry, body, kind, deadline, headers)
                 with self.track(entry.name, entry.version):
                     outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
@@ -172,13 +183,16 @@ class InferenceService:
             return InferenceResult(entry.name, entry.version, outputs, kind, tag, ood)
         if kind is InputKind.TEXT:
             with self.track(entry.name, entry.version):
-                text = await self.text.run(entry, body["input"], deadline, request_id, headers, patient_key)
-            return InferenceResult(entry.name, entry.version, text.outputs, kind, tag, phi_counts=text.phi_counts)
+                text = await self.text.run(entry, body["input"], deadline, request_id, headers, patient_key,
+                                           gate=self.media_ood.text_gate(entry))
+            ood = self.media_ood.after_text(entry, text.outputs, text.ood)
+            return InferenceResult(entry.name, entry.version, text.outputs, kind, tag, ood, text.phi_counts)
         if kind in (InputKind.IMAGE, InputKind.DICOM):
             data = image_bytes(body["input"])
             with self.track(entry.name, entry.version):
-                outputs = await self.image.run(entry, data, deadline, request_id, headers, frame=body.get("frame"))
-            return InferenceResult(entry.name, entry.version, outputs, kind, tag)
+                image = await self.image.run(entry, data, deadline, request_id, headers, frame=body.get("frame"),
+                                             gate=self.media_ood.image_gate(entry))
+            return InferenceResult(entry.name, entry.version, image.outputs, kind, tag, image.ood)
         raise ValidationFailed(f"{kind.value} input does not fit this model", field="input",
                                code="unsupported-input-kind")
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.covariance import LedoitWolf
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 
 from medinfer.monitoring.profile import (
     QUANTILE_LEVELS,
@@ -29,6 +29,7 @@ from medinfer.monitoring.profile import (
     TabularProfile,
 )
 from medinfer.monitoring.stats import bin_proportions, decile_edges, rbf_gamma_median
+from medinfer.common.image_summary import IMAGE_SUMMARY_FEATURES, image_summary
 
 __all__ = [
     "IMAGE_SUMMARY_FEATURES",
@@ -43,9 +44,6 @@ __all__ = [
     "transform",
 ]
 
-IMAGE_SUMMARY_FEATURES = (
-    "rows", "cols", "intensity_mean", "intensity_std", "intensity_p01", "intensity_p99",
-)
 
 
 def conformal_threshold(scores: np.ndarray, alpha: float) -> float:
@@ -190,25 +188,45 @@ def build_tabular_profile(
 def build_embedding_profile(
     emb: np.ndarray,
     *,
+    groups: np.ndarray | None = None,
     target_frr: float = 0.01,
     sample_size: int = 256,
     folds: int = 5,
     seed: int = 0,
     source: str = "",
 ) -> EmbeddingProfile:
-    """Profile of a text model's training embeddings (rows × dim), never of the notes."""
+    """Profile of a text model's training embeddings (rows × dim), never of the notes.
+
+    ``groups`` (e.g. the source note of each excerpt) matter twice. Calibration
+    folds keep a group together, else a held-out excerpt's sibling in the fit
+    folds makes the threshold optimistic. And the MMD reference sample takes at
+    most one row per group: siblings are more alike than independent requests,
+    which inflates the reference's self-similarity, and the permutation test
+    then calls every fresh, independent window drifted (measured: a third of
+    clean windows alarmed at p < 0.01 with siblings, none without).
+    """
     emb = np.asarray(emb, dtype=np.float64)
     if emb.ndim != 2 or emb.shape[0] < 2 * folds or not np.all(np.isfinite(emb)):
         raise ValueError("need a finite 2-D embedding matrix with at least two rows per fold")
     n = emb.shape[0]
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,) or np.unique(groups).size < folds:
+            raise ValueError("groups must give one label per row and at least one group per fold")
+        splits = GroupKFold(n_splits=folds).split(emb, groups=groups)
+    else:
+        splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(emb)
     dist = np.empty(n)
-    for fit_idx, held_idx in KFold(n_splits=folds, shuffle=True, random_state=seed).split(emb):
+    for fit_idx, held_idx in splits:
         mu, var = emb[fit_idx].mean(axis=0), emb[fit_idx].var(axis=0) + 1e-8
         dist[held_idx] = np.sum((emb[held_idx] - mu) ** 2 / var, axis=1)
     thr = conformal_threshold(dist, target_frr)
     thr = thr if np.isfinite(thr) else float(dist.max())
     rng = np.random.default_rng(seed)
-    sample = emb if n <= sample_size else emb[rng.choice(n, sample_size, replace=False)]
+    pool = np.arange(n)
+    if groups is not None:  # one random row per group
+        pool = np.array([rng.choice(np.flatnonzero(groups == g)) for g in np.unique(groups)])
+    sample = emb[pool] if pool.size <= sample_size else emb[rng.choice(pool, sample_size, replace=False)]
     return EmbeddingProfile(
         dim=int(emb.shape[1]), n_reference=n,
         mean=emb.mean(axis=0).tolist(), var=(emb.var(axis=0) + 1e-8).tolist(),
@@ -221,21 +239,15 @@ def build_embedding_profile(
     )
 
 
-def image_summary(pixels: np.ndarray) -> np.ndarray:
-    """Per-image summary in IMAGE_SUMMARY_FEATURES order (what the monitor keeps, never pixels)."""
-    p = np.asarray(pixels, dtype=np.float64)
-    if p.ndim < 2 or p.size == 0:
-        raise ValueError("image must be at least 2-D and non-empty")
-    p01, p99 = np.percentile(p, [1, 99])
-    return np.array([p.shape[0], p.shape[1], p.mean(), p.std(), p01, p99], dtype=np.float64)
-
-
 def build_image_profile(
     summaries: np.ndarray,
     modalities: Sequence[str],
     *,
     dimension_slack: float = 2.0,
     intensity_slack: float = 0.25,
+    heldout: np.ndarray | None = None,
+    target_frr: float = 0.01,
+    accept_no_modality: bool = False,
     seed: int = 0,
     source: str = "",
 ) -> ImageProfile:
@@ -244,7 +256,10 @@ def build_image_profile(
     The image gate is rule-based (plausible ranges padded by a slack), not
     calibrated: imaging training sets are small and the failures it targets
     (a chest CT sent to a mammography model, a thumbnail, a blank frame) are
-    far outside any training support.
+    far outside any training support. The one calibrated bound is the contrast
+    floor (p99 - p1): given ``heldout`` summaries of clean images, it is their
+    conformal lower quantile at ``target_frr``, and the rate at which the whole
+    gate (modality aside) flags those images is recorded as ``calibration_frr``.
     """
     s = np.asarray(summaries, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != len(IMAGE_SUMMARY_FEATURES) or s.shape[0] != len(modalities):
@@ -254,16 +269,38 @@ def build_image_profile(
     summary = build_tabular_profile(
         s, IMAGE_SUMMARY_FEATURES, folds=min(5, max(2, s.shape[0] // 2)), seed=seed, calibrate=False,
     )
+    min_contrast, cal_n = 0.0, 0
+    if heldout is not None:
+        h = np.asarray(heldout, dtype=np.float64)
+        contrast = h[:, 5] - h[:, 4]
+        # lower quantile: the threshold on -contrast at the upper tail
+        floor = -conformal_threshold(-contrast, target_frr)
+        min_contrast = float(floor) if np.isfinite(floor) else float(contrast.min())
+        cal_n = int(h.shape[0])
+    gate = ImageGateParams(
+        allowed_modalities=[str(m) for m in mods],
+        min_rows=int(s[:, 0].min() / dimension_slack), max_rows=int(s[:, 0].max() * dimension_slack),
+        min_cols=int(s[:, 1].min() / dimension_slack), max_cols=int(s[:, 1].max() * dimension_slack),
+        intensity_low=float(s[:, 4].min() - intensity_slack * span),
+        intensity_high=float(s[:, 5].max() + intensity_slack * span),
+        min_contrast=min_contrast, accept_no_modality=accept_no_modality,
+        target_frr=target_frr if heldout is not None else None, calibration_n=cal_n,
+    )
+    if heldout is not None:
+        gate = gate.model_copy(update={"calibration_frr": float(np.mean(_image_flags(h, gate)))})
     return ImageProfile(
         n_reference=int(s.shape[0]),
         modalities={str(m): float(c / counts.sum()) for m, c in zip(mods, counts)},
         summary=summary,
-        gate=ImageGateParams(
-            allowed_modalities=[str(m) for m in mods],
-            min_rows=int(s[:, 0].min() / dimension_slack), max_rows=int(s[:, 0].max() * dimension_slack),
-            min_cols=int(s[:, 1].min() / dimension_slack), max_cols=int(s[:, 1].max() * dimension_slack),
-            intensity_low=float(s[:, 4].min() - intensity_slack * span),
-            intensity_high=float(s[:, 5].max() + intensity_slack * span),
-        ),
+        gate=gate,
         source=source,
     )
+
+
+def _image_flags(s: np.ndarray, g: ImageGateParams) -> np.ndarray:
+    """Per summary row: would the dimension/intensity checks of ``ImageGate`` flag it (modality aside)."""
+    contrast = s[:, 5] - s[:, 4]
+    dims_ok = (g.min_rows <= s[:, 0]) & (s[:, 0] <= g.max_rows) & (g.min_cols <= s[:, 1]) & (s[:, 1] <= g.max_cols)
+    inten_ok = (s[:, 4] >= g.intensity_low) & (s[:, 5] <= g.intensity_high) & (contrast > 0) \
+        & (contrast >= g.min_contrast)
+    return ~(dims_ok & inten_ok)

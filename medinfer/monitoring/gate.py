@@ -22,8 +22,9 @@ from typing import Literal
 import numpy as np
 
 from medinfer.common.errors import ValidationFailed
-from medinfer.monitoring.build import IMAGE_SUMMARY_FEATURES, mahalanobis_sq, transform
+from medinfer.monitoring.build import mahalanobis_sq, transform
 from medinfer.monitoring.profile import EmbeddingProfile, ImageProfile, TabularProfile
+from medinfer.common.image_summary import IMAGE_SUMMARY_FEATURES
 
 __all__ = [
     "OOD_REASONS",
@@ -194,7 +195,10 @@ class ImageGate:
         self._p99 = IMAGE_SUMMARY_FEATURES.index("intensity_p99")
 
     def check(self, modality: str | None, summary: np.ndarray) -> OodDecision:
-        if (modality or "").upper() not in self._allowed:
+        """``modality`` is the DICOM Modality, ``None`` for PNG/JPEG (allowed only if the profile says so)."""
+        if modality is None and self.g.accept_no_modality:
+            pass
+        elif (modality or "").upper() not in self._allowed:
             return OodDecision(True, "wrong-modality")
         s = np.asarray(summary, dtype=np.float64)
         if s.shape != (len(IMAGE_SUMMARY_FEATURES),) or not np.all(np.isfinite(s)):
@@ -202,7 +206,9 @@ class ImageGate:
         g = self.g
         if not (g.min_rows <= s[0] <= g.max_rows and g.min_cols <= s[1] <= g.max_cols):
             return OodDecision(True, "implausible-dimensions")
-        if s[self._p01] < g.intensity_low or s[self._p99] > g.intensity_high or s[self._p99] <= s[self._p01]:
-            # a constant frame (p99 == p01) carries no image content
+        contrast = s[self._p99] - s[self._p01]
+        if s[self._p01] < g.intensity_low or s[self._p99] > g.intensity_high or contrast <= 0 \
+                or contrast < g.min_contrast:
+            # a constant or near-flat frame carries no image content
             return OodDecision(True, "implausible-intensity")
         return IN_DISTRIBUTION

@@ -145,8 +145,9 @@ class DriftMonitor:
         return [v for (m, v) in list(self._monitors) if m == model]
 
     # ---- request path --------------------------------------------------------------------------
-    def _decide(self, mon: ModelMonitor, decision: OodDecision) -> OodDecision:
-        mon.checked += 1
+    def _decide(self, mon: ModelMonitor, decision: OodDecision, new_request: bool = True) -> OodDecision:
+        if new_request:
+            mon.checked += 1
         if decision.ood and mon.policy != "off":
             reason = decision.reason or "unknown"
             mon.ood_counts[reason] = mon.ood_counts.get(reason, 0) + 1
@@ -166,6 +167,24 @@ class DriftMonitor:
         if mon is None or mon.text_gate is None or mon.policy == "off":
             return IN_DISTRIBUTION
         return self._decide(mon, mon.text_gate.check(deidentified_text))
+
+    def check_embedding(self, model: str, version: str, emb: np.ndarray) -> OodDecision:
+        """Gate a text model's output embedding for a request already counted by :meth:`check_text`.
+
+        Returns the decision without raising and without counting: the caller
+        combines it with the text decision and passes it to :meth:`settle`.
+        """
+        mon = self._monitors.get((model, version))
+        if mon is None or not isinstance(mon.gate, EmbeddingGate) or mon.policy == "off":
+            return IN_DISTRIBUTION
+        return mon.gate.check(emb)
+
+    def settle(self, model: str, version: str, decision: OodDecision) -> OodDecision:
+        """Count and enforce a decision made after the request was counted (second stage of a text request)."""
+        mon = self._monitors.get((model, version))
+        if mon is None or not decision.ood:
+            return decision if mon is not None and mon.policy != "off" else IN_DISTRIBUTION
+        return self._decide(mon, decision, new_request=False)
 
     def check_image(self, model: str, version: str, modality: str | None, summary: np.ndarray) -> OodDecision:
         mon = self._monitors.get((model, version))

@@ -122,6 +122,11 @@ class ImageGateParams(_Model):
     max_cols: int
     intensity_low: float = Field(description="lowest plausible per-image 1st percentile")
     intensity_high: float = Field(description="highest plausible per-image 99th percentile")
+    min_contrast: float = Field(0.0, description="lowest plausible p99 - p1 (calibrated); below: a flat frame")
+    accept_no_modality: bool = Field(False, description="PNG/JPEG (no DICOM modality) pass the modality check")
+    target_frr: float | None = Field(None, description="false-reject rate min_contrast was calibrated for")
+    calibration_frr: float | None = Field(None, description="rate of held-out clean images the gate flags")
+    calibration_n: int = 0
 
 
 class ImageProfile(_Model):

@@ -12,7 +12,8 @@ random forest (scikit-learn, exported with skl2onnx); the two are merged into on
 ONNX model so serving computes exactly what training computed.
 
 Run: ``python models/image_quality/train.py OUT_DIR [--card PATH]`` writes
-``model.onnx``, ``metrics.json`` and the model card ``README.md`` (also to
+``model.onnx``, ``metrics.json``, ``reference_profile.json`` (drift/OOD reference,
+``image_quality_profile.py``) and the model card ``README.md`` (also to
 ``--card``, default next to this script); ``build(out_dir)`` does the same from Python.
 """
 
@@ -33,7 +34,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from features import FEATURE_NAMES, SIZE, feature_graph  # noqa: E402
+from image_quality_profile import OOD_TARGET_FRR, reference_profile  # noqa: E402
 
+from medinfer.monitoring import PROFILE_FILENAME, save_profile  # noqa: E402
 from medinfer.preprocess.imaging import ImagePreprocessor  # noqa: E402
 from medinfer.preprocess.imaging.tensor import resize_unit  # noqa: E402
 
@@ -230,7 +233,8 @@ Confusion matrix (rows = truth, columns = prediction, order as above):
 def build(out_dir: Path, card: Path | None = None) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images, labels, groups = make_dataset(source_frames())
+    frames = source_frames()
+    images, labels, groups = make_dataset(frames)
     feats = extract(images)
     test_ids = [list(SOURCES).index(g) for g in TEST_SOURCES]
     test = np.isin(groups, test_ids)
@@ -257,6 +261,9 @@ def build(out_dir: Path, card: Path | None = None) -> dict:
     (out_dir / "README.md").write_text(text)
     if card is not None:
         Path(card).write_text(text)
+    # drift/OOD reference (docs/monitoring.md): summaries of the clean training views, never pixels
+    profile = reference_profile(images, labels, groups, frames, SOURCES, TEST_SOURCES, PER_SOURCE, SEED)
+    save_profile(profile, out_dir / PROFILE_FILENAME)
     return {
         "name": NAME,
         "kind": "image",
@@ -271,6 +278,8 @@ def build(out_dir: Path, card: Path | None = None) -> dict:
         "classes": list(CLASSES),
         "metrics": metrics,
         "training_data": "derived from pydicom's bundled DICOM test files (see README.md)",
+        "ood_policy": "flag",
+        "reference_profile": {"file": PROFILE_FILENAME, "target_false_reject_rate": OOD_TARGET_FRR},
     }
 
 

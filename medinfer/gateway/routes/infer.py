@@ -37,7 +37,8 @@ async def infer(request: Request) -> ORJSONResponse:
     patient_key = request.headers.get("x-patient-key")
     try:
         result = await request.app.state.inference.infer(body, rid, deadline, {"traceparent": tp} if tp else None,
-                                                         authorize=authorize, patient_key=patient_key)
+                                                         authorize=authorize, patient_key=patient_key,
+                                                     client=principal.rate_key)
     except OodRejected as err:  # the 422's reason code goes into the audit record too
         annotate(request.scope, ood_reason=err.extra.get("reason"))
         raise

@@ -47,11 +47,12 @@ def _may_read_any(principal: Principal) -> None:
         require_some_infer(principal)
 
 
-def _resolve(request: Request, name: str, version: str | None):
+def _resolve(request: Request, name: str, version: str | None, principal: Principal):
     svc = request.app.state.inference
     if version is not None and not version.isdigit():
         raise ModelNotFound("the model has no such version")
-    entry, tag = svc.resolve_named(name, int(version) if version else None, request_id_of(request))
+    entry, tag = svc.resolve_named(name, int(version) if version else None, request_id_of(request),
+                                   principal.rate_key)
     state = request.scope.setdefault("state", {})
     state["metric_model"], state["metric_version"] = entry.name, str(entry.version)
     state["model_tag"] = tag
@@ -94,7 +95,7 @@ async def _model_read(request: Request, principal: Principal, name: str, version
                       operation: str) -> Response:
     """The read-only model routes: check read rights, resolve the version, relay Triton's answer."""
     _may_read_any(principal)
-    entry, _ = _resolve(request, name, version)
+    entry, _ = _resolve(request, name, version, principal)
     _may_read(principal, entry.name)
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}{suffix}", operation=operation)
 
@@ -133,7 +134,7 @@ async def model_infer(request: Request) -> Response:
     principal = await authenticate(request)
     require_some_infer(principal)
     params = request.path_params
-    entry, tag = _resolve(request, params["name"], params.get("version"))
+    entry, tag = _resolve(request, params["name"], params.get("version"), principal)
     require_infer(principal, entry.name)
     body = await request.body()
     req_headers = request.headers

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medinfer.common.errors import PayloadTooLarge
+from medinfer.common.image_summary import summary_dict
 from medinfer.preprocess.imaging.detect import ImageFormat, detect_format
 from medinfer.preprocess.imaging.dicom_pixels import check_header, decode_frame, read_dicom, to_unit_range
 from medinfer.preprocess.imaging.errors import BurnedInAnnotationRefused, FrameOutOfRange
@@ -91,7 +92,9 @@ class ImagePreprocessor:
     ) -> PreprocessResult:
         decoded = self.decode(data, frame=frame, window=window, inference=True)
         tensor = to_tensor(decoded.pixels, target)
-        return PreprocessResult(tensor, target, decoded.info)
+        # size and intensity statistics of the decoded frame for the gateway's OOD gate and drift window
+        info = dict(decoded.info, summary=summary_dict(decoded.pixels))
+        return PreprocessResult(tensor, target, info)
 
 
 def _burned_in(ds) -> bool:
