@@ -6,7 +6,8 @@ signature, validation) and one of them made current. Adoption is explicit and
 recorded: each adopted version gets an ``adopt`` history entry and audit event,
 and the promotion that follows is an ordinary audited promotion with the given
 actor and reason. Versions already registered are left alone, so running it at
-every start is safe.
+every start is safe. A ledger that is down at start-up does not stop it: the
+events are committed in the outbox and delivered once the ledger is back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from medinfer.common.errors import Conflict, MedinferError
+from medinfer.common.errors import BackendUnavailable, Conflict, MedinferError
 from medinfer.registry.audit import make_event
 from medinfer.registry.db import FileRow, ModelRow, VersionRow, utcnow
 from medinfer.registry.routing import GraceDrain
@@ -31,6 +32,10 @@ from medinfer.triton.repository import ORT_RUNNER
 __all__ = ["adopt_version", "adopt_repository"]
 
 log = logging.getLogger("medinfer.registry")
+
+# The change committed but the ledger is behind: the outbox delivers the event later, so
+# start-up goes on (the runtime retries; the pending gauge shows the backlog).
+AUDIT_BEHIND = frozenset({"audit-unavailable", "audit-pending"})
 
 
 def _is_custom(folder: Path) -> bool:
@@ -122,6 +127,11 @@ def adopt_repository(
             if version not in registered:
                 try:
                     done.append(adopt_version(reg, name, version, actor=actor, reason=reason))
+                except BackendUnavailable as exc:
+                    if exc.code not in AUDIT_BEHIND:
+                        raise
+                    done.append({"name": name, "version": version})  # adopted; its audit event is queued
+                    log.warning("audit event queued", extra={"model": name, "version": version, "code": exc.code})
                 except Conflict:
                     continue  # another process adopted it first
                 except MedinferError as exc:
@@ -134,6 +144,10 @@ def adopt_repository(
         if promote_latest and model["current"] is None and ready:
             try:
                 reg.promote(name, max(ready), actor=actor, reason=reason)
+            except BackendUnavailable as exc:
+                if exc.code not in AUDIT_BEHIND:
+                    raise
+                log.warning("audit event queued", extra={"model": name, "code": exc.code})
             except Conflict:
                 continue  # a concurrent start promoted it
     return done

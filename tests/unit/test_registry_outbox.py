@@ -158,6 +158,26 @@ def test_an_older_stuck_event_makes_a_later_change_answer_503(reg, ledger, tmp_p
     assert [r.action for r in registry_records(ledger)][-2:] == ["registry.model.promote", "registry.model.publish"]
 
 
+def test_gateway_start_up_adopts_while_the_ledger_is_down(reg, ledger, tmp_path):
+    """Adoption and its promotion commit with their events queued; start-up goes on."""
+    from medinfer.registry.bootstrap import adopt_repository
+    from medinfer.triton.onnx_signature import config_from_onnx
+
+    for v in (1, 2):
+        src = linear(tmp_path / f"shipped{v}.onnx", seed=v)
+        reg.repository.write_version(config_from_onnx("shipped", src), v, {"model.onnx": src}, {"kind": "tensor"})
+    ledger.store.fail = 10**6
+    done = adopt_repository(reg, actor="gateway-startup", reason="shipped")
+    assert [d["version"] for d in done] == [1, 2] and reg.get_model("shipped")["current"] == 2
+    assert [r.action for r in outbox(reg)] == ["model.adopt", "model.adopt", "model.promote"]
+    assert reg.outbox.pending(reg.store) == 3
+    ledger.store.fail = 0
+    assert reg.deliver_audit() == 3
+    assert [r.action for r in registry_records(ledger)] == [
+        "registry.model.adopt", "registry.model.adopt", "registry.model.promote"
+    ]
+
+
 def test_bad_inputs_change_nothing_and_queue_nothing(reg, tmp_path):
     publish(reg, tmp_path)
     reg.promote("tumor", 1, actor="bob")
