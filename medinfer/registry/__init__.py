@@ -3,6 +3,7 @@ rollback and canary routing over the Triton model repository."""
 
 from medinfer.registry.audit import AuditSink, LogAuditSink
 from medinfer.registry.factory import build_registry
+from medinfer.registry.outbox import AuditOutbox
 from medinfer.registry.routing import (
     GraceDrain,
     InflightTracker,
@@ -15,6 +16,7 @@ from medinfer.registry.settings import RegistrySettings
 
 __all__ = [
     "AuditSink",
+    "AuditOutbox",
     "LogAuditSink",
     "Registry",
     "RegistrySettings",

@@ -175,7 +175,8 @@ class AuditOutbox:
         """Deliver pending rows in id order through ``sink``; returns how many were delivered.
 
         Raises 503 when the sink fails (the row stays pending) or when ``wait_for``
-        (the caller's own row) is still pending after another deliverer had ``wait_s``.
+        (the caller's own row) is still pending after ``wait_s`` (another process
+        held the oldest row's lease all that time).
         """
         delivered = 0
         try:
@@ -183,48 +184,49 @@ class AuditOutbox:
                 if wait_for is not None:
                     sink.record(self.event(store, wait_for))
                 return 0
-            with self._lock:
-                while True:
-                    claimed = self._claim_next(store)
-                    if claimed is None or claimed is _BUSY:
-                        break
-                    outbox_id, event = claimed  # type: ignore[misc]
-                    try:
-                        sink.record(event | {"outbox_id": outbox_id})
-                    except Exception as exc:  # noqa: BLE001 - any sink failure leaves the row pending
-                        code = exc.code if isinstance(exc, MedinferError) else type(exc).__name__
-                        log.error(
-                            "audit sink failed; the event stays in the outbox",
-                            extra={"event": event["action"], "model": event["model"], "code": code},
-                        )
-                        self._finish(store, outbox_id, code)
-                        if isinstance(exc, MedinferError):
-                            raise
-                        raise BackendUnavailable(
-                            "the change is committed but its audit record could not be written yet; "
-                            "it stays queued and is delivered when the audit ledger is back",
-                            code="audit-unavailable",
-                            retry_after=5,
-                        ) from None
-                    self._finish(store, outbox_id, None)
-                    delivered += 1
-            if wait_for is not None:
-                self._wait(store, wait_for)
+            deadline = time.monotonic() + self.wait_s
+            while True:
+                delivered += self._pass(store, sink)
+                if wait_for is None or not self.is_pending(store, wait_for):
+                    return delivered
+                if time.monotonic() >= deadline:
+                    raise BackendUnavailable(
+                        "the change is committed but its audit record is still queued for delivery",
+                        code="audit-pending",
+                        retry_after=5,
+                        extra={"change_committed": True},
+                    )
+                time.sleep(0.05)  # another deliverer holds the lease (or SQLite was busy): retry
         finally:
             self._observe(store)
-        return delivered
 
-    def _wait(self, store: _StoreLike, outbox_id: int) -> None:
-        """Our row is being delivered by another process: give it ``wait_s``."""
-        deadline = time.monotonic() + self.wait_s
-        while self.is_pending(store, outbox_id):
-            if time.monotonic() >= deadline:
-                raise BackendUnavailable(
-                    "the change is committed but its audit record is still queued for delivery",
-                    code="audit-pending",
-                    retry_after=5,
-                )
-            time.sleep(0.05)
+    def _pass(self, store: _StoreLike, sink: Any) -> int:
+        """Claim, deliver and mark rows until none is left or another deliverer holds the oldest."""
+        delivered = 0
+        with self._lock:
+            while True:
+                claimed = self._claim_next(store)
+                if claimed is None or claimed is _BUSY:
+                    return delivered
+                outbox_id, event = claimed  # type: ignore[misc]
+                try:
+                    sink.record(event | {"outbox_id": outbox_id})
+                except Exception as exc:  # noqa: BLE001 - any sink failure leaves the row pending
+                    code = exc.code if isinstance(exc, MedinferError) else "audit-unavailable"
+                    log.error(
+                        "audit sink failed; the event stays in the outbox",
+                        extra={"event": event["action"], "model": event["model"], "code": code},
+                    )
+                    self._finish(store, outbox_id, code if isinstance(exc, MedinferError) else type(exc).__name__)
+                    raise BackendUnavailable(
+                        "the change is committed but its audit record could not be written yet; "
+                        "it stays queued and is delivered when the audit ledger is back",
+                        code=code,
+                        retry_after=5,
+                        extra={"change_committed": True},
+                    ) from None
+                self._finish(store, outbox_id, None)
+                delivered += 1
 
     def _observe(self, store: _StoreLike) -> None:
         if self.observe_pending is None:

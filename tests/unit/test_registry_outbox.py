@@ -392,3 +392,20 @@ def test_migration_adds_the_outbox_to_an_existing_registry(tmp_path):
         assert "ix_registry_audit_outbox_pending" in {i["name"] for i in insp.get_indexes("registry_audit_outbox")}
     finally:
         engine.dispose()
+
+
+def test_a_change_behind_another_deliverers_lease_answers_audit_pending(reg, db, tmp_path):
+    publish(reg, tmp_path)
+    other = build_registry(settings(db))
+    try:
+        with other.store.session() as s:
+            AuditOutbox.add(s, {"action": "model.tag", "model": "tumor"})
+        assert other.outbox._claim_next(other.store) is not None  # another replica mid-delivery
+        reg.outbox.wait_s = 0.3
+        with pytest.raises(BackendUnavailable) as err:
+            reg.promote("tumor", 1, actor="bob")
+        assert err.value.code == "audit-pending" and err.value.extra == {"change_committed": True}
+        assert reg.get_model("tumor")["current"] == 1
+        assert reg.outbox.pending(reg.store) == 2
+    finally:
+        other.store.engine.dispose()
