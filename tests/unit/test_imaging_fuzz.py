@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pydicom
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -122,3 +123,11 @@ def test_hostile_pixel_headers(declared):
 def test_unparseable_integer_string_is_422():
     raw = (TEST_FILES / "badVR.dcm").read_bytes()  # NumberOfFrames '1A'
     _outcome(lambda d: PRE.preprocess(d, TARGET), raw)
+
+
+def test_rust_decoder_panic_is_a_422():
+    """A corrupt RLE segment (found by the fuzzer) makes pylibjpeg-rle panic with a BaseException."""
+    data = (Path(__file__).resolve().parents[1] / "data" / "dicom" / "rle_decoder_panic.dcm").read_bytes()
+    with pytest.raises(MedinferError) as info:
+        PRE.preprocess(data, TARGET)
+    assert info.value.status == 422 and info.value.code == "corrupt-image"

@@ -176,7 +176,10 @@ def decode_frame(ds: Dataset, header: DicomHeader, frame: int | None) -> tuple[n
             arr = pydicom.pixels.pixel_array(ds, index=index)
     except MemoryError:
         raise ImageTooLarge("decoded frame does not fit the memory limit") from None
-    except Exception:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - the Rust decoders (pylibjpeg-rle) panic with pyo3's PanicException,
+        # a BaseException, on some corrupt segments: still corrupt input, still a 4xx
         raise CorruptImage("pixel data could not be decoded (truncated or corrupt)") from None
     if header.frames > 1 and arr.ndim == (4 if header.samples == 3 else 3):
         arr = arr[0]
