@@ -209,9 +209,11 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
                 await grpc_channel.close()
             await triton_session.close()
             await pre_session.close()
-            await security.aclose()
             if rt is not None:
-                rt.stop()
+                # Off the loop and before the ledger closes: an outbox delivery in flight in the refresher's
+                # thread waits on this loop for its ledger append, and still has somewhere to go.
+                await asyncio.to_thread(rt.stop)
+            await security.aclose()
 
     tracer = build_tracer_provider("medinfer-gateway", settings.otel_exporter, settings.otel_endpoint)
     app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
