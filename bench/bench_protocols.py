@@ -59,6 +59,34 @@ def input_file(home: Path, tmp: Path) -> Path:
     return path
 
 
+def bench_stack(home: Path, ports, audit_sqlite_sync: str, extra_env: dict[str, str] | None = None) -> Stack:
+    """The stack both benches drive. One load generator is one principal: its rate limit is lifted so the
+    path is measured, not the limiter."""
+    return Stack(home, ports, extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9",
+                                         "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000",
+                                         "MEDINFER_GATEWAY_AUDIT_SQLITE_SYNC": audit_sqlite_sync,
+                                         **(extra_env or {})})
+
+
+def perf_targets(ports, home: Path, token: str) -> dict[str, dict[str, tuple[str, list[str]]]]:
+    """protocol -> direct / gateway -> (perf_analyzer URL, its extra arguments: token and TLS for the gateway)."""
+    ca = str(home / "tls" / "ca.pem")
+    return {
+        "http": {
+            "direct": (f"127.0.0.1:{ports.triton.http}", []),
+            "gateway": (f"https://127.0.0.1:{ports.gateway}", [
+                "-H", f"Authorization: Bearer {token}", "--ssl-https-ca-certificates-file", ca,
+                "--ssl-https-verify-peer", "1", "--ssl-https-verify-host", "0"]),
+        },
+        "grpc": {
+            "direct": (f"127.0.0.1:{ports.triton.grpc}", []),
+            "gateway": (f"127.0.0.1:{ports.gateway_grpc}", [
+                "-H", f"authorization:Bearer {token}", "--ssl-grpc-use-ssl", "true",
+                "--ssl-grpc-root-certifications-file", ca]),
+        },
+    }
+
+
 def run(pa: str, env: dict, url: str, protocol: str, extra: list[str], concurrency: int, interval_ms: int,
         data: Path, tmp: Path) -> dict:
     out = tmp / f"pa-{os.getpid()}-{concurrency}-{protocol}.csv"
@@ -89,29 +117,12 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-"))
     tmp = Path(tempfile.mkdtemp(prefix="medinfer-pa-"))
     ports = new_stack_ports()
-    # One load generator is one principal: lift its rate limit so the path is measured, not the limiter.
-    stack = Stack(home, ports, extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9",
-                                          "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000",
-                                          "MEDINFER_GATEWAY_AUDIT_SQLITE_SYNC": args.audit_sqlite_sync})
+    stack = bench_stack(home, ports, args.audit_sqlite_sync)
     stack.start()
     try:
         data = input_file(home, tmp)
         token = mint_dev_token(ensure_dev_keys(home), "infer models:read", ttl_s=3600)
-        ca = str(home / "tls" / "ca.pem")
-        targets = {
-            "http": {
-                "direct": (f"127.0.0.1:{ports.triton.http}", []),
-                "gateway": (f"https://127.0.0.1:{ports.gateway}", [
-                    "-H", f"Authorization: Bearer {token}", "--ssl-https-ca-certificates-file", ca,
-                    "--ssl-https-verify-peer", "1", "--ssl-https-verify-host", "0"]),
-            },
-            "grpc": {
-                "direct": (f"127.0.0.1:{ports.triton.grpc}", []),
-                "gateway": (f"127.0.0.1:{ports.gateway_grpc}", [
-                    "-H", f"authorization:Bearer {token}", "--ssl-grpc-use-ssl", "true",
-                    "--ssl-grpc-root-certifications-file", ca]),
-            },
-        }
+        targets = perf_targets(ports, home, token)
         rows = []
         for mode in args.modes:
             protocol, extra = MODES[mode]

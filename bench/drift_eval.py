@@ -37,6 +37,7 @@ import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
+from drift_streams import first_alarm  # bench/ is on sys.path when this file runs
 from medinfer.monitoring import DriftConfig, DriftMonitor, MonitorConfig, TabularGate, build_tabular_profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,15 +85,6 @@ def clean_stream(xte: np.ndarray, n: int, rng: np.random.Generator, bootstrap: b
     return np.vstack([xte[rng.permutation(xte.shape[0])] for _ in range(reps)])[:n]
 
 
-def first_alarm(mon: DriftMonitor, stream: np.ndarray, step: int) -> int | None:
-    """Feed ``stream`` in ``step``-sized chunks; return records fed when drift is first detected."""
-    for start in range(0, stream.shape[0], step):
-        mon.record("bc", "1", stream[start:start + step])
-        if mon.evaluate("bc", "1").drift_detected:
-            return start + step
-    return None
-
-
 def drift_table(args: argparse.Namespace, profile, xtr, xte, names) -> None:
     cfg = MonitorConfig(drift=DriftConfig(window=args.window, min_samples=args.min_samples))
     rng = np.random.default_rng(args.seed)
@@ -105,7 +97,7 @@ def drift_table(args: argparse.Namespace, profile, xtr, xte, names) -> None:
             mon = DriftMonitor(cfg)
             mon.register("bc", "1", profile, policy="off")
             mon.record("bc", "1", clean_stream(xte, args.window, rng))
-            n = first_alarm(mon, f(clean_stream(xte, args.budget, rng)), args.step)
+            n = first_alarm(mon, ("bc", "1"), f(clean_stream(xte, args.budget, rng)), args.step)
             ns.append(np.inf if n is None else n)
         arr = np.asarray(ns)
         hit = np.isfinite(arr)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from drift_streams import false_alarms, first_alarm  # bench/ is on sys.path when this file runs
 from medinfer.monitoring import DriftConfig, DriftMonitor, ImageGate, MonitorConfig, image_summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,14 +92,6 @@ def gate_section(profile, frames, images, labels, groups, modality: dict[str, st
     row("near-constant 256 x 256 frames (noise sd 0.002)", ["CT"] * 50, np.stack([image_summary(f) for f in flat]))
 
 
-def _first_alarm(mon: DriftMonitor, stream: np.ndarray, step: int) -> int | None:
-    for start in range(0, stream.shape[0], step):
-        mon.record("i", "1", stream[start:start + step])
-        if mon.evaluate("i", "1").drift_detected:
-            return start + step
-    return None
-
-
 def drift_section(profile, frames, rng, runs: int, window: int, step: int, budget: int, fa_length: int) -> None:
     cfg = MonitorConfig(drift=DriftConfig(window=window, min_samples=100))
     train = [g for g in TRAIN["SOURCES"] if g not in TRAIN["TEST_SOURCES"]]
@@ -119,7 +112,7 @@ def drift_section(profile, frames, rng, runs: int, window: int, step: int, budge
             mon = DriftMonitor(cfg)
             mon.register("i", "1", profile, policy="off")
             mon.record("i", "1", _views(frames, train, window, rng))
-            n = _first_alarm(mon, make(budget), step)
+            n = first_alarm(mon, ("i", "1"), make(budget), step)
             ns.append(np.inf if n is None else n)
         arr = np.asarray(ns)
         hit = np.isfinite(arr)
@@ -127,13 +120,7 @@ def drift_section(profile, frames, rng, runs: int, window: int, step: int, budge
         print(f"{name:46s} {hit.mean():9.0%} {q(50):>9s} {q(90):>7s}")
     mon = DriftMonitor(cfg)
     mon.register("i", "1", profile, policy="off")
-    evals = alarms = 0
-    stream = _views(frames, train, fa_length, rng)
-    for start in range(0, fa_length, step):
-        mon.record("i", "1", stream[start:start + step])
-        snap = mon.evaluate("i", "1")
-        evals += snap.ready
-        alarms += snap.drift_detected
+    alarms, evals = false_alarms(mon, ("i", "1"), _views(frames, train, fa_length, rng)[:fa_length], step)
     print(f"Unshifted stream of fresh training-source views ({fa_length} requests): {alarms}/{evals} "
           f"evaluations alarmed ({alarms / max(1, evals):.1%})")
 

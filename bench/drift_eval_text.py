@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from drift_streams import false_alarms, first_alarm  # bench/ is on sys.path when this file runs
 from medinfer.monitoring import DriftConfig, DriftMonitor, EmbeddingGate, MonitorConfig, TextGate, load_profile
 from medinfer.shipped_models import build_model
 
@@ -158,14 +159,6 @@ def _inject(templates: list[str], clean: list[str], rng: np.random.Generator, n:
     return out, out
 
 
-def _first_alarm(mon: DriftMonitor, stream: np.ndarray, step: int) -> int | None:
-    for start in range(0, stream.shape[0], step):
-        mon.record("t", "1", stream[start:start + step])
-        if mon.evaluate("t", "1").drift_detected:
-            return start + step
-    return None
-
-
 def fresh_notes(n: int, seed: int) -> list[dict]:
     """New annotated notes from the corpus generators (both template families, alternating), a fresh seed."""
     import random
@@ -228,7 +221,7 @@ def drift_section(model_dir: Path, rng: np.random.Generator, runs: int, window: 
             mon = DriftMonitor(cfg)
             mon.register("t", "1", profile, policy="off")
             mon.record("t", "1", stream(clean, window))
-            n = _first_alarm(mon, make(budget), step)
+            n = first_alarm(mon, ("t", "1"), make(budget), step)
             ns.append(np.inf if n is None else n)
         arr = np.asarray(ns)
         hit = np.isfinite(arr)
@@ -238,13 +231,8 @@ def drift_section(model_dir: Path, rng: np.random.Generator, runs: int, window: 
                         ("8 excerpts per held-out note (clustered)", clustered)):
         mon = DriftMonitor(cfg)
         mon.register("t", "1", profile, policy="off")
-        evals = alarms = 0
         perm = np.vstack([pool[rng.permutation(pool.shape[0])] for _ in range(fa_length // pool.shape[0] + 1)])
-        for start in range(0, fa_length, step):
-            mon.record("t", "1", perm[start:start + step])
-            snap = mon.evaluate("t", "1")
-            evals += snap.ready
-            alarms += snap.drift_detected
+        alarms, evals = false_alarms(mon, ("t", "1"), perm[:fa_length], step)
         print(f"Unshifted stream, {label} ({fa_length} requests from {pool.shape[0]} excerpts): "
               f"{alarms}/{evals} evaluations alarmed ({alarms / max(1, evals):.1%})")
 
