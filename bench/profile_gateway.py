@@ -8,7 +8,7 @@ without py-spy too), Triton's and perf_analyzer's CPU, and the functions that
 take the most samples (self and inclusive).
 
     .venv/bin/python bench/profile_gateway.py [--mode rest-json|rest-binary|grpc] [--concurrency 32]
-        [--audit-sqlite-sync normal] [--no-auth --no-audit] [--top 30] [--raw out.txt]
+        [--audit-sqlite-sync normal] [--no-auth --no-audit] [--env KEY=VALUE] [--top 30] [--raw out.txt]
 
 ``--no-spy`` measures CPU per request without the sampler's own overhead.
 """
@@ -83,6 +83,8 @@ def main() -> None:
     ap.add_argument("--no-auth", action="store_true")
     ap.add_argument("--no-audit", action="store_true")
     ap.add_argument("--no-spy", action="store_true")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra gateway setting, e.g. MEDINFER_GATEWAY_DRIFT_ENABLED=false")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--raw", type=Path, help="keep py-spy's raw samples here")
     args = ap.parse_args()
@@ -94,7 +96,8 @@ def main() -> None:
     ports = new_stack_ports()
     stack = bench_stack(home, ports, args.audit_sqlite_sync, {
         "MEDINFER_GATEWAY_AUTH_ENABLED": str(not args.no_auth).lower(),
-        "MEDINFER_GATEWAY_AUDIT_ENABLED": str(not args.no_audit).lower()})
+        "MEDINFER_GATEWAY_AUDIT_ENABLED": str(not args.no_audit).lower(),
+        **dict(kv.split("=", 1) for kv in args.env)})
     stack.start()
     try:
         data = input_file(home, tmp)
