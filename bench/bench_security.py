@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_infer import payloads, run_wrk  # noqa: E402
 from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token  # noqa: E402
-from medinfer.stack import Stack, StackPorts  # noqa: E402
-from medinfer.triton.server import TritonPorts  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402, free_ports
+from medinfer.stack import Stack  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.stack import new_stack_ports  # noqa: E402
 
 
 UNLIMITED = {"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "1000000000"}
@@ -41,7 +41,7 @@ UNLIMITED = {"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "1e9", "MEDINFER_GATEWAY_RATE_LI
 
 @contextmanager
 def gateway(env: dict[str, str], log: Path, ca: str):
-    """A gateway on a port (not an inherited fd: uvicorn treats an fd as AF_UNIX and skips TCP_NODELAY)."""
+    """A gateway of its own on a free port, started with ``env``."""
     port = free_port()
     with open(log, "ab") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "medinfer.gateway"], stdout=fh, stderr=subprocess.STDOUT,
@@ -73,7 +73,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     home = Path(tempfile.mkdtemp(prefix="medinfer-bench-sec-"))
-    ports = StackPorts(free_port(), free_port(), TritonPorts(*free_ports(3)))
+    ports = new_stack_ports()
     env = {**UNLIMITED, "MEDINFER_GATEWAY_AUDIT_SQLITE_SYNC": args.audit_sqlite_sync}
     stack = Stack(home, ports, insecure_http=False, extra_env=env)
     stack.start()

@@ -37,7 +37,7 @@ from medinfer.shipped_models import build_version  # noqa: E402
 from medinfer.triton.repository import ModelRepository  # noqa: E402
 from medinfer.triton.server import TritonPorts, TritonServer  # noqa: E402
 from tests.integration.text_models._infer import infer_texts  # noqa: E402
-from tests.support.ports import free_port, free_ports  # noqa: E402
+from tests.support.ports import free_ports  # noqa: E402
 
 NOTE_SENTENCES = [
     "Patient is a {age}-year-old with a history of hypertension and type 2 diabetes.",

@@ -20,7 +20,6 @@ from medinfer.common.errors import (
     MalformedJSON,
     MedinferError,
     ValidationFailed,
-    problem_type,
 )
 
 __all__ = [

@@ -17,7 +17,7 @@ import time
 from typing import Any, Protocol
 
 import aiohttp
-from jwt import PyJWK, PyJWKSet
+from jwt import PyJWK
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
 from medinfer.common.errors import BackendUnavailable, Unauthorized

@@ -22,7 +22,6 @@ from medinfer.stack import Stack
 from medinfer.triton.server import TritonServer
 from tests.support.faults import flaky_proxy, stalling_server
 from tests.support.services import run_service
-from tests.support.stack import dev_auth_header
 from tests.support.stack import copy_repository, dev_auth_header, new_stack_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

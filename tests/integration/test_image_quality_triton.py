@@ -19,7 +19,7 @@ from medinfer.preprocess.app import create_app
 from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.triton.server import TritonPorts, TritonServer
 from tests.support.asgi import request
-from tests.support.ports import free_port, free_ports
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.integration
 TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"

@@ -19,7 +19,7 @@ from medinfer.registry.rollout import RegistryMetricsSource, RolloutController, 
 from medinfer.registry.routing import InflightTracker, RoutingTable, SnapshotRefresher, VersionMetrics
 from medinfer.triton.server import TritonPorts, TritonServer
 from tests.support.onnx_models import flaky, linear, write_folder
-from tests.support.ports import free_port, free_ports
+from tests.support.ports import free_ports
 from tests.support.registry_traffic import Traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -112,12 +112,11 @@ def test_promote_and_rollback_under_load_lose_no_request(env, triton, tmp_path):
 
 
 def _rollout(reg, triton, table, metrics, name, canary_version, bad_every, monitor=None, **gates):
-    on_input = None
-    if monitor is not None:  # the gateway's OOD gate and drift window, per request
+    def gate_and_record(version, x):  # the gateway's OOD gate and drift window, per request
+        monitor.check(name, str(version), x)
+        monitor.record(name, str(version), x)
 
-        def on_input(version, x):
-            monitor.check(name, str(version), x)
-            monitor.record(name, str(version), x)
+    on_input = gate_and_record if monitor is not None else None
 
     traffic = Traffic(triton.ports.http, table, metrics, name, bad_every=bad_every, on_input=on_input).start()
     policy = RolloutPolicy(

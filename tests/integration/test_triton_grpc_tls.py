@@ -10,7 +10,7 @@ from medinfer.common.devpki import ensure_dev_tls
 from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer
 from medinfer.triton.settings import TritonSettings
-from tests.support.ports import free_port, free_ports
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.integration
 

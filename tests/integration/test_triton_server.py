@@ -11,7 +11,7 @@ import tritonclient.http as httpclient
 
 from medinfer.shipped_models import build_model
 from medinfer.triton.server import TritonPorts, TritonServer, TritonStartError
-from tests.support.ports import free_port, free_ports
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.integration
 

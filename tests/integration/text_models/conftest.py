@@ -17,7 +17,7 @@ import pytest
 import tritonclient.http as httpclient
 
 from medinfer.triton.server import TritonPorts, TritonServer
-from tests.support.ports import free_port, free_ports
+from tests.support.ports import free_ports
 
 TEXT_MODELS = ("note_embedding", "ner")
 
