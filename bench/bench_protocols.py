@@ -7,7 +7,7 @@ straight at Triton and then through the gateway, in the same run. Prints
 throughput, p50/p99 latency, the throughput ratio gateway/direct and the
 latency the gateway adds at p50.
 
-    .venv/bin/python bench/bench_protocols.py [--interval-ms 3000] [--concurrency 1 8 32]
+    .venv/bin/python bench/bench_protocols.py [--interval-ms 3000] [--concurrency 1 8 32] [--rounds 3]
 
 perf_analyzer needs Debian's ``libb64-0d`` and a ``libcudart.so.12``; the pytriton
 wheel's copy is linked into a temporary folder here. The load generator shares
@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,11 +102,24 @@ def run(pa: str, env: dict, url: str, protocol: str, extra: list[str], concurren
             "p99_ms": float(row["p99 latency"]) / 1000}
 
 
+def _medians(pairs: list[tuple[dict, dict]]) -> tuple[dict, dict, float, float]:
+    """Median direct and gateway figures, and the medians of the per-round ratio and added p50 (a round's two
+    measurements are adjacent in time, so their ratio is steadier than a ratio of medians)."""
+    med = statistics.median
+    direct = {k: med(d[k] for d, _ in pairs) for k in pairs[0][0]}
+    gateway = {k: med(g[k] for _, g in pairs) for k in pairs[0][1]}
+    return (direct, gateway, med(g["rps"] / d["rps"] for d, g in pairs),
+            med(g["p50_ms"] - d["p50_ms"] for d, g in pairs))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--interval-ms", type=int, default=3000)
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="direct/gateway pairs per cell, in alternating order; the table shows the medians "
+                         "(the ratio is the median of the per-round ratios)")
     ap.add_argument("--audit-sqlite-sync", choices=["full", "normal"], default="full",
                     help="SQLite ledger durability: full fsyncs every group commit (default), normal relies on "
                          "the WAL (survives a process crash, not a power loss)")
@@ -127,23 +141,25 @@ def main() -> None:
         for mode in args.modes:
             protocol, extra = MODES[mode]
             for c in args.concurrency:
-                res = {}
-                for target in ("direct", "gateway"):
-                    url, targs = targets[protocol][target]
-                    res[target] = run(pa, env, url, protocol, extra + targs, c, args.interval_ms, data, tmp)
-                rows.append((mode, c, res["direct"], res["gateway"]))
-                d, g = res["direct"], res["gateway"]
-                print(f"{mode:11s} c={c:<3d} direct {d['rps']:7.0f}/s p50 {d['p50_ms']:6.2f} p99 {d['p99_ms']:6.2f} | "
-                      f"gateway {g['rps']:7.0f}/s p50 {g['p50_ms']:6.2f} p99 {g['p99_ms']:6.2f} | "
-                      f"ratio {g['rps'] / d['rps']:.2f} added p50 {g['p50_ms'] - d['p50_ms']:+.2f} ms", flush=True)
+                pairs = []
+                for i in range(args.rounds):
+                    res = {}
+                    for target in ("direct", "gateway") if i % 2 == 0 else ("gateway", "direct"):
+                        url, targs = targets[protocol][target]
+                        res[target] = run(pa, env, url, protocol, extra + targs, c, args.interval_ms, data, tmp)
+                    d, g = res["direct"], res["gateway"]
+                    pairs.append((d, g))
+                    print(f"{mode:11s} c={c:<3d} direct {d['rps']:7.0f}/s p50 {d['p50_ms']:6.2f} p99 {d['p99_ms']:6.2f} | "
+                          f"gateway {g['rps']:7.0f}/s p50 {g['p50_ms']:6.2f} p99 {g['p99_ms']:6.2f} | "
+                          f"ratio {g['rps'] / d['rps']:.2f} added p50 {g['p50_ms'] - d['p50_ms']:+.2f} ms", flush=True)
+                rows.append((mode, c, *_medians(pairs)))
         print(f"\nbreast_cancer, 1 record/request, auth + audit ON (SQLite sync {args.audit_sqlite_sync}), "
               "gateway over TLS; perf_analyzer")
         print(f"{'mode':11s} {'conc':>4} | {'direct/s':>8} {'p50':>6} {'p99':>6} | {'gateway/s':>9} {'p50':>6} "
               f"{'p99':>6} | {'ratio':>5} {'+p50 ms':>7}")
-        for mode, c, d, g in rows:
+        for mode, c, d, g, ratio, added in rows:
             print(f"{mode:11s} {c:>4} | {d['rps']:>8.0f} {d['p50_ms']:>6.2f} {d['p99_ms']:>6.2f} | {g['rps']:>9.0f} "
-                  f"{g['p50_ms']:>6.2f} {g['p99_ms']:>6.2f} | {g['rps'] / d['rps']:>5.2f} "
-                  f"{g['p50_ms'] - d['p50_ms']:>+7.2f}")
+                  f"{g['p50_ms']:>6.2f} {g['p99_ms']:>6.2f} | {ratio:>5.2f} {added:>+7.2f}")
     finally:
         stack.stop()
         shutil.rmtree(home, ignore_errors=True)
