@@ -18,14 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from medinfer.common.errors import BackendUnavailable, Conflict, MedinferError
 from medinfer.registry.audit import make_event
-from medinfer.registry.db import FileRow, ModelRow, VersionRow, utcnow
+from medinfer.registry.db import VersionRow, utcnow
 from medinfer.registry.routing import GraceDrain
 from medinfer.registry.service import Registry
-from medinfer.registry.validation import find_candidate, sha256_file, signature_dict, validate_candidate
+from medinfer.registry.validation import find_candidate, signature_dict, validate_candidate
 from medinfer.triton.model_config import ModelConfig
 from medinfer.triton.repository import ORT_RUNNER
 
@@ -70,11 +68,7 @@ def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason:
         report = validate_candidate(find_candidate(folder))
         signature, results = report.signature, report.results | {"kind": "onnx"}
     with reg.store.session() as s:
-        model = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
-        if model is None:
-            model = ModelRow(name=name, created_at=utcnow(), created_by=actor)
-            s.add(model)
-            s.flush()
+        model = reg.store.model_or_new(s, name, actor)
         if any(v.version == version for v in model.versions):
             raise Conflict(f"model '{name}' version {version} is already registered", code="version-exists")
         row = VersionRow(
@@ -91,15 +85,7 @@ def adopt_version(reg: Registry, name: str, version: int, *, actor: str, reason:
         )
         s.add(row)
         s.flush()
-        for f in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            s.add(
-                FileRow(
-                    version_id=row.id,
-                    path=str(f.relative_to(folder)),
-                    sha256=sha256_file(f),
-                    size=f.stat().st_size,
-                )
-            )
+        reg.store.add_files(s, row, folder)
         reg.store.add_event(s, model, "adopt", actor=actor, reason=reason, after=version)
         outbox_id = reg.outbox.add(
             s, make_event("model.adopt", model=name, actor=actor, reason=reason, after=version)

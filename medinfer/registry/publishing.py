@@ -16,12 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from medinfer.common.errors import Conflict, ValidationFailed
 from medinfer.monitoring.profile import PROFILE_FILENAME, profile_from_json
 from medinfer.registry.audit import make_event
-from medinfer.registry.db import FileRow, ModelRow, VersionRow, utcnow
+from medinfer.registry.db import VersionRow, utcnow
 from medinfer.registry.store import CURRENT
 from medinfer.registry.validation import (
     SAMPLE_FILE,
@@ -100,11 +98,7 @@ class PublishMixin:
         config_before = self._read_config_text(name)
         try:
             with self.store.session() as s:
-                model = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
-                if model is None:
-                    model = ModelRow(name=name, created_at=utcnow(), created_by=actor)
-                    s.add(model)
-                    s.flush()
+                model = self.store.model_or_new(s, name, actor)
                 existing = {v.version for v in model.versions}
                 if version is None:
                     version = max(existing | set(self.repository.versions(name)) | {0}) + 1
@@ -140,15 +134,7 @@ class PublishMixin:
                 s.add(row)
                 s.flush()
                 written = self.repository.write_version(config, version, files, metadata)
-                for f in sorted(p for p in written.rglob("*") if p.is_file()):
-                    s.add(
-                        FileRow(
-                            version_id=row.id,
-                            path=str(f.relative_to(written)),
-                            sha256=sha256_file(f),
-                            size=f.stat().st_size,
-                        )
-                    )
+                digests = self.store.add_files(s, row, written)
                 self.store.add_event(
                     s,
                     model,
@@ -166,7 +152,7 @@ class PublishMixin:
                         actor=actor,
                         reason=reason,
                         after=version,
-                        sha256=sha256_file(written / "model.onnx"),
+                        sha256=digests["model.onnx"],
                         breaking=breaking,
                     ),
                 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from medinfer.common.errors import BackendUnavailable, Conflict, ModelNotFound
-from medinfer.registry.db import EventRow, ModelRow, StateRow, TagRow, VersionRow, utcnow
+from medinfer.registry.db import EventRow, FileRow, ModelRow, StateRow, TagRow, VersionRow, utcnow
+from medinfer.registry.validation import sha256_file
 
 __all__ = ["Store", "CURRENT", "CANARY", "RESERVED_TAGS", "ModelSnapshot"]
 
@@ -180,6 +182,27 @@ class Store:
         }
 
     # ---- writes ------------------------------------------------------------------------------
+    @staticmethod
+    def model_or_new(s: Session, name: str, actor: str) -> ModelRow:
+        """The model row, created (and flushed, so it has an id) on its first version."""
+        model = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
+        if model is None:
+            model = ModelRow(name=name, created_at=utcnow(), created_by=actor)
+            s.add(model)
+            s.flush()
+        return model
+
+    @staticmethod
+    def add_files(s: Session, row: VersionRow, folder: Path) -> dict[str, str]:
+        """Record every file of a version folder with its checksum (``verify`` re-checks them);
+        returns ``{relative path: sha256}``."""
+        digests = {}
+        for f in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            rel = str(f.relative_to(folder))
+            digests[rel] = sha256_file(f)
+            s.add(FileRow(version_id=row.id, path=rel, sha256=digests[rel], size=f.stat().st_size))
+        return digests
+
     @staticmethod
     def add_event(
         s: Session,
