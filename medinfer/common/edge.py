@@ -20,7 +20,6 @@ its CPU, so they are one layer now and the parts stay separately testable:
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -30,7 +29,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medinfer.common.errors import MedinferError, PayloadTooLarge
-from medinfer.common.http import OPAQUE_ID, problem_response
+from medinfer.common.http import new_request_id, opaque_request_id, problem_response
 
 __all__ = ["EdgeMiddleware", "RequestRecorder", "RequestRecord", "ErrorRenderer", "render_problem"]
 
@@ -78,13 +77,11 @@ async def render_problem(err: MedinferError, scope: Scope, renderer: ErrorRender
 
 
 def _request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's ``X-Request-ID`` when it is opaque (see ``opaque_request_id``), else a new one."""
     for k, v in headers:
         if k == b"x-request-id":
-            cand = v.decode("latin-1").lower()
-            if len(cand) <= 64 and OPAQUE_ID.fullmatch(cand):
-                return cand
-            break
-    return secrets.token_hex(12)
+            return opaque_request_id(v.decode("latin-1")) or new_request_id()
+    return new_request_id()
 
 
 class EdgeMiddleware:
@@ -162,15 +159,13 @@ class EdgeMiddleware:
             self.in_flight.inc()
         try:
             if self._declared_too_large(scope):
-                await self._answer(PayloadTooLarge(f"request body exceeds the limit of {limit} bytes"), scope,
-                                   edge_send)
+                await self._answer(self._too_large(), scope, edge_send)
                 return
             try:
                 await self.app(scope, edge_receive, edge_send)
             except _BodyTooLarge:
                 if not out:
-                    await self._answer(PayloadTooLarge(f"request body exceeds the limit of {limit} bytes"), scope,
-                                       edge_send)
+                    await self._answer(self._too_large(), scope, edge_send)
             except Exception as exc:
                 # Logged by type only (the message or a traceback may quote the input), never re-raised to the
                 # server, which would log it whole. Starlette re-raises after sending its own 500.
@@ -184,6 +179,9 @@ class EdgeMiddleware:
                 self.in_flight.dec()
             if self.on_done is not None:
                 self.on_done(scope, status, time.perf_counter() - started)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request body exceeds the limit of {self.max_body_bytes} bytes")
 
     def _declared_too_large(self, scope: Scope) -> bool:
         for k, v in scope["headers"]:

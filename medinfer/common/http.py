@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ __all__ = [
     "ORJSONResponse",
     "problem_response",
     "install_problem_handlers",
-    "OPAQUE_ID",
+    "new_request_id",
     "PlainRoute",
     "request_id_of",
     "parse_json_body",
@@ -126,8 +127,12 @@ def parse_json_body(raw: bytes) -> Any:
 
 # Only opaque ids are adopted (UUIDs, hex with a letter): a free-form id could carry an MRN or a
 # name into logs and audit records.
-OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
-                       r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
+_OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
+                        r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(12)
 
 
 def opaque_request_id(value: str | None) -> str | None:
@@ -135,7 +140,7 @@ def opaque_request_id(value: str | None) -> str | None:
     if not value:
         return None
     cand = value.lower()
-    return cand if len(cand) <= 64 and OPAQUE_ID.fullmatch(cand) else None
+    return cand if len(cand) <= 64 and _OPAQUE_ID.fullmatch(cand) else None
 
 
 class PlainRoute(Route):

@@ -15,7 +15,6 @@ INVALID_ARGUMENT naming the reason code, a flag adds response parameters
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
@@ -29,7 +28,7 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
 from medinfer import __version__
 from medinfer.common.errors import MedinferError
-from medinfer.common.http import opaque_request_id
+from medinfer.common.http import new_request_id, opaque_request_id
 from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryableUpstreamError, RetryPolicy, call_with_resilience
 from medinfer.gateway.v2_ood import flag_grpc_response, grpc_features
 from medinfer.monitoring import OodDecision
@@ -110,7 +109,7 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         """Authenticate, run, then write the audit record before anything is returned (fail-closed)."""
         start = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        rid = opaque_request_id(metadata.get("x-request-id")) or secrets.token_hex(12)
+        rid = opaque_request_id(metadata.get("x-request-id")) or new_request_id()
         principal = None
         result = None
         error: MedinferError | None = None
