@@ -21,6 +21,7 @@ from starlette.types import Scope
 from medinfer.audit.ledger import AuditLedger, AuditUnavailable
 from medinfer.audit.record import AuditEvent, AuditKey
 from medinfer.common.errors import MedinferError
+from medinfer.common.http_metrics import route_template
 
 __all__ = ["AuditRecorder", "annotate", "PATIENT_KEY_HEADER"]
 
@@ -42,12 +43,6 @@ def annotate(scope: Scope, *, model: str | None = None, version: str | None = No
         counts = note.setdefault("phi_counts", {})
         for kind, n in phi_counts.items():
             counts[kind] = counts.get(kind, 0) + int(n)
-
-
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<no route>"
 
 
 class _Draft:
@@ -84,7 +79,7 @@ class AuditRecorder:
         note = state.get("audit", {})
         principal = state.get("principal")
         patient_key = note.get("patient_key") or _header(scope, PATIENT_KEY_HEADER)
-        route = _route_template(scope)
+        route = route_template(scope, unmatched="<no route>")
         event = AuditEvent(
             action=note.get("action") or f"{scope.get('method', '')} {route}",
             route=route,

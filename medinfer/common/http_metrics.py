@@ -10,6 +10,7 @@ __all__ = ["route_template", "LATENCY_BUCKETS"]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.5, 1, 2, 5, 10, 30)
 
 
-def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+def route_template(scope: Scope, unmatched: str = "unmatched") -> str:
+    """The matched route's template (``/v2/models/{name}/infer``), never the path as sent."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else unmatched
