@@ -2,10 +2,13 @@
 
 Starts the local stack (auth and audit ON, TLS on the gateway), then drives the
 same single-record ``breast_cancer`` inference with Triton's own ``perf_analyzer``
-(shipped in the ``tritonclient`` wheel) at concurrency 1, 8 and 32, first
-straight at Triton and then through the gateway, in the same run. Prints
-throughput, p50/p99 latency, the throughput ratio gateway/direct and the
-latency the gateway adds at p50.
+(shipped in the ``tritonclient`` wheel) at concurrency 1, 8 and 32, straight at
+Triton and through the gateway, in the same run. Prints throughput, p50/p99
+latency, the throughput ratio gateway/direct and the latency the gateway adds
+at p50. Over REST it also measures the floor any Python hop pays here: a bare
+relay (``relay_baseline.py``: uvicorn, aiohttp, the same TLS, no framework, no
+auth, no audit), so the cost of the gateway's features shows apart from the
+cost of the hop itself.
 
     .venv/bin/python bench/bench_protocols.py [--interval-ms 3000] [--concurrency 1 8 32] [--rounds 3]
 
@@ -17,6 +20,7 @@ the two cores with the servers, so only ratios measured in one run mean much.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -25,6 +29,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token  # noqa: E402
 from medinfer.stack import Stack  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 from tests.support.stack import new_stack_ports  # noqa: E402
 
 MODES = {  # name -> (perf_analyzer protocol, extra args)
@@ -69,16 +76,47 @@ def bench_stack(home: Path, ports, audit_sqlite_sync: str, extra_env: dict[str, 
                                          **(extra_env or {})})
 
 
-def perf_targets(ports, home: Path, token: str) -> dict[str, dict[str, tuple[str, list[str]]]]:
-    """protocol -> direct / gateway -> (perf_analyzer URL, its extra arguments: token and TLS for the gateway)."""
+@contextlib.contextmanager
+def relay_baseline(home: Path, triton_http: int):
+    """Run ``relay_baseline.py`` over TLS with the stack's certificate; yields its port."""
+    port = free_port()
+    tls = home / "tls"
+    cmd = [sys.executable, "-m", "uvicorn", "relay_baseline:app", "--app-dir", str(ROOT / "bench"),
+           "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+           "--no-access-log", "--log-level", "warning", "--no-server-header",
+           "--ssl-certfile", str(tls / "server.pem"), "--ssl-keyfile", str(tls / "server-key.pem")]
+    proc = subprocess.Popen(cmd, env={**os.environ, "TRITON_URL": f"http://127.0.0.1:{triton_http}"})
+    try:
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+        ctx.check_hostname = False
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"https://127.0.0.1:{port}/v2/health/ready", context=ctx, timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the relay baseline did not come up")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def perf_targets(ports, home: Path, token: str, relay_port: int | None = None) -> dict[str, dict[str, tuple[str, list[str]]]]:
+    """protocol -> direct / relay / gateway -> (perf_analyzer URL, its extra arguments: token and TLS)."""
     ca = str(home / "tls" / "ca.pem")
+    https = ["--ssl-https-ca-certificates-file", ca, "--ssl-https-verify-peer", "1", "--ssl-https-verify-host", "0"]
+    http = {
+        "direct": (f"127.0.0.1:{ports.triton.http}", []),
+        "gateway": (f"https://127.0.0.1:{ports.gateway}", ["-H", f"Authorization: Bearer {token}", *https]),
+    }
+    if relay_port is not None:
+        http["relay"] = (f"https://127.0.0.1:{relay_port}", https)
     return {
-        "http": {
-            "direct": (f"127.0.0.1:{ports.triton.http}", []),
-            "gateway": (f"https://127.0.0.1:{ports.gateway}", [
-                "-H", f"Authorization: Bearer {token}", "--ssl-https-ca-certificates-file", ca,
-                "--ssl-https-verify-peer", "1", "--ssl-https-verify-host", "0"]),
-        },
+        "http": http,
         "grpc": {
             "direct": (f"127.0.0.1:{ports.triton.grpc}", []),
             "gateway": (f"127.0.0.1:{ports.gateway_grpc}", [
@@ -102,14 +140,21 @@ def run(pa: str, env: dict, url: str, protocol: str, extra: list[str], concurren
             "p99_ms": float(row["p99 latency"]) / 1000}
 
 
-def _medians(pairs: list[tuple[dict, dict]]) -> tuple[dict, dict, float, float]:
-    """Median direct and gateway figures, and the medians of the per-round ratio and added p50 (a round's two
-    measurements are adjacent in time, so their ratio is steadier than a ratio of medians)."""
+def _cell(rounds: list[dict[str, dict]], target: str) -> tuple[dict, float, float]:
+    """Median figures of ``target`` and the medians of its per-round ratio and added p50 against direct (a
+    round's measurements are adjacent in time, so their ratio is steadier than a ratio of medians)."""
     med = statistics.median
-    direct = {k: med(d[k] for d, _ in pairs) for k in pairs[0][0]}
-    gateway = {k: med(g[k] for _, g in pairs) for k in pairs[0][1]}
-    return (direct, gateway, med(g["rps"] / d["rps"] for d, g in pairs),
-            med(g["p50_ms"] - d["p50_ms"] for d, g in pairs))
+    runs = [r[target] for r in rounds]
+    return ({k: med(x[k] for x in runs) for k in runs[0]},
+            med(r[target]["rps"] / r["direct"]["rps"] for r in rounds),
+            med(r[target]["p50_ms"] - r["direct"]["p50_ms"] for r in rounds))
+
+
+def _fmt(name: str, res: dict, direct: dict | None = None) -> str:
+    out = f"{name} {res['rps']:6.0f}/s p50 {res['p50_ms']:6.2f} p99 {res['p99_ms']:6.2f}"
+    if direct is not None:
+        out += f" ({res['rps'] / direct['rps']:.2f}, {res['p50_ms'] - direct['p50_ms']:+.2f} ms)"
+    return out
 
 
 def main() -> None:
@@ -118,8 +163,9 @@ def main() -> None:
     ap.add_argument("--interval-ms", type=int, default=3000)
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     ap.add_argument("--rounds", type=int, default=1,
-                    help="direct/gateway pairs per cell, in alternating order; the table shows the medians "
-                         "(the ratio is the median of the per-round ratios)")
+                    help="measurements of each target per cell, in alternating order; the table shows the "
+                         "medians (a ratio is the median of the per-round ratios)")
+    ap.add_argument("--no-relay", action="store_true", help="skip the bare-relay baseline")
     ap.add_argument("--audit-sqlite-sync", choices=["full", "normal"], default="full",
                     help="SQLite ledger durability: full fsyncs every group commit (default), normal relies on "
                          "the WAL (survives a process crash, not a power loss)")
@@ -134,32 +180,42 @@ def main() -> None:
     stack = bench_stack(home, ports, args.audit_sqlite_sync)
     stack.start()
     try:
-        data = input_file(home, tmp)
-        token = mint_dev_token(ensure_dev_keys(home), "infer models:read", ttl_s=3600)
-        targets = perf_targets(ports, home, token)
-        rows = []
-        for mode in args.modes:
-            protocol, extra = MODES[mode]
-            for c in args.concurrency:
-                pairs = []
-                for i in range(args.rounds):
-                    res = {}
-                    for target in ("direct", "gateway") if i % 2 == 0 else ("gateway", "direct"):
-                        url, targs = targets[protocol][target]
-                        res[target] = run(pa, env, url, protocol, extra + targs, c, args.interval_ms, data, tmp)
-                    d, g = res["direct"], res["gateway"]
-                    pairs.append((d, g))
-                    print(f"{mode:11s} c={c:<3d} direct {d['rps']:7.0f}/s p50 {d['p50_ms']:6.2f} p99 {d['p99_ms']:6.2f} | "
-                          f"gateway {g['rps']:7.0f}/s p50 {g['p50_ms']:6.2f} p99 {g['p99_ms']:6.2f} | "
-                          f"ratio {g['rps'] / d['rps']:.2f} added p50 {g['p50_ms'] - d['p50_ms']:+.2f} ms", flush=True)
-                rows.append((mode, c, *_medians(pairs)))
-        print(f"\nbreast_cancer, 1 record/request, auth + audit ON (SQLite sync {args.audit_sqlite_sync}), "
-              "gateway over TLS; perf_analyzer")
-        print(f"{'mode':11s} {'conc':>4} | {'direct/s':>8} {'p50':>6} {'p99':>6} | {'gateway/s':>9} {'p50':>6} "
-              f"{'p99':>6} | {'ratio':>5} {'+p50 ms':>7}")
-        for mode, c, d, g, ratio, added in rows:
-            print(f"{mode:11s} {c:>4} | {d['rps']:>8.0f} {d['p50_ms']:>6.2f} {d['p99_ms']:>6.2f} | {g['rps']:>9.0f} "
-                  f"{g['p50_ms']:>6.2f} {g['p99_ms']:>6.2f} | {ratio:>5.2f} {added:>+7.2f}")
+        with contextlib.ExitStack() as extras:
+            relay = None if args.no_relay else extras.enter_context(relay_baseline(home, ports.triton.http))
+            data = input_file(home, tmp)
+            token = mint_dev_token(ensure_dev_keys(home), "infer models:read", ttl_s=3600)
+            targets = perf_targets(ports, home, token, relay)
+            rows = []
+            for mode in args.modes:
+                protocol, extra = MODES[mode]
+                order = [t for t in ("direct", "relay", "gateway") if t in targets[protocol]]
+                for c in args.concurrency:
+                    rounds = []
+                    for i in range(args.rounds):
+                        res = {}
+                        for target in order if i % 2 == 0 else order[::-1]:
+                            url, targs = targets[protocol][target]
+                            res[target] = run(pa, env, url, protocol, extra + targs, c, args.interval_ms, data, tmp)
+                        rounds.append(res)
+                        line = " | ".join(_fmt(t, res[t], None if t == "direct" else res["direct"]) for t in order)
+                        print(f"{mode:11s} c={c:<3d} {line}", flush=True)
+                    rows.append((mode, c, {t: _cell(rounds, t) for t in order}))
+        print(f"\nbreast_cancer, 1 record/request, perf_analyzer. gateway: auth + audit ON (SQLite sync "
+              f"{args.audit_sqlite_sync}), TLS. relay: bare uvicorn + aiohttp hop, TLS, no auth, no audit "
+              "(REST only). ratio = throughput / direct; +p50 = p50 added to direct")
+        print(f"{'mode':11s} {'conc':>4} | {'direct/s':>8} {'p50':>6} | {'relay/s':>7} {'ratio':>5} {'+p50':>6} | "
+              f"{'gateway/s':>9} {'p50':>6} {'p99':>6} {'ratio':>5} {'+p50':>6} | {'gw/relay':>8}")
+        for mode, c, cells in rows:
+            d = cells["direct"][0]
+            g, g_ratio, g_added = cells["gateway"]
+            if "relay" in cells:
+                r, r_ratio, r_added = cells["relay"]
+                relay_cols = f"{r['rps']:>7.0f} {r_ratio:>5.2f} {r_added:>+6.2f}"
+                vs_relay = f"{g_ratio / r_ratio:>8.2f}"
+            else:
+                relay_cols, vs_relay = f"{'-':>7} {'-':>5} {'-':>6}", f"{'-':>8}"
+            print(f"{mode:11s} {c:>4} | {d['rps']:>8.0f} {d['p50_ms']:>6.2f} | {relay_cols} | {g['rps']:>9.0f} "
+                  f"{g['p50_ms']:>6.2f} {g['p99_ms']:>6.2f} {g_ratio:>5.2f} {g_added:>+6.2f} | {vs_relay}")
     finally:
         stack.stop()
         shutil.rmtree(home, ignore_errors=True)
