@@ -29,8 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,32 +76,15 @@ def bench_stack(home: Path, ports, audit_sqlite_sync: str, extra_env: dict[str, 
 
 
 @contextlib.contextmanager
-def relay_baseline(home: Path, triton_http: int):
-    """Run ``relay_baseline.py`` over TLS with the stack's certificate; yields its port."""
-    port = free_port()
-    tls = home / "tls"
+def relay_baseline(stack: Stack) -> Iterator[int]:
+    """Run ``relay_baseline.py`` beside the stack, over TLS with its certificate; yields the relay's port."""
+    port, tls = free_port(), stack.home / "tls"
     cmd = [sys.executable, "-m", "uvicorn", "relay_baseline:app", "--app-dir", str(ROOT / "bench"),
            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
            "--no-access-log", "--log-level", "warning", "--no-server-header",
            "--ssl-certfile", str(tls / "server.pem"), "--ssl-keyfile", str(tls / "server-key.pem")]
-    proc = subprocess.Popen(cmd, env={**os.environ, "TRITON_URL": f"http://127.0.0.1:{triton_http}"})
-    try:
-        import ssl
-
-        ctx = ssl.create_default_context(cafile=str(tls / "ca.pem"))
-        ctx.check_hostname = False
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"https://127.0.0.1:{port}/v2/health/ready", context=ctx, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the relay baseline did not come up")
+    with stack.beside("relay-baseline", cmd, f"https://127.0.0.1:{port}/v2/health/ready"):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def perf_targets(ports, home: Path, token: str, relay_port: int | None = None) -> dict[str, dict[str, tuple[str, list[str]]]]:
@@ -181,7 +163,7 @@ def main() -> None:
     stack.start()
     try:
         with contextlib.ExitStack() as extras:
-            relay = None if args.no_relay else extras.enter_context(relay_baseline(home, ports.triton.http))
+            relay = None if args.no_relay else extras.enter_context(relay_baseline(stack))
             data = input_file(home, tmp)
             token = mint_dev_token(ensure_dev_keys(home), "infer models:read", ttl_s=3600)
             targets = perf_targets(ports, home, token, relay)

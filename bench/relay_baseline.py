@@ -7,7 +7,9 @@ Python hop can do. ``bench_protocols.py`` measures it in the same run as
 direct Triton and the gateway, so "what the gateway's features cost" and "what
 any Python hop costs on this machine" are told apart.
 
-    TRITON_URL=http://127.0.0.1:8000 python -m uvicorn relay_baseline:app --app-dir bench ...
+    MEDINFER_GATEWAY_TRITON_URL=http://127.0.0.1:8000 python -m uvicorn relay_baseline:app --app-dir bench ...
+
+It reads Triton's address from the gateway's own setting, which the stack sets for its children.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ async def _lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            _session = aiohttp.ClientSession(os.environ["TRITON_URL"], cookie_jar=aiohttp.DummyCookieJar(),
+            _session = aiohttp.ClientSession(os.environ["MEDINFER_GATEWAY_TRITON_URL"], cookie_jar=aiohttp.DummyCookieJar(),
                                              connector=aiohttp.TCPConnector(limit=64))
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":

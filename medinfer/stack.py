@@ -7,6 +7,7 @@ descendants (Triton's Python-backend stubs included): Ctrl-C leaves no orphans.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,6 +157,19 @@ class Stack:
                 pass
             time.sleep(0.2)
         raise StackError(f"{name} not ready after {timeout:.0f}s:\n{child.tail()}")
+
+    @contextlib.contextmanager
+    def beside(self, name: str, cmd: list[str], ready_url: str, timeout: float = 60.0) -> Iterator[None]:
+        """Run one more process with the stack's environment until the block ends (a benchmark's baseline):
+        started, awaited and stopped like the stack's own children."""
+        self._spawn(name, cmd)
+        child = self.children[-1]
+        try:
+            self._wait_http(name, ready_url, timeout)
+            yield
+        finally:
+            stop_process_group(child.process)
+            self.children.remove(child)
 
     def failed_child(self) -> str | None:
         """The name of a service that has exited, if any."""

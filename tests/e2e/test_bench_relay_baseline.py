@@ -26,7 +26,7 @@ def test_relay_baseline_returns_tritons_answers(stack: Stack, binary: bool) -> N
     x = np.random.default_rng(7).uniform(0.05, 20, size=(3, 30)).astype(np.float32)
     expected = ort.InferenceSession(str(stack.home / "models" / "breast_cancer" / "1" / "model.onnx")).run(
         None, {"features": x})[0]
-    with relay_baseline(stack.home, stack.ports.triton.http) as port:
+    with relay_baseline(stack) as port:
         client = httpclient.InferenceServerClient(
             f"127.0.0.1:{port}", ssl=True, ssl_context_factory=lambda: ssl.create_default_context(cafile=ca))
         try:
