@@ -1,6 +1,6 @@
 """Build the frozen de-identification evaluation set (bench/data/deid/eval/*.jsonl).
 
-    .venv/bin/python bench/data/deid/eval/build_eval.py [--out DIR] [--check]
+    .venv/bin/python bench/data/deid/eval/build_eval.py [--out DIR] [--check] [--stats]
 
 Deterministic: a fixed seed, seeded Faker instances per locale and the pinned Faker
 version give the same bytes on every run (the script re-runs itself with
@@ -22,6 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import languages  # noqa: E402
+import long_notes  # noqa: E402
 from fill import Filler  # noqa: E402
 from general_templates import GENERAL_TEMPLATES  # noqa: E402
 from markup import parse  # noqa: E402
@@ -29,7 +31,8 @@ from query_templates import QUERY_TEMPLATES  # noqa: E402
 from slots import ADDRESS_LOCALES, Slots, mark  # noqa: E402
 
 SEED = 20261202
-FILES = ["clinical_queries.jsonl", "general_pii.jsonl"]
+FILES = ["clinical_queries.jsonl", "general_pii.jsonl", "long_notes.jsonl", "non_english.jsonl",
+         "english_short.jsonl"]
 GENERAL_LOCALES = [
     "en_GB", "en_IN", "en_AU", "de_DE", "fr_FR", "es_ES", "es_MX", "it_IT", "nl_NL", "pt_BR", "pl_PL",
     "ja_JP", "zh_CN", "tr_TR", "sv_SE", "en_US", "en_NZ", "cs_CZ", "da_DK", "fi_FI", "es_CO", "de_AT",
@@ -53,10 +56,14 @@ def clinical_queries(total: int = 1000) -> list[dict]:
     filler = Filler(slots)
     marked = [("hand", ln) for ln in core_lines()]
     order = list(range(len(QUERY_TEMPLATES)))
+    seen = {m for _, m in marked}
     while len(marked) < total:
         slots.rng.shuffle(order)
         for k in order[: total - len(marked)]:
-            marked.append(("template", filler.fill(QUERY_TEMPLATES[k])))
+            m = filler.fill(QUERY_TEMPLATES[k])
+            if m not in seen:
+                seen.add(m)
+                marked.append(("template", m))
     slots.rng.shuffle(marked)
     return [item("clinical_queries", i, m, origin=o) for i, (o, m) in enumerate(marked)]
 
@@ -102,12 +109,13 @@ def locale_slots(slots: Slots, loc: str) -> dict:
 def general_pii(total: int = 1500) -> list[dict]:
     slots = Slots(SEED + 1)
     filler = Filler(slots)
-    out = []
-    for i in range(total):
-        loc = GENERAL_LOCALES[i % len(GENERAL_LOCALES)]
-        template = slots.choice(GENERAL_TEMPLATES)
-        marked = filler.fill(template, locale_slots(slots, loc))
-        out.append(item("general_pii", i, marked, locale=loc))
+    out, seen = [], set()
+    while len(out) < total:
+        loc = GENERAL_LOCALES[len(out) % len(GENERAL_LOCALES)]
+        marked = filler.fill(slots.choice(GENERAL_TEMPLATES), locale_slots(slots, loc))
+        if marked not in seen:
+            seen.add(marked)
+            out.append(item("general_pii", len(out), marked, locale=loc))
     return out
 
 
@@ -115,6 +123,12 @@ def build(out_dir: Path) -> None:
     sets = {
         "clinical_queries.jsonl": clinical_queries(),
         "general_pii.jsonl": general_pii(),
+        "long_notes.jsonl": [item("long_notes", i, m, kind=k)
+                             for i, (k, m) in enumerate(long_notes.build(Slots(SEED + 2)))],
+        "non_english.jsonl": [item("non_english", i, m, lang=lang)
+                              for i, (lang, m) in enumerate(languages.non_english(Slots(SEED + 3)))],
+        "english_short.jsonl": [item("english_short", i, m, lang="en")
+                                for i, m in enumerate(languages.english_short(Slots(SEED + 4)))],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     sums = []
@@ -133,6 +147,30 @@ def check() -> int:
     return 1 if bad else 0
 
 
+def stats(data_dir: Path) -> str:
+    """Items, tokens and gold spans per label for each file, as the README's Markdown table."""
+    import re
+    from collections import Counter
+
+    from markup import LABELS
+    rows = {k: [] for k in ["items", "items without PHI", "tokens", "tokens in gold spans", "gold spans", *LABELS]}
+    for fname in FILES:
+        notes = [json.loads(line) for line in (data_dir / fname).read_text(encoding="utf-8").splitlines()]
+        labels = Counter(s["label"] for n in notes for s in n["spans"])
+        rows["items"].append(len(notes))
+        rows["items without PHI"].append(sum(1 for n in notes if not n["spans"]))
+        rows["tokens"].append(sum(len(re.findall(r"\w+", n["text"])) for n in notes))
+        rows["tokens in gold spans"].append(sum(len(re.findall(r"\w+", n["text"][s["start"]:s["end"]]))
+                                                for n in notes for s in n["spans"]))
+        rows["gold spans"].append(sum(labels.values()))
+        for k in LABELS:
+            rows[k].append(labels[k])
+    head = "| | " + " | ".join(f.removesuffix(".jsonl") for f in FILES) + " | total |"
+    lines = [head, "|---" * (len(FILES) + 2) + "|"]
+    lines += [f"| {k} | " + " | ".join(str(v) for v in vals) + f" | {sum(vals)} |" for k, vals in rows.items()]
+    return "\n".join(lines)
+
+
 def main() -> int:
     if os.environ.get("PYTHONHASHSEED") != "0":
         # Faker's it_IT city list is built from a set: string hashing must be fixed for
@@ -140,10 +178,14 @@ def main() -> int:
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=HERE)
-    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--check", action="store_true", help="rebuild in a temporary directory and compare")
+    ap.add_argument("--stats", action="store_true", help="print counts per file and label")
     args = ap.parse_args()
     if args.check:
         return check()
+    if args.stats:
+        print(stats(args.out))
+        return 0
     build(args.out)
     return 0
 

@@ -226,13 +226,15 @@ class Slots:
         return mark("LOCATION", street), mark("LOCATION", self.choice(US_CITIES)), \
             self.choice(US_STATE_CODES), mark("LOCATION", f.postcode())
 
-    def address(self, locale: str) -> str:
+    def address(self, locale: str, with_country: bool = True) -> str:
         """A one-line postal address in the locale's order; state and country stay unlabelled."""
         f = self.faker(locale)
         street = mark("LOCATION", f.street_address())
         city = mark("LOCATION", f.city())
         pc = mark("LOCATION", f.postcode())
         country = ADDRESS_LOCALES.get(locale, "")
+        if not with_country:
+            return f"{street}, {pc} {city}"
         if locale == "en_US":
             s, c, st, z = self.us_address()
             return f"{s}, {c}, {st} {z}"
@@ -248,8 +250,8 @@ class Slots:
     def _day(self) -> date:
         return date(1990, 1, 1) + timedelta(days=self.rng.randrange(0, 13000))
 
-    def date(self, style: str | None = None) -> str:
-        d = self._day()
+    def date(self, style: str | None = None, d: date | None = None) -> str:
+        d = d or self._day()
         style = style or self.choice(["us", "us_short", "iso", "dot", "long", "dmy_long", "month_year",
                                       "md", "mon_d", "ordinal_of", "d_mon_y", "us2"])
         v = {
