@@ -57,7 +57,9 @@ class Filler:
             "month_year": lambda: s.date("month_year"), "short_date": lambda: s.date(c(["us_short", "mon_d"])),
             "year": s.year, "age90": s.age90, "age": s.age,
             "mrn": s.mrn, "acct": s.account, "plan": s.plan, "license": s.license, "device": s.device,
-            "vehicle": s.vehicle, "ssn": s.ssn, "other_id": s.other_id,
+            "vehicle": s.vehicle, "ssn": s.ssn, "other_id": s.other_id, "dea": s.dea, "npi": s.npi,
+            "dl": s.driver_license, "passport": s.passport, "employee": s.employee, "claim": s.claim,
+            "accession": s.accession,
             "phone": s.us_phone, "intl_phone": s.phone, "fax": lambda: s.us_phone("FAX"), "pager": s.pager,
             "email": s.email, "url": s.url, "ip": s.ip,
             "drug": lambda: c(DRUGS), "cond": lambda: c(CONDS), "eponym": lambda: c(EPONYMS),
@@ -78,4 +80,5 @@ class Filler:
             return table[key]()
 
         out = SLOT.sub(sub, template)
-        return out[0].upper() + out[1:] if out[:1].islower() and not out.startswith("[[") else out
+        # A template that opens with a lower-case slot value (a drug, a role) starts a sentence.
+        return out[0].upper() + out[1:] if template.startswith("{") and out[:1].islower() else out

@@ -257,7 +257,7 @@ def build(s: Slots, per_kind: int = 25) -> list[tuple[str, str]]:
             street, city, state, zip_ = s.us_address()
             extra = ctx.slots() | {
                 "fac_street": lambda v=street: v, "fac_city": lambda v=city: v, "state_code": lambda v=state: v,
-                "fac_zip": lambda v=zip_: v, "fac_phone": s.us_phone, "accession": s.other_id,
+                "fac_zip": lambda v=zip_: v, "fac_phone": s.us_phone, "accession": s.accession,
                 "prior_date": lambda: s.date(s.choice(["us", "iso"])), "prior_date2": lambda: s.date("us_short"),
                 "plate": s.vehicle,
                 "rn": lambda: s.name(form=s.choice(["full", "initial", "first_initial_last"])),

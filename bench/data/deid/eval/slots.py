@@ -297,11 +297,19 @@ class Slots:
                          f"W{self.digits(9)}", f"{self.alnum(2)}{self.digits(8)}", f"U{self.digits(8)}01"])
         return mark("HEALTH_PLAN_ID", v)
 
+    def dea(self) -> str:
+        return mark("LICENSE", f"{self.choice('ABFM')}{self.choice('ABCDKLMRSW')}{self.digits(7)}")
+
+    def npi(self) -> str:
+        return mark("LICENSE", f"1{self.digits(9)}")
+
+    def driver_license(self) -> str:
+        return mark("LICENSE", self.choice([f"{self.choice('DGKSW')}{self.digits(7)}",
+                                            f"{self.choice('ABCD')}{self.digits(3)}-{self.digits(4)}-{self.digits(4)}",
+                                            f"{self.digits(3)} {self.digits(3)} {self.digits(3)}"]))
+
     def license(self) -> str:
-        v = self.choice([f"{self.choice('ABFM')}{self.choice('ABCDKLMRSW')}{self.digits(7)}",  # DEA-like
-                         self.digits(10),  # NPI-like
-                         f"{self.choice('DGKSW')}{self.digits(7)}", f"{self.choice('ABCD')}{self.digits(3)}-{self.digits(4)}-{self.digits(4)}"])
-        return mark("LICENSE", v)
+        return self.choice([self.dea, self.npi, self.driver_license])()
 
     def device(self) -> str:
         v = self.choice([f"{self.alnum(3)}{self.digits(6)}{self.choice('HSFN')}", f"SN{self.digits(9)}",
@@ -316,11 +324,22 @@ class Slots:
     def ssn(self) -> str:
         return mark("SSN", self.faker("en_US").ssn())
 
+    def passport(self) -> str:
+        return mark("ID_OTHER", self.faker(self.choice(["en_US", "en_GB", "de_DE", "fr_FR", "en_IN"])).passport_number())
+
+    def employee(self) -> str:
+        return mark("ID_OTHER", self.choice([f"EMP-{self.digits(6)}", f"E{self.digits(5)}", f"{self.alnum(2)}{self.digits(5)}"]))
+
+    def claim(self) -> str:
+        return mark("ID_OTHER", self.choice([f"WC-{self.rng.randrange(2015, 2025)}-{self.digits(6)}",
+                                             f"{self.digits(3)}-{self.digits(7)}", f"CLM{self.digits(9)}"]))
+
+    def accession(self) -> str:
+        return mark("ID_OTHER", self.choice([f"S{self.digits(2)}-{self.digits(5)}", f"ACC{self.digits(8)}",
+                                             f"{self.choice('CMR')}{self.digits(2)}-{self.digits(6)}"]))
+
     def other_id(self) -> str:
-        v = self.choice([self.faker("en_US").passport_number(), f"EMP-{self.digits(6)}",
-                         f"WC-{self.rng.randrange(2015, 2025)}-{self.digits(6)}", f"S{self.digits(2)}-{self.digits(5)}",
-                         f"{self.alnum(2)}{self.digits(7)}"])
-        return mark("ID_OTHER", v)
+        return self.choice([self.passport, self.employee, self.claim, self.accession])()
 
     def phone(self, locale: str | None = None) -> str:
         f = self.faker(locale or self.choice(PHONE_LOCALES))
