@@ -46,8 +46,8 @@ def item(source: str, idx: int, marked: str, **extra) -> dict:
     return {"id": f"{source}-{idx:04d}", "source": source, "text": text, "spans": spans, **extra}
 
 
-def core_lines() -> list[str]:
-    lines = (HERE / "core_queries.txt").read_text(encoding="utf-8").splitlines()
+def core_lines(name: str = "core_queries.txt") -> list[str]:
+    lines = (HERE / name).read_text(encoding="utf-8").splitlines()
     return [ln for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
@@ -109,14 +109,17 @@ def locale_slots(slots: Slots, loc: str) -> dict:
 def general_pii(total: int = 1500) -> list[dict]:
     slots = Slots(SEED + 1)
     filler = Filler(slots)
-    out, seen = [], set()
-    while len(out) < total:
-        loc = GENERAL_LOCALES[len(out) % len(GENERAL_LOCALES)]
-        marked = filler.fill(slots.choice(GENERAL_TEMPLATES), locale_slots(slots, loc))
-        if marked not in seen:
-            seen.add(marked)
-            out.append(item("general_pii", len(out), marked, locale=loc))
-    return out
+    marked = [("hand", None, ln) for ln in core_lines("core_general.txt")]
+    seen = {m for _, _, m in marked}
+    while len(marked) < total:
+        loc = GENERAL_LOCALES[len(marked) % len(GENERAL_LOCALES)]
+        m = filler.fill(slots.choice(GENERAL_TEMPLATES), locale_slots(slots, loc))
+        if m not in seen:
+            seen.add(m)
+            marked.append(("template", loc, m))
+    slots.rng.shuffle(marked)
+    return [item("general_pii", i, m, origin=o, **({"locale": loc} if loc else {}))
+            for i, (o, loc, m) in enumerate(marked)]
 
 
 def build(out_dir: Path) -> None:
