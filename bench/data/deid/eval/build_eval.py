@@ -38,7 +38,8 @@ GENERAL_LOCALES = [
     "ja_JP", "zh_CN", "tr_TR", "sv_SE", "en_US", "en_NZ", "cs_CZ", "da_DK", "fi_FI", "es_CO", "de_AT",
     "pt_PT", "fr_CA", "hr_HR", "en_NG", "vi_VN", "id_ID", "en_KE", "ro_RO",
 ]
-RELATIONS = ["mother", "father", "sister", "brother", "wife", "husband", "partner", "son", "daughter", "friend"]
+RELATIONS = ["mother", "father", "sister", "brother", "wife", "husband", "partner", "son", "daughter",
+             "friend"]
 
 
 def item(source: str, idx: int, marked: str, **extra) -> dict:
@@ -93,13 +94,16 @@ def locale_slots(slots: Slots, loc: str) -> dict:
     c = slots.choice
     return {
         "pname": name(c([None, "full", "full"])), "pfirst": name("first"), "plower": name("lower"),
-        "plastfirst": name("last_first"), "ptitled": lambda: mark("NAME", f"{c(['Mr', 'Ms', 'Mrs', 'Dr', 'Mr.', 'Ms.'])} {person()[1]}"),
+        "plastfirst": name("last_first"),
+        "ptitled": lambda: mark("NAME", f"{c(['Mr', 'Ms', 'Mrs', 'Dr', 'Mr.', 'Ms.'])} {person()[1]}"),
         "paddr": lambda: slots.address(addr_loc), "pcity": lambda: mark("LOCATION", af.city()),
         "ppost": lambda: mark("LOCATION", af.postcode()), "pphone": phone, "pemail": email,
-        "iban": lambda: mark("ACCOUNT", slots.faker(c(["de_DE", "fr_FR", "nl_NL", "en_GB", "es_ES", "it_IT"])).iban()),
+        "iban": lambda: mark("ACCOUNT", slots.faker(c(["de_DE", "fr_FR", "nl_NL", "en_GB", "es_ES",
+                                                        "it_IT"])).iban()),
         "cc": lambda: mark("ACCOUNT", slots.digits(4)),
         "passport": lambda: mark("ID_OTHER", slots.faker("en_US").passport_number()),
-        "plate": lambda: mark("VEHICLE_ID", slots.faker(c(["en_GB", "de_DE", "fr_FR", "nl_NL", "pl_PL", "en_US"])).license_plate()),
+        "plate": lambda: mark("VEHICLE_ID", slots.faker(c(["en_GB", "de_DE", "fr_FR", "nl_NL", "pl_PL",
+                                                            "en_US"])).license_plate()),
         "taxid": lambda: mark("ID_OTHER", slots.digits(11)),
         "ni": lambda: mark("ID_OTHER", f"{slots.alnum(2)}{slots.digits(6)}{c('ABCD')}"),
         "relation": lambda: c(RELATIONS),
@@ -136,7 +140,8 @@ def build(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     sums = []
     for fname in FILES:
-        data = "".join(json.dumps(n, ensure_ascii=False, sort_keys=True) + "\n" for n in sets[fname]).encode("utf-8")
+        data = "".join(json.dumps(n, ensure_ascii=False, sort_keys=True) + "\n"
+                       for n in sets[fname]).encode("utf-8")
         (out_dir / fname).write_bytes(data)
         sums.append(f"{hashlib.sha256(data).hexdigest()}  {fname}\n")
     (out_dir / "SHA256SUMS").write_text("".join(sums), encoding="utf-8")
@@ -156,7 +161,8 @@ def stats(data_dir: Path) -> str:
     from collections import Counter
 
     from markup import LABELS
-    rows = {k: [] for k in ["items", "items without PHI", "tokens", "tokens in gold spans", "gold spans", *LABELS]}
+    names = ["items", "items without PHI", "tokens", "tokens in gold spans", "gold spans", *LABELS]
+    rows: dict[str, list[int]] = {k: [] for k in names}
     for fname in FILES:
         notes = [json.loads(line) for line in (data_dir / fname).read_text(encoding="utf-8").splitlines()]
         labels = Counter(s["label"] for n in notes for s in n["spans"])
@@ -170,7 +176,8 @@ def stats(data_dir: Path) -> str:
             rows[k].append(labels[k])
     head = "| | " + " | ".join(f.removesuffix(".jsonl") for f in FILES) + " | total |"
     lines = [head, "|---" * (len(FILES) + 2) + "|"]
-    lines += [f"| {k} | " + " | ".join(str(v) for v in vals) + f" | {sum(vals)} |" for k, vals in rows.items()]
+    lines += [f"| {k} | " + " | ".join(str(v) for v in vals) + f" | {sum(vals)} |"
+              for k, vals in rows.items()]
     return "\n".join(lines)
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of names, places and sentences: one entry a line reads better than wrapped)
 """Template filling: ``{slot}`` draws a fresh value, ``{slot@k}`` reuses the k-th draw.
 
 Non-PHI vocabulary (drugs, findings, eponyms, roles, relative times, states, countries)

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of names, places and sentences: one entry a line reads better than wrapped)
 """General-domain sentences (emails, letters, forms, chat) with PII from many locales.
 
 ``{pname}``, ``{pfirst}``, ``{plower}``, ``{paddr}``, ``{pcity}``, ``{pphone}`` and ``{pemail}``

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of names, places and sentences: one entry a line reads better than wrapped)
 """Non-English clinical notes and messages (a language gate must refuse them) and short
 English clinical texts full of foreign names, places and loanwords (it must not).
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of names, places and sentences: one entry a line reads better than wrapped)
 """Long multi-section notes: discharge summaries, referral letters, radiology reports,
 nursing notes, consults and ED notes, with letterheads, tables, signatures and cc lines.
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of names, places and sentences: one entry a line reads better than wrapped)
 """Templates that expand the hand-written clinician queries with Faker slot values.
 
 Written for this evaluation set only; each line is one query or short note.

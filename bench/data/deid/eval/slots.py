@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of names, places and sentences: one entry a line reads better than wrapped)
 """Slot values for the evaluation-set templates, already in gold markup.
 
 Every generator here returns marked-up text (``[[NAME:Priya Raman]]``); values that
