@@ -36,7 +36,8 @@ def _curl(stack: Stack) -> str:
 def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (development only).")) -> None:
     """Build missing models, then run tritonserver, the preprocessor and the gateway until Ctrl-C."""
     ports, gw = _ports()
-    stack = Stack(gw.home, ports, insecure_http=insecure_http or gw.insecure_http)
+    stack = Stack(gw.home, ports, insecure_http=insecure_http or gw.insecure_http,
+                  on_event=lambda line: typer.echo(f"medinfer: {line}", err=True))
     stopping = False
 
     def _stop(signum, frame):  # noqa: ARG001
@@ -56,7 +57,8 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
                f"metrics 127.0.0.1:{ports.triton.metrics}  preprocessor {stack.preprocessor_url}")
     typer.echo("Try a real inference:")
     typer.echo("  " + _curl(stack))
-    typer.echo("Ctrl-C stops every process.")
+    typer.echo("Ctrl-C stops every process. If tritonserver exits it is restarted (with backoff); meanwhile the "
+               "gateway answers 503.")
     code = 0
     try:
         while not stopping:
