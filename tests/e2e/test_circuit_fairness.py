@@ -91,10 +91,15 @@ def test_a_thousand_1ms_deadlines_leave_the_circuit_closed_for_others(stack: Sta
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         meta = (("authorization", dev_auth_header(stack.home)["Authorization"]),)
+        outcomes = []
         for _ in range(100):  # the client's own 1 ms gRPC deadline
-            with pytest.raises(grpc.RpcError) as info:
+            try:
                 stub.ModelInfer(_grpc_request(), timeout=0.001, metadata=meta)
-            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                outcomes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as exc:
+                outcomes.append(exc.code())
+        assert set(outcomes) <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, set(outcomes)
+        assert outcomes.count(grpc.StatusCode.DEADLINE_EXCEEDED) >= 50
 
         # Another client, no deadline of its own: served.
         r = _session(stack).post(gw.url + "/infer", data=body, headers={"Content-Type": "application/json"}, timeout=10)
@@ -148,41 +153,41 @@ def test_a_cancelled_half_open_probe_does_not_leave_the_circuit_stuck(stack: Sta
     grpc_port = free_port()
     with switchable_proxy(("127.0.0.1", stack.ports.triton.grpc)) as (target, proxy):
         env = _gateway_env(stack, grpc_port, MEDINFER_GATEWAY_TRITON_GRPC_TARGET=target,
-                           MEDINFER_GATEWAY_BREAKER_RESET_TIMEOUT_S="1", MEDINFER_GATEWAY_BREAKER_FAILURE_THRESHOLD="3")
+                           MEDINFER_GATEWAY_UPSTREAM_TIMEOUT_S="2", MEDINFER_GATEWAY_BREAKER_RESET_TIMEOUT_S="1",
+                           MEDINFER_GATEWAY_BREAKER_FAILURE_THRESHOLD="3", MEDINFER_GATEWAY_RETRY_ATTEMPTS="1")
         with run_service("medinfer.gateway", "MEDINFER_GATEWAY_", env, tmp_path / "gw.log") as gw:
             channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
             meta = (("authorization", dev_auth_header(stack.home)["Authorization"]),)
             assert stub.ModelInfer(_grpc_request(), timeout=10, metadata=meta).outputs
 
-            proxy.set_mode("reset")  # Triton unreachable: the gRPC circuit opens
-            deadline = time.monotonic() + 20
-            while "circuit open" not in _grpc_error(stub, meta, 5):
-                assert time.monotonic() < deadline, "the circuit did not open"
+            # Triton hangs: three calls run out the gateway's own 2 s hop budget, which counts; the circuit opens.
+            proxy.set_mode("freeze")
+            with ThreadPoolExecutor(3) as pool:
+                hung = list(pool.map(lambda _: _grpc_error(stub, meta, 10), range(3)))
+            assert all("did not answer" in d for d in hung), hung
+            assert "circuit open" in _grpc_error(stub, meta, 10)
 
-            # Half-open: the probe meets a Triton that never answers, and its client cancels it.
-            proxy.set_mode("stall")
-            deadline = time.monotonic() + 30
-            while True:
-                assert time.monotonic() < deadline, "no probe got through to the stalled backend"
-                time.sleep(1.1)
-                call = stub.ModelInfer.future(_grpc_request(), timeout=20, metadata=meta)
-                time.sleep(0.5)
-                if not call.done():  # this call is the probe, hanging on the backend
-                    break
+            # Half-open after 1 s: the probe hangs on the frozen backend, and its client cancels it.
+            time.sleep(1.2)
+            probe = stub.ModelInfer.future(_grpc_request(), timeout=20, metadata=meta)
+            time.sleep(0.5)
+            assert not probe.done(), "the probe should be waiting on the frozen backend"
+            assert "circuit open" in _grpc_error(stub, meta, 10)  # one probe at a time
             circuit = _session(stack).get(gw.url + "/readyz", timeout=5).json()
-            call.cancel()
-            assert "triton-grpc" in json.dumps(circuit)  # /readyz names the circuit that is not closed
+            probe.cancel()
+            assert circuit == {"status": "degraded", "circuits": {"triton-grpc": "half_open"}}
 
+            # Triton answers again: the next call is let through as the probe, and the circuit closes.
             proxy.set_mode("pass")
             deadline = time.monotonic() + 30
+            details = []
             while True:
-                try:
-                    stub.ModelInfer(_grpc_request(), timeout=5, metadata=meta)
+                details.append(_grpc_error(stub, meta, 5))
+                if details[-1] == "":
                     break
-                except grpc.RpcError:
-                    assert time.monotonic() < deadline, "the circuit stayed open after the probe was cancelled"
-                    time.sleep(0.3)
+                assert time.monotonic() < deadline, f"the circuit stayed open after the probe was cancelled: {details[-3:]}"
+                time.sleep(0.3)
             channel.close()
             metrics = _session(stack).get(gw.url + "/metrics", timeout=5).text
             ready = _session(stack).get(gw.url + "/readyz", timeout=5).json()

@@ -113,9 +113,11 @@ def flaky_proxy(target: str, every: int = 2) -> Iterator[tuple[str, FlakyProxy]]
 
 
 class SwitchableProxy:
-    """A TCP proxy to ``target`` (host, port) in one of three modes, for any protocol (gRPC's HTTP/2 too):
-    ``pass`` forwards bytes, ``reset`` accepts and resets at once, ``stall`` accepts, reads and never answers.
-    ``set_mode`` drops every open connection, so a client's next call meets the new mode."""
+    """A TCP proxy to ``target`` (host, port) for any protocol (gRPC's HTTP/2 too), in one of four modes:
+    ``pass`` forwards bytes, ``reset`` accepts and resets at once, ``stall`` accepts, reads and never answers,
+    ``freeze`` keeps open connections open but forwards nothing more (a backend that hangs mid-session:
+    a gRPC channel stays READY and its calls wait). Switching drops every open connection (except into
+    ``freeze``), so a client's next call meets the new mode."""
 
     def __init__(self, lt: _LoopThread, target: tuple[str, int]) -> None:
         self.lt = lt
@@ -125,10 +127,12 @@ class SwitchableProxy:
         self.accepted = 0
 
     def set_mode(self, mode: str) -> None:
-        assert mode in ("pass", "reset", "stall")
+        assert mode in ("pass", "reset", "stall", "freeze")
 
         async def switch() -> None:
             self.mode = mode
+            if mode == "freeze":
+                return
             for w in list(self.writers):
                 w.transport.abort()
             self.writers.clear()
@@ -141,7 +145,7 @@ class SwitchableProxy:
             writer.transport.abort()
             return
         self.writers.add(writer)
-        if self.mode == "stall":
+        if self.mode in ("stall", "freeze"):
             try:
                 while await reader.read(65536):
                     pass
@@ -158,6 +162,8 @@ class SwitchableProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while chunk := await src.read(65536):
+                    if self.mode == "freeze":
+                        continue  # read and dropped: nothing reaches the other side any more
                     dst.write(chunk)
                     await dst.drain()
             except (ConnectionError, asyncio.CancelledError):
