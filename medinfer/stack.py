@@ -286,7 +286,8 @@ class Stack:
         for c in self.children:
             if c.process.poll() is not None:
                 return c.name
-        if self.triton_restart is None and self.triton and self.triton.process and self.triton.process.poll() is not None:
+        proc = self.triton.process if self.triton else None
+        if self.triton_restart is None and proc is not None and proc.poll() is not None:
             return "tritonserver"
         if self._triton_gave_up:
             return "tritonserver"

@@ -6,14 +6,20 @@ import asyncio
 import socket
 import struct
 
-import aiohttp
 import grpc
 import pytest
 
 from medinfer.common.errors import BackendUnavailable
 from medinfer.gateway.clients.triton_errors import grpc_failure, triton_error
 from medinfer.gateway.clients.upstream import Upstream, make_session
-from medinfer.gateway.resilience import CircuitBreaker, CircuitState, Deadline, RetryableUpstreamError, RetryPolicy, UpstreamTimeout
+from medinfer.gateway.resilience import (
+    CircuitBreaker,
+    CircuitState,
+    Deadline,
+    RetryableUpstreamError,
+    RetryPolicy,
+    UpstreamTimeout,
+)
 
 JSON = {"Content-Type": "application/json"}
 PLAIN = {"Content-Type": "text/plain"}

@@ -106,7 +106,8 @@ class Upstream:
                 raise RetryableUpstreamError(self.name, type(exc).__name__) from None
             except aiohttp.ClientPayloadError:
                 # The body had started: not safe to repeat.
-                raise BackendFault(BackendUnavailable(f"{self.name} sent a truncated response", retry_after=1)) from None
+                truncated = BackendUnavailable(f"{self.name} sent a truncated response", retry_after=1)
+                raise BackendFault(truncated) from None
             except (aiohttp.ClientError, OSError):
                 # Anything else the client library raises about this exchange: the backend's side, not repeated.
                 raise BackendFault(BackendUnavailable(f"{self.name} is unavailable", retry_after=1)) from None
