@@ -246,6 +246,15 @@ def test_past_the_in_flight_bound_fast_503s_and_none_below_it(stack: Stack, tmp_
                 v2 = _session(stack).post(gw.url + "/v2/models/breast_cancer/infer", timeout=5,
                                           data=json.dumps({"inputs": []}), headers=headers)
                 probes = [_session(stack).get(gw.url + p, timeout=5).status_code for p in ("/healthz", "/metrics")]
+                channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+                stub = pb_grpc.GRPCInferenceServiceStub(channel)
+                meta = (("authorization", dev_auth_header(stack.home)["Authorization"]),)
+                start = time.monotonic()
+                with pytest.raises(grpc.RpcError) as grpc_shed:  # the same bound covers gRPC
+                    stub.ModelInfer(_grpc_request(), timeout=10, metadata=meta)
+                grpc_elapsed = time.monotonic() - start
+                grpc_live = stub.ServerLive(pb.ServerLiveRequest(), timeout=5, metadata=meta).live
+                channel.close()
                 held_codes = [f.result()[0] for f in held]
             proxy.set_mode("pass")
             after = call(0)
@@ -254,7 +263,11 @@ def test_past_the_in_flight_bound_fast_503s_and_none_below_it(stack: Stack, tmp_
         assert code == 503 and r.json()["code"] == "overloaded" and r.headers["Retry-After"] == "1"
         assert elapsed < 0.5, elapsed  # refused at once, not queued behind the stalled requests
     assert v2.status_code == 503 and v2.json()["error"]
+    assert grpc_shed.value.code() == grpc.StatusCode.UNAVAILABLE and "overloaded" in grpc_shed.value.details()
+    assert ("grpc-retry-pushback-ms", "1000") in tuple(grpc_shed.value.trailing_metadata()) and grpc_elapsed < 0.5
+    assert grpc_live  # health RPCs are never refused
     assert probes == [200, 200]
     assert set(held_codes) <= {504}, held_codes  # the held requests end at their own deadline
     assert after[0] == 200
     assert _metric(metrics, "medinfer_gateway_shed_requests_total", protocol="http") == len(shed) + 1
+    assert _metric(metrics, "medinfer_gateway_shed_requests_total", protocol="grpc") == 1
