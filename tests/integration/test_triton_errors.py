@@ -98,7 +98,7 @@ def test_rest_answers_map_the_same_whatever_the_id(triton: TritonServer, rid: st
     for model, doc, triton_status, ours in cases:
         status, headers = _post(triton, model, doc)
         assert status == triton_status, (model, doc)
-        err = triton_error(status, headers)
+        err = triton_error(status, headers=headers)
         assert (err.status, err.code) == ours, (model, doc, headers)
     assert _post(triton, "failing", {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2],
                                                   "data": [1, 2]}]})[0] == 200  # the failing model still serves

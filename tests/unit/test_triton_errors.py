@@ -37,7 +37,7 @@ PLAIN = {"Content-Type": "text/plain"}
     (405, PLAIN, 502, "bad-gateway"),
 ])
 def test_rest_status_and_structure_decide(status, headers, http, code):
-    err = triton_error(status, headers)
+    err = triton_error(status, headers=headers)
     assert (err.status, err.code) == (http, code)
     assert ("Retry-After" in err.headers) == (http == 503)
 
@@ -67,7 +67,7 @@ def test_no_message_is_read():
     from medinfer.gateway.clients import triton_errors
 
     assert "body" not in inspect.signature(triton_errors.triton_error).parameters
-    assert triton_error(400, JSON).status == 400
+    assert triton_error(400, headers=JSON).status == 400
 
 
 # -- connection errors of every kind end as a counted 503, never an unhandled exception ------------------------------

@@ -32,6 +32,6 @@ class TritonClient:
         resp = await self.forward("POST", f"v2/models/{model}/versions/{version}/infer", deadline, body, extra,
                                   operation="infer")
         if resp.status != 200:
-            raise triton_error(resp.status, resp.headers)
+            raise triton_error(resp.status, headers=resp.headers)
         _, tensors = decode_response(resp.body, resp.headers.get(HEADER_LENGTH))
         return tensors

@@ -70,7 +70,7 @@ def _content_type(headers: Mapping[str, str]) -> str:
     return ""
 
 
-def triton_error(status: int, headers: Mapping[str, str]) -> MedinferError:
+def triton_error(status: int, *, headers: Mapping[str, str]) -> MedinferError:
     """A non-200 REST answer from Triton (502/503/504 never get here: the upstream retries them)."""
     if status in (400, 501):
         return rejected()
