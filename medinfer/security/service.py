@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from medinfer.audit import AuditLedger, open_ledger
+from medinfer.audit.checkpoint import ensure_checkpoint_key
 from medinfer.common.errors import Unauthorized
 from medinfer.security.devkeys import DEV_ISSUER, ensure_dev_keys
 from medinfer.security.jsonlimits import JsonLimits
@@ -73,8 +74,13 @@ def build_security(settings: SecuritySettings) -> SecurityService:
     if settings.audit_enabled:
         if settings.audit_key_file is None:
             ensure_dev_keys(settings.home)
+        if settings.audit_checkpoint_key_file is None:
+            ensure_checkpoint_key(settings.audit_checkpoint_key_path)
         ledger = open_ledger(settings.audit_url_resolved, settings.audit_key_path, max_batch=settings.audit_max_batch,
-                             sqlite_synchronous=settings.audit_sqlite_sync)
+                             sqlite_synchronous=settings.audit_sqlite_sync,
+                             checkpoint_file=settings.audit_checkpoint_path,
+                             checkpoint_key_file=settings.audit_checkpoint_key_path,
+                             checkpoint_interval_s=settings.audit_checkpoint_interval_s)
     return SecurityService(
         verifier=verifier,
         limiter=TokenBucketLimiter(settings.rate_limit_rps, settings.rate_limit_burst),

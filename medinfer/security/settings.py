@@ -47,6 +47,16 @@ class SecuritySettings(ServiceSettings):
         "full", description="SQLite ledger: 'full' fsyncs each group commit; 'normal' survives a process crash "
         "but may lose the last commits on power loss. PostgreSQL follows its synchronous_commit.")
     audit_max_batch: int = Field(512, ge=1, description="Most records one group commit writes.")
+    audit_checkpoint_file: Path | None = Field(
+        None, description="Append-only file the signed checkpoints of the chain head go to (the ledger's anchor "
+        "outside the database); default <home>/audit-checkpoints.jsonl. In production a volume or bucket with "
+        "retention (docs/security.md); one file per replica.")
+    audit_checkpoint_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM) that signs checkpoints, kept apart from the database and the "
+        "audit HMAC key; default <home>/keys/audit-checkpoint.pem (created in development).")
+    audit_checkpoint_interval_s: float = Field(
+        1.0, ge=0, description="Most time between checkpoints while records are written (0: after every group "
+        "commit); records newer than the last checkpoint are not anchored yet.")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> SecuritySettings:
@@ -67,9 +77,27 @@ class SecuritySettings(ServiceSettings):
             problems.append("audit_key_file must be set (the development key is refused)")
         elif self.audit_key_file.resolve() == (self.home / "keys" / "audit-hmac.key").resolve():
             problems.append("audit_key_file may not be the development key")
+        if self.audit_checkpoint_file is None:
+            problems.append("audit_checkpoint_file must be set (an append-only volume or bucket mount)")
+        if self.audit_checkpoint_key_file is None:
+            problems.append("audit_checkpoint_key_file must be set (the development key is refused)")
+        elif self.audit_checkpoint_key_file.resolve() == self.audit_checkpoint_key_default.resolve():
+            problems.append("audit_checkpoint_key_file may not be the development key")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    @property
+    def audit_checkpoint_key_default(self) -> Path:
+        return self.home / "keys" / "audit-checkpoint.pem"
+
+    @property
+    def audit_checkpoint_key_path(self) -> Path:
+        return self.audit_checkpoint_key_file or self.audit_checkpoint_key_default
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        return self.audit_checkpoint_file or self.home / "audit-checkpoints.jsonl"
 
     @property
     def dev_key_trusted(self) -> bool:

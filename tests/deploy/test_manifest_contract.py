@@ -64,6 +64,8 @@ def resolved_env(docs: list[dict[str, Any]], c: dict[str, Any]) -> dict[str, str
     for e in c.get("env", []):
         if "value" in e:
             env[e["name"]] = e["value"]
+        elif "fieldRef" in e["valueFrom"]:  # the downward API: a stand-in for the pod's own value
+            env[e["name"]] = "pod-" + e["valueFrom"]["fieldRef"]["fieldPath"].replace(".", "-")
         else:
             ref = e["valueFrom"]["configMapKeyRef"]
             env[e["name"]] = cms[ref["name"]]["data"][ref["key"]]
@@ -146,14 +148,34 @@ def test_secrets_dir_files_reach_the_settings(tmp_path, monkeypatch, prod) -> No
     assert settings.audit_url == "postgresql+psycopg://audit@db.example.org/medinfer"
 
 
-def test_audit_key_file_is_mounted(prod) -> None:
+@pytest.mark.parametrize("variable", ["MEDINFER_GATEWAY_AUDIT_KEY_FILE", "MEDINFER_GATEWAY_AUDIT_CHECKPOINT_KEY_FILE"])
+def test_audit_key_file_is_mounted(prod, variable: str) -> None:
     dep = by_kind(prod, "Deployment")["gateway"]
     env = {e["name"]: e.get("value") for e in container(dep)["env"]}
-    key_file = Path(env["MEDINFER_GATEWAY_AUDIT_KEY_FILE"])
+    key_file = Path(env[variable])
     mounts = {m["name"]: m["mountPath"] for m in container(dep)["volumeMounts"]}
     vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     (name,) = [n for n, path in mounts.items() if key_file.parent == Path(path)]
     assert key_file.name in {i["path"] for i in vols[name]["secret"]["items"]}
+
+
+def test_audit_checkpoints_are_per_replica_on_a_claim(prod) -> None:
+    """Each replica appends to its own checkpoint file (named after the pod) on a persistent claim, not on
+    the pod's emptyDir, and the signing key is a Secret of its own (not the HMAC key's)."""
+    dep = by_kind(prod, "Deployment")["gateway"]
+    c = container(dep)
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    names = [e["name"] for e in c["env"]]
+    assert names.index("POD_NAME") < names.index("MEDINFER_GATEWAY_AUDIT_CHECKPOINT_FILE")  # $(POD_NAME) expands
+    path = Path(env["MEDINFER_GATEWAY_AUDIT_CHECKPOINT_FILE"]["value"])
+    assert path.name == "$(POD_NAME).jsonl"
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    vol = vols[mounts[str(path.parent)]]
+    assert vol["persistentVolumeClaim"]["claimName"] in by_kind(prod, "PersistentVolumeClaim")
+    secrets = {v["secret"]["secretName"] for v in vols.values() if "secret" in v}
+    assert {"gateway-audit-key", "gateway-audit-checkpoint-key"} <= secrets
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
