@@ -22,7 +22,8 @@ __all__ = ["register"]
 
 def _ports() -> tuple[StackPorts, GatewaySettings]:
     gw, pre, tri = GatewaySettings(), PreprocessSettings(), TritonSettings()
-    return StackPorts(gw.port, pre.port, TritonPorts(tri.http_port, tri.grpc_port, tri.metrics_port), gw.grpc_port), gw
+    return StackPorts(gw.port, pre.port, TritonPorts(tri.http_port, tri.grpc_port, tri.metrics_port), gw.grpc_port,
+                      gateway_metrics=gw.metrics_port, preprocessor_metrics=pre.metrics_port), gw
 
 
 def _curl(stack: Stack) -> str:

@@ -16,6 +16,7 @@ from medinfer.audit import AuditEvent, AuditRecorder
 from medinfer.audit.registry_sink import LedgerRegistrySink
 from medinfer.common.edge import EdgeMiddleware
 from medinfer.common.http import install_problem_handlers, opaque_request_id
+from medinfer.common.ops import ops_app
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
@@ -54,7 +55,7 @@ def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None]
     metadata before a new routing snapshot takes effect."""
     reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
                                     triton_url=settings.triton_url)
-    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url),
+    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url, ca_file=settings.triton_ca_file),
                          metrics_registry=gm.registry, before_swap=before_swap)
 
 
@@ -161,7 +162,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     if security.ledger is not None:
         security.ledger.observe_write = gm.audit_write.observe
         security.ledger.count_failure = gm.audit_failures.inc
-    # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
+    # drift and OOD metrics share the gateway's registry, so GET /metrics (operations port) serves them too
     monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
 
     def refresh_catalog() -> None:
@@ -239,7 +240,8 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.include_router(v2.router)
     app.include_router(fhir.router)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    # /metrics only on the operations port (it names models and versions): medinfer.common.ops
+    app.state.ops_app = ops_app(app, [health.router, metrics.router], title="medinfer gateway operations")
     app.include_router(drift.router)
     if rt is not None:
         app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),

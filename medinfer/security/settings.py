@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from medinfer.common.devpki import same_secret
 from medinfer.common.settings import ServiceSettings
 from medinfer.security.devkeys import DEFAULT_AUDIENCE
 
@@ -62,6 +63,13 @@ class SecuritySettings(ServiceSettings):
     def _refuse_unsafe_production(self) -> SecuritySettings:
         if self.environment != "production":
             return self
+        problems = self.production_problems()
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+    def production_problems(self) -> list[str]:
+        """What production refuses in these settings (subclasses add their own)."""
         problems = []
         if not self.auth_enabled:
             problems.append("auth_enabled must be true")
@@ -75,17 +83,17 @@ class SecuritySettings(ServiceSettings):
             problems.append("oidc_issuer must use https")
         if self.audit_key_file is None:
             problems.append("audit_key_file must be set (the development key is refused)")
-        elif self.audit_key_file.resolve() == (self.home / "keys" / "audit-hmac.key").resolve():
+        elif (self.audit_key_file.resolve() == (self.home / "keys" / "audit-hmac.key").resolve()
+              or same_secret(self.audit_key_file, self.home / "keys" / "audit-hmac.key")):
             problems.append("audit_key_file may not be the development key")
         if self.audit_checkpoint_file is None:
             problems.append("audit_checkpoint_file must be set (an append-only volume or bucket mount)")
         if self.audit_checkpoint_key_file is None:
             problems.append("audit_checkpoint_key_file must be set (the development key is refused)")
-        elif self.audit_checkpoint_key_file.resolve() == self.audit_checkpoint_key_default.resolve():
+        elif (self.audit_checkpoint_key_file.resolve() == self.audit_checkpoint_key_default.resolve()
+              or same_secret(self.audit_checkpoint_key_file, self.audit_checkpoint_key_default)):
             problems.append("audit_checkpoint_key_file may not be the development key")
-        if problems:
-            raise ValueError("unsafe production settings: " + "; ".join(problems))
-        return self
+        return problems
 
     @property
     def audit_checkpoint_key_default(self) -> Path:

@@ -107,7 +107,7 @@ def test_triton_killed_mid_stream_fails_fast_then_recovers(tmp_path: Path, model
             stop.set()
             for f in futures:
                 f.result()
-        metrics = _session(str(home / "tls" / "ca.pem"), home).get(stack.gateway_url + "/metrics", timeout=5).text
+        metrics = requests.get(stack.gateway_metrics_url + "/metrics", timeout=5).text
     finally:
         stop.set()
         stack.stop()
@@ -186,6 +186,6 @@ def test_intermittent_503_is_retried_within_budget(tmp_path: Path, stack: Stack)
                 r = s.post(gw.url + "/infer", data=body, headers={"Content-Type": "application/json"}, timeout=10)
                 assert r.status_code == 200, r.text
                 assert r.json()["outputs"][0]["data"][0] == pytest.approx(expected, rel=1e-6)
-            metrics = s.get(gw.url + "/metrics", timeout=5).text
+            metrics = requests.get(gw.metrics_url + "/metrics", timeout=5).text
     assert proxy.injected >= 10
     assert _metric(metrics, "medinfer_gateway_upstream_retries_total", backend="triton") == proxy.injected

@@ -86,7 +86,7 @@ def test_audit_outage_fails_closed_with_503(gateway):
         con.commit()
         con.close()
     assert gateway.request("POST", "/infer", token=None, body=b"{}").status == 401
-    metrics = gateway.request("GET", "/metrics").body.decode()
+    metrics = gateway.metrics().body.decode()
     failures = [ln for ln in metrics.splitlines() if ln.startswith("medinfer_audit_write_failures_total ")]
     assert failures and float(failures[0].split()[1]) >= 1
     waits = [ln for ln in metrics.splitlines() if ln.startswith("medinfer_audit_write_duration_seconds_count ")]

@@ -255,7 +255,7 @@ def test_canary_identifiers_leak_nowhere(secure_gw, oidc_provider):
     # The gateway's own log, then every audit column (the ledger is flushed before each response).
     log_text = secure_gw.log_path.read_text()
     audit_text = json.dumps(audit_rows(secure_gw))
-    metrics = secure_gw.request("GET", "/metrics")
+    metrics = secure_gw.metrics()
     assert metrics.status == 200 and b"# TYPE" in metrics.body
     metrics_text = metrics.body.decode()
     for c in canaries:
