@@ -123,6 +123,7 @@ class Stack:
             "MEDINFER_TRITON_GRPC_PORT": str(self.ports.triton.grpc),
             "MEDINFER_TRITON_METRICS_PORT": str(self.ports.triton.metrics),
         })
+        env.setdefault("MEDINFER_ENVIRONMENT", "development")  # the local stack; services default to production
         env.update(self.extra_env)
         return env
 

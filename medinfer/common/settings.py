@@ -34,9 +34,11 @@ class ServiceSettings(BaseSettings):
         description="State directory: model repository, dev keys and certs, embedded databases.",
     )
     environment: Environment = Field(
-        default="development",
+        default="production",
         validation_alias=AliasChoices("MEDINFER_ENVIRONMENT", "environment"),
-        description="'production' turns on start-up refusal of development keys and plain HTTP.",
+        description="'production' (the default, so a deployment that forgets the variable cannot trust a "
+        "development key) refuses development keys, certificates and plain HTTP at start-up; 'development' is "
+        "set by `medinfer up` / `make up`, the `medinfer` command and the test fixtures.",
     )
     log_level: str = Field(default="INFO", description="Root log level for this service.")
     listen_fd: int | None = Field(

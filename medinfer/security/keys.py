@@ -101,8 +101,12 @@ class OIDCKeySource:
         max_age_s: float = 3600.0,
         timeout_s: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
+        require_https: bool = False,
     ) -> None:
+        """``require_https``: refuse a discovery document whose ``jwks_uri`` is not https (production: keys
+        fetched in plaintext could be swapped on the way)."""
         self.issuer = issuer.rstrip("/")
+        self.require_https = require_https
         self.min_refetch_s = min_refetch_s
         self.max_age_s = max_age_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -158,6 +162,8 @@ class OIDCKeySource:
             uri = meta.get("jwks_uri")
             if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
                 raise ValueError("discovery document has no jwks_uri")
+            if self.require_https and not uri.startswith("https://"):
+                raise ValueError("discovery document's jwks_uri is not https")
             self._jwks_uri = uri
             token = meta.get("token_endpoint")
             if isinstance(token, str) and token.startswith(("https://", "http://")):

@@ -62,7 +62,8 @@ def build_security(settings: SecuritySettings) -> SecurityService:
         if settings.oidc_issuer:
             ctx = ssl.create_default_context(cafile=str(settings.oidc_ca_file)) if settings.oidc_ca_file else None
             source = OIDCKeySource(settings.oidc_issuer, min_refetch_s=settings.jwks_min_refetch_s,
-                                   max_age_s=settings.jwks_max_age_s, ssl_context=ctx)
+                                   max_age_s=settings.jwks_max_age_s, ssl_context=ctx,
+                                   require_https=settings.environment == "production")
             issuers.append(TrustedIssuer(settings.oidc_issuer.rstrip("/"), settings.oidc_audience, source))
         if settings.dev_key_trusted:
             dev = ensure_dev_keys(settings.home)

@@ -33,18 +33,18 @@ _ENVELOPES = frozenset({"Bundle", "Parameters"})
 
 
 def is_smart_scope(scope: str) -> bool:
-    return bool(_SMART.match(scope))
+    return bool(_SMART.fullmatch(scope))
 
 
 def smart_read_types(scopes: Iterable[str]) -> frozenset[str]:
     """Resource types (``*`` for all) that ``system/`` or ``user/`` scopes allow reading."""
     out = set()
     for s in scopes:
-        m = _SMART.match(s)
+        m = _SMART.fullmatch(s)
         if not m or m.group(1) == "patient":
             continue
         perm = m.group(3)
-        if perm in ("read", "*") or (_V2_PERMS.match(perm) and "r" in perm):
+        if perm in ("read", "*") or (_V2_PERMS.fullmatch(perm) and "r" in perm):
             out.add(m.group(2))
     return frozenset(out)
 

@@ -147,6 +147,7 @@ def test_secrets_dir_files_reach_the_settings(tmp_path, monkeypatch, prod) -> No
     (vol,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
     for item in vol["secret"]["items"]:
         (tmp_path / item["path"]).write_text("postgresql+psycopg://audit@db.example.org/medinfer")
+    monkeypatch.setenv("MEDINFER_ENVIRONMENT", "development")  # the production checks are tested above
     settings = GatewaySettings(_secrets_dir=tmp_path)
     assert settings.audit_url == "postgresql+psycopg://audit@db.example.org/medinfer"
 

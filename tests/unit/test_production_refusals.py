@@ -136,3 +136,79 @@ def test_production_start_up_refuses(tmp_path, module, env, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "d" * 32 not in proc.stderr and "Traceback" not in proc.stderr  # names settings, never values
+
+
+def test_the_default_environment_is_production(tmp_path, monkeypatch):
+    """A deployment that forgets MEDINFER_ENVIRONMENT gets production (no development key trusted); the local
+    stack, the `medinfer` command and the test fixtures say development explicitly."""
+    from typer.testing import CliRunner
+
+    from medinfer.cli.main import app
+    from medinfer.common.settings import ServiceSettings
+    from medinfer.security.settings import SecuritySettings
+    from medinfer.stack import Stack
+
+    monkeypatch.delenv("MEDINFER_ENVIRONMENT", raising=False)
+    assert ServiceSettings().environment == "production"
+    with pytest.raises(ValidationError, match="oidc_issuer is required"):
+        SecuritySettings(home=tmp_path)
+    prod = SecuritySettings(home=tmp_path, oidc_issuer="https://idp.example.org", audit_key_file=tmp_path / "k",
+                            audit_checkpoint_file=tmp_path / "c", audit_checkpoint_key_file=tmp_path / "ck")
+    assert not prod.dev_key_trusted
+    with pytest.raises(ValidationError):
+        PreprocessSettings(home=tmp_path)
+    assert Stack(tmp_path).env()["MEDINFER_ENVIRONMENT"] == "development"
+    monkeypatch.setenv("MEDINFER_HOME", str(tmp_path))
+    res = CliRunner().invoke(app, ["token", "--scope", "infer"])
+    assert res.exit_code == 0 and res.stdout.count(".") == 2  # a JWT: the command works in development
+    assert os.environ["MEDINFER_ENVIRONMENT"] == "development"
+    monkeypatch.setenv("MEDINFER_ENVIRONMENT", "production")
+    assert Stack(tmp_path).env()["MEDINFER_ENVIRONMENT"] == "production"  # an explicit choice is kept
+
+
+def test_jwks_uri_must_be_https_in_production():
+    """Discovery that points the keys at plain http is refused when require_https (production) is on."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from medinfer.common.errors import BackendUnavailable
+    from medinfer.security.keys import OIDCKeySource
+
+    async def run(require_https: bool):
+        app = web.Application()
+        server = TestServer(app, host="127.0.0.1")
+
+        async def discovery(_):
+            base = str(server.make_url("")).rstrip("/")
+            return web.json_response({"issuer": base, "jwks_uri": base + "/jwks"})
+
+        async def jwks(_):
+            return web.json_response({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k", "use": "sig",
+                                                 "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                                                 "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]})
+
+        app.router.add_get("/.well-known/openid-configuration", discovery)
+        app.router.add_get("/jwks", jwks)
+        await server.start_server()
+        source = OIDCKeySource(str(server.make_url("")), require_https=require_https)
+        try:
+            return await source.get_key("k", "ES256")
+        finally:
+            await source.aclose()
+            await server.close()
+
+    assert asyncio.run(run(False)) is not None
+    with pytest.raises(BackendUnavailable):
+        asyncio.run(run(True))
+
+
+@pytest.mark.parametrize("name", ["tab\n", "tab\r\n", "Tab", "tab-1", "", "t" * 65])
+def test_model_names_must_match_entirely(name):
+    from medinfer.common.errors import ValidationFailed
+    from medinfer.registry.publishing import check_name
+
+    with pytest.raises(ValidationFailed):
+        check_name(name)
+    check_name("tab_1")
