@@ -52,6 +52,7 @@ ledger_table = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("ood_reason", String(32)),  # audit_0002; NULL on records written before it
+    Column("repeat", Integer),  # audit_0003; set only on aggregated failed-authentication records
 )
 
 head_table = Table(

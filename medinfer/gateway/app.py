@@ -110,6 +110,11 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
         ledger = security.ledger
         if ledger is None:
             return
+        route = f"/inference.GRPCInferenceService/{call.method}"
+        # gRPC calls carry no peer address here: their failed authentications aggregate under one source
+        if (security.failures is not None and call.principal is None and call.status in (401, 429)
+                and not security.failures.admit("grpc", opaque_request_id(call.request_id) or "", route, call.status)):
+            return
         in_h = ledger.key.content_hasher()
         in_h.update(call.request.SerializeToString())
         out_digest = None
@@ -119,7 +124,7 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
             out_digest = out_h.hexdigest()
         version = getattr(call.response, "model_version", None) or None
         await ledger.append(AuditEvent(
-            action=f"grpc {call.method}", route=f"/inference.GRPCInferenceService/{call.method}", status=call.status,
+            action=f"grpc {call.method}", route=route, status=call.status,
             # Caller-chosen strings (request id, a model name that may not exist) are recorded only when safe.
             request_id=opaque_request_id(call.request_id) or "", sub=getattr(call.principal, "sub", None),
             client_id=getattr(call.principal, "client_id", None),
@@ -250,6 +255,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,
                        in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),
                        http_headers=security_headers(None),
-                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None,
+                       recorder=AuditRecorder(security.ledger, failures=security.failures)
+                       if security.ledger is not None else None,
                        error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response})
     return app

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 
 from medinfer.audit import AuditLedger, open_ledger
+from medinfer.audit.failures import FailedAuthAggregator
 from medinfer.audit.checkpoint import ensure_checkpoint_key
-from medinfer.common.errors import Unauthorized
+from medinfer.common.errors import RateLimited, Unauthorized
 from medinfer.security.devkeys import DEV_ISSUER, ensure_dev_keys
 from medinfer.security.jsonlimits import JsonLimits
 from medinfer.security.keys import OIDCKeySource, StaticKeySource
@@ -34,6 +35,8 @@ class SecurityService:
     limiter: TokenBucketLimiter
     json_limits: JsonLimits
     ledger: AuditLedger | None
+    failed_auth_limiter: TokenBucketLimiter | None = None
+    failures: FailedAuthAggregator | None = None  # aggregates failed-auth audit records per source
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """Principal for an ``Authorization`` header value; 401 / 429 as typed errors."""
@@ -48,9 +51,21 @@ class SecurityService:
         if self.verifier is not None:
             self.limiter.check(principal.rate_key)
 
+    def failed_auth(self, source: str) -> None:
+        """Count one failed authentication from ``source``; ``RateLimited`` (429, Retry-After) once the source is
+        over its budget. Only failures are counted: a valid token from the same source is never refused here."""
+        if self.failed_auth_limiter is None:
+            return
+        try:
+            self.failed_auth_limiter.check(f"source|{source}")
+        except RateLimited:
+            raise RateLimited("too many failed authentications from this source", retry_after=1) from None
+
     async def aclose(self) -> None:
         if self.verifier is not None:
             await self.verifier.aclose()
+        if self.failures is not None:
+            await self.failures.aclose()  # pending counts reach the ledger before it closes
         if self.ledger is not None:
             await self.ledger.aclose()
 
@@ -88,4 +103,6 @@ def build_security(settings: SecuritySettings) -> SecurityService:
         json_limits=JsonLimits(max_depth=settings.json_max_depth, max_array_len=settings.json_max_array_len,
                                max_string_len=settings.json_max_string_len),
         ledger=ledger,
+        failed_auth_limiter=TokenBucketLimiter(settings.auth_failure_rps, settings.auth_failure_burst),
+        failures=FailedAuthAggregator(ledger, window_s=settings.audit_failure_window_s) if ledger else None,
     )

@@ -34,6 +34,13 @@ class SecuritySettings(ServiceSettings):
     token_cache_size: int = Field(10_000, ge=0, description="Verified tokens kept (keyed by SHA-256) until they expire.")
     rate_limit_rps: float = Field(100.0, gt=0, description="Sustained requests a second per client (token bucket).")
     rate_limit_burst: int = Field(200, ge=1, description="Bucket size: requests a client may send at once.")
+    auth_failure_rps: float = Field(
+        5.0, gt=0, description="Failed authentications a second per source (TCP peer) before its failures get 429 "
+        "instead of 401; valid tokens from the same source are not affected.")
+    auth_failure_burst: int = Field(20, ge=1, description="Failed authentications a source may have at once.")
+    audit_failure_window_s: float = Field(
+        60.0, gt=0, description="Failed-authentication records are aggregated per source over this window: the "
+        "first in full, the rest as one record with a count.")
     json_max_depth: int = Field(32, ge=2, description="Deepest JSON nesting accepted.")
     json_max_array_len: int = Field(1_000_000, ge=1, description="Longest JSON array accepted.")
     json_max_string_len: int = Field(

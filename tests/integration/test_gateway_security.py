@@ -48,6 +48,10 @@ def secure_gw(tmp_path_factory, oidc_provider):
         "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "25",
         "MEDINFER_GATEWAY_MAX_BODY_BYTES": "65536",
         "MEDINFER_GATEWAY_JSON_MAX_DEPTH": "8",
+        # each 401 here is checked for its own record: no aggregation window, no failed-auth budget
+        # (tests/integration/test_failed_auth_flood.py covers both)
+        "MEDINFER_GATEWAY_AUDIT_FAILURE_WINDOW_S": "0.000001",
+        "MEDINFER_GATEWAY_AUTH_FAILURE_BURST": "100000",
     })
     try:
         triton.wait_ready(120)
