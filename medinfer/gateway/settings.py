@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from medinfer.common.devpki import development_certificate
 from medinfer.security.settings import SecuritySettings
+from medinfer.security.smart import DEFAULT_SMART_SCOPE_MODELS
 
 __all__ = ["GatewaySettings"]
 
@@ -52,6 +53,11 @@ class GatewaySettings(SecuritySettings):
         default_factory=lambda: {"tabular": "breast_cancer", "tensor": "breast_cancer", "text": "note_embedding", "image": "image_quality",
                                  "dicom": "image_quality"},
         description="Model used when a request names none, by input kind (JSON object in the environment).",
+    )
+    smart_scope_models: dict[str, list[str]] = Field(
+        default_factory=lambda: {t: list(m) for t, m in DEFAULT_SMART_SCOPE_MODELS.items()},
+        description="FHIR route: resource type -> models a SMART system/user read scope on that type grants "
+        "(infer:<model>); system/*.read grants the models of the types submitted, never all models (JSON object).",
     )
     text_deid_operator: Literal["surrogate", "tag", "redact", "mask"] = Field(
         "surrogate", description="How PHI is replaced before a note reaches a text model (surrogate keeps the prose "
