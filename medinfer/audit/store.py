@@ -198,6 +198,21 @@ class AuditStore:
                 yield _row_to_record(row)
             last = rows[-1].seq
 
+    def search(self, filters: dict[str, object], *, since: str | None = None, until: str | None = None,
+               after_seq: int = 0, limit: int = 100) -> list[AuditRecord]:
+        """Records whose columns equal ``filters`` (column -> value), ``since <= ts < until``, after ``after_seq``,
+        in ``seq`` order, at most ``limit``."""
+        q = select(ledger_table).where(ledger_table.c.seq > int(after_seq))
+        for column, value in filters.items():
+            q = q.where(ledger_table.c[column] == value)
+        if since is not None:
+            q = q.where(ledger_table.c.ts >= since)
+        if until is not None:
+            q = q.where(ledger_table.c.ts < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(ledger_table.c.seq).limit(int(limit))).all()
+        return [_row_to_record(r) for r in rows]
+
     def count(self) -> int:
         from sqlalchemy import func
 

@@ -26,7 +26,7 @@ from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_gr
 from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
-from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, metrics, v2
+from medinfer.gateway.routes import admin_models, audit, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.security import (
     Principal,
@@ -248,6 +248,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     # /metrics only on the operations port (it names models and versions): medinfer.common.ops
     app.state.ops_app = ops_app(app, [health.router, metrics.router], title="medinfer gateway operations")
     app.include_router(drift.router)
+    app.include_router(audit.router)
     if rt is not None:
         app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
                                                       write=_scope_dependency("models:write")))
