@@ -231,6 +231,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
+    app.state.tracer_provider = tracer
     app.state.started_at = datetime.datetime.now(datetime.timezone.utc)
     app.state.catalog = catalog
     app.state.metrics = gm

@@ -32,6 +32,7 @@ def create_app(settings: PreprocessSettings | None = None, metrics_registry=None
     app = FastAPI(title="medinfer preprocessor", version="0.1.0", docs_url=None, redoc_url=None,
                   telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
+    app.state.tracer_provider = tracer
     app.state.catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     app.state.tabular_schemas = {}
     app.state.metrics = PreprocessMetrics(metrics_registry)
