@@ -116,9 +116,16 @@ class OIDCKeySource:
         self._attempted_at = -1e18
         self._jwks_uri: str | None = None
         self.token_endpoint: str | None = None  # from discovery, for the FHIR CapabilityStatement
+        self.discovery: dict[str, Any] = {}  # the provider's discovery document (for SMART configuration)
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self.fetch_count = 0
+
+    async def discover(self) -> dict[str, Any]:
+        """The discovery document, read now if it has not been yet (empty when the provider is unreachable)."""
+        if not self.discovery:
+            await self._refresh()
+        return self.discovery
 
     async def get_key(self, kid: str | None, alg: str) -> PyJWK:
         refreshed = False
@@ -168,6 +175,7 @@ class OIDCKeySource:
             token = meta.get("token_endpoint")
             if isinstance(token, str) and token.startswith(("https://", "http://")):
                 self.token_endpoint = token
+            self.discovery = meta
         keys = keys_from_jwks(await self._get_json(self._jwks_uri))
         if not keys:
             raise ValueError("JWKS holds no usable signing key")

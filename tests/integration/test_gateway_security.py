@@ -346,3 +346,27 @@ def test_grpc_canaries_stay_out_of_the_audit(secure_gw, oidc_provider):
     client.close()
     text = json.dumps(audit_rows(secure_gw)) + secure_gw.log_path.read_text()
     assert canary.lower() not in text.lower()
+
+
+def test_smart_configuration_publishes_the_providers_endpoints(secure_gw, oidc_provider):
+    for path in ("/.well-known/smart-configuration", "/fhir/r4/.well-known/smart-configuration"):
+        reply = secure_gw.request("GET", path)  # public, like the CapabilityStatement
+        assert reply.status == 200 and reply.headers["content-type"].startswith("application/json")
+        doc = reply.json()
+        assert doc["issuer"].rstrip("/") == oidc_provider.issuer.rstrip("/")
+        assert doc["token_endpoint"].startswith(oidc_provider.issuer) and doc["token_endpoint"].endswith("/token")
+        assert doc["jwks_uri"].startswith(oidc_provider.issuer)
+        assert "client_credentials" in doc["grant_types_supported"]
+        assert {"permission-v1", "permission-v2"} <= set(doc["capabilities"])
+        assert "system/*.read" in doc["scopes_supported"] and "S256" in doc["code_challenge_methods_supported"]
+
+
+def test_every_403_says_insufficient_scope(secure_gw):
+    """RFC 6750 section 3.1 on every route that refuses a token for its scopes."""
+    token = mint_dev_token(secure_gw.keys, "models:read", ttl_s=60, client_id="dev-403")
+    for method, path, body in (("POST", "/infer", EXAMPLE), ("GET", "/audit/records", None),
+                               ("POST", "/admin/models/breast_cancer/promote", {"version": 1})):
+        reply = secure_gw.request(method, path, token=token, body=body)
+        assert reply.status == 403, path
+        challenge = reply.headers["www-authenticate"]
+        assert challenge.startswith('Bearer realm="medinfer", error="insufficient_scope"'), (path, challenge)

@@ -18,10 +18,11 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from medinfer.audit import annotate
-from medinfer.common.errors import MedinferError, UnsupportedMediaType
+from medinfer.common.errors import BackendUnavailable, MedinferError, NotFound, UnsupportedMediaType
 from medinfer.common.http import parse_json_body, request_id_of
 from medinfer.fhir import FHIR_JSON, FhirInferenceService, operation_outcome
 from medinfer.fhir.request import declared_input
+from medinfer.fhir.smart_configuration import smart_configuration
 from medinfer.fhir.capability import capability_statement
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.security import (
@@ -129,6 +130,21 @@ async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str |
     if answer.tag:
         response.headers["X-Model-Tag"] = answer.tag
     return response
+
+
+@router.get("/.well-known/smart-configuration")
+@router.get("/fhir/r4/.well-known/smart-configuration")
+async def smart_configuration_document(request: Request) -> Response:
+    """SMART configuration: the OpenID Provider's endpoints and what this gateway accepts (public)."""
+    verifier = request.app.state.security.verifier
+    if verifier is None or not request.app.state.settings.oidc_issuer:
+        raise NotFound("no OpenID Provider is configured (oidc_issuer): there is no SMART configuration",
+                       code="smart-not-configured")
+    discovery = await verifier.provider_discovery()
+    if not discovery.get("token_endpoint"):
+        raise BackendUnavailable("the OpenID Provider's discovery document is not available yet", retry_after=5)
+    return Response(orjson.dumps(smart_configuration(discovery)), media_type="application/json",
+                    headers={"Cache-Control": "max-age=300"})
 
 
 @router.get("/fhir/r4/metadata")
