@@ -55,6 +55,8 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
     typer.echo(f"medinfer: gateway ready at {stack.gateway_url} (KServe v2 gRPC on 127.0.0.1:{ports.gateway_grpc})")
     typer.echo(f"  triton http {stack.triton_url}  grpc 127.0.0.1:{ports.triton.grpc}  "
                f"metrics 127.0.0.1:{ports.triton.metrics}  preprocessor {stack.preprocessor_url}")
+    typer.echo(f"  metrics (operations ports, plain HTTP): gateway {stack.gateway_metrics_url}/metrics  "
+               f"preprocessor {stack.preprocessor_metrics_url}/metrics")
     typer.echo("Try a real inference:")
     typer.echo("  " + _curl(stack))
     typer.echo("Ctrl-C stops every process.")
