@@ -24,6 +24,7 @@ off the end without detection.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import logging
@@ -170,7 +171,9 @@ class CheckpointWriter:
 
     Called by the ledger's writer thread after each group commit; a checkpoint is
     also written on close. The file is opened with ``O_APPEND`` (never rewritten),
-    mode 0600, and each line is fsynced before the call returns.
+    mode 0600, and each line is fsynced before the call returns. Several gateway
+    processes may share one file (workers on one host): each append takes an
+    exclusive ``flock`` and chains onto the line actually last in the file.
     """
 
     def __init__(self, path: Path, signer: CheckpointSigner, *, interval_s: float = 1.0,
@@ -185,13 +188,18 @@ class CheckpointWriter:
         self._written: tuple[int, str] | None = None
         self.failures = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._prev = self._last_digest()
 
-    def _last_digest(self) -> str:
-        if not self.path.is_file():
+    @staticmethod
+    def _last_digest(fd: int) -> str:
+        """The digest of the file's last line (read from its tail), GENESIS for an empty file."""
+        size = os.fstat(fd).st_size
+        if size == 0:
             return GENESIS_HASH
-        cps, _ = read_checkpoints(self.path)
-        return cps[-1].digest() if cps else GENESIS_HASH
+        chunk = min(size, 64 * 1024)
+        tail = os.pread(fd, chunk, size - chunk)
+        lines = [ln for ln in tail.split(b"\n") if ln.strip()]
+        cp = _parse(lines[-1].strip(), "", 0) if lines else None
+        return cp.digest() if cp is not None else GENESIS_HASH
 
     def after_commit(self, seq: int, last_hash: str) -> None:
         """Note the new head; write a checkpoint when the interval has passed."""
@@ -209,24 +217,24 @@ class CheckpointWriter:
         if self._pending is None or self._pending == self._written:
             return
         seq, last_hash = self._pending
-        doc = {"v": _FORMAT, "seq": seq, "hash": last_hash, "ts": utc_now(), "prev": self._prev,
-               "signer": self.signer.key_id}
-        body = canonical_json(doc)
-        sig = self.signer.sign(body)
-        line = json.dumps({**doc, "sig": base64.b64encode(sig).decode()}, sort_keys=True,
-                          separators=(",", ":")).encode() + b"\n"
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                doc = {"v": _FORMAT, "seq": seq, "hash": last_hash, "ts": utc_now(), "prev": self._last_digest(fd),
+                       "signer": self.signer.key_id}
+                body = canonical_json(doc)
+                sig = self.signer.sign(body)
+                line = json.dumps({**doc, "sig": base64.b64encode(sig).decode()}, sort_keys=True,
+                                  separators=(",", ":")).encode() + b"\n"
                 os.write(fd, line)
                 os.fsync(fd)
             finally:
-                os.close(fd)
+                os.close(fd)  # releases the lock
         except OSError as exc:
             self.failures += 1
             log.error("audit checkpoint write failed", extra={"event": "audit-checkpoint-failed",
                                                                "code": type(exc).__name__})
             return  # retried with the next commit
-        self._prev = hashlib.sha256(body + b"|" + sig).hexdigest()
         self._written = (seq, last_hash)
         self._last_at = self._clock()

@@ -166,3 +166,15 @@ def test_cli_requires_checkpoints_and_reports_truncation(home):
     res = CliRunner().invoke(app, ["audit", "verify", "--checkpoint-key", str(home / "cp.pub")])
     assert res.exit_code == 1 and "truncated" in res.stderr
     asyncio.run(ledger.aclose())
+
+
+def test_two_writers_sharing_one_file_keep_one_chain(tmp_path):
+    """Gateway workers on one host share the file: each line chains onto the line before it in the file."""
+    signer = CheckpointSigner.from_file(ensure_checkpoint_key(tmp_path / "cp.pem"))
+    path = tmp_path / "cps.jsonl"
+    a, b = CheckpointWriter(path, signer, interval_s=0), CheckpointWriter(path, signer, interval_s=0)
+    for seq in range(1, 7):
+        (a if seq % 2 else b).after_commit(seq, f"{seq:064x}")
+    cps, bad = read_checkpoints(path)
+    assert not bad and [c.seq for c in cps] == [1, 2, 3, 4, 5, 6]
+    assert all(later.prev == earlier.digest() for earlier, later in zip(cps, cps[1:]))
