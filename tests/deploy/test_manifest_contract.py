@@ -8,9 +8,12 @@ must shrink (and the real check take over) the day the code lands.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -243,7 +246,9 @@ def _routes() -> dict[str, _Routes]:
     from medinfer.gateway.app import create_app as gateway_app
     from medinfer.preprocess.app import create_app as preprocess_app
 
-    home = Path("/nonexistent-medinfer-home")
+    # a home of its own: a fixed path is shared by every checkout on the machine (and their migrations)
+    home = Path(tempfile.mkdtemp(prefix="medinfer-routes-"))
+    atexit.register(shutil.rmtree, home, True)
     gw, pre = gateway_app(GatewaySettings(home=home)), preprocess_app(PreprocessSettings(home=home))
     return {
         "gateway": _Routes(gw), "preprocessor": _Routes(pre),
