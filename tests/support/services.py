@@ -37,7 +37,9 @@ def run_service(
     sock = bound_socket()
     port = sock.getsockname()[1]
     metrics_port = free_port()
-    full_env = {**os.environ, f"{prefix}METRICS_PORT": str(metrics_port), **env,
+    # services started here are local test/bench servers: development unless the caller says otherwise
+    full_env = {**os.environ, "MEDINFER_ENVIRONMENT": os.environ.get("MEDINFER_ENVIRONMENT", "development"),
+                f"{prefix}METRICS_PORT": str(metrics_port), **env,
                 f"{prefix}LISTEN_FD": str(sock.fileno()), f"{prefix}PORT": str(port)}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", module], env=full_env, pass_fds=(sock.fileno(),),
