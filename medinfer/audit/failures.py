@@ -53,6 +53,7 @@ class FailedAuthAggregator:
         self._windows: OrderedDict[str, _Window] = OrderedDict()
         self._flusher: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
+        self._retry: list[AuditEvent] = []  # aggregate records the ledger could not take yet
         self.aggregated = 0  # requests folded into aggregate records (for tests and metrics)
 
     def admit(self, source: str, request_id: str, route: str, status: int) -> bool:
@@ -86,23 +87,37 @@ class FailedAuthAggregator:
     async def _append(self, event: AuditEvent) -> None:
         try:
             await self.ledger.append(event)
-        except AuditUnavailable:
-            log.error("aggregate audit record lost", extra={"event": "audit-aggregate-failed", "code": "unavailable"})
+        except AuditUnavailable:  # kept and retried by the flusher: a ledger outage does not lose the counts
+            log.error("aggregate audit record deferred", extra={"event": "audit-aggregate-failed",
+                                                                 "code": "unavailable"})
+            if len(self._retry) < self.max_sources:
+                self._retry.append(event)
+            else:  # bounded: fold into the last deferred record
+                self._retry[-1].repeat = (self._retry[-1].repeat or 0) + (event.repeat or 0)
+            self._ensure_flusher()
 
     def _ensure_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
-        while self._windows:
-            await asyncio.sleep(max(0.05, self.window_s / 4))
+        while self._windows or self._retry:
+            await asyncio.sleep(max(0.05, min(self.window_s / 4, 5.0)))
             self.flush_due()
+
+    def _resend(self) -> None:
+        retry, self._retry = self._retry, []
+        for event in retry:
+            task = asyncio.get_running_loop().create_task(self._append(event))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def flush_due(self) -> None:
         """Close the windows that have ended (appending their aggregate records)."""
         now = self._clock()
         for source in [s for s, w in self._windows.items() if now - w.started >= self.window_s]:
             self._emit(self._windows.pop(source))
+        self._resend()
 
     async def aclose(self) -> None:
         """Append every pending count (before the ledger closes)."""
@@ -111,5 +126,10 @@ class FailedAuthAggregator:
         while self._windows:
             _, w = self._windows.popitem(last=False)
             self._emit(w)
+        self._resend()
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+        if self._retry:
+            lost = sum(e.repeat or 0 for e in self._retry)
+            log.error("aggregate audit records lost at shutdown",
+                      extra={"event": "audit-aggregate-lost", "code": str(lost)})

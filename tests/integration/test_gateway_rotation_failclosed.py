@@ -30,6 +30,10 @@ def gateway(tmp_path_factory, own_provider):
         "MEDINFER_GATEWAY_OIDC_ISSUER": own_provider.issuer,
         "MEDINFER_GATEWAY_OIDC_AUDIENCE": own_provider.audience,
         "MEDINFER_GATEWAY_JWKS_MIN_REFETCH_S": "0",
+        # every 401 here is written on its own (the outage test needs a write per request); aggregation of
+        # failed-auth records is tested in test_failed_auth_flood.py
+        "MEDINFER_GATEWAY_AUDIT_FAILURE_WINDOW_S": "0.000001",
+        "MEDINFER_GATEWAY_AUTH_FAILURE_BURST": "100000",
     })
     gw.start()
     yield gw

@@ -37,3 +37,36 @@ def test_windows_eviction_and_shutdown(tmp_path):
         ("b", 1, 401), ("c", 1, 401), ("r0", 49, 401)]
     assert verify_ledger(store, [KEY]).ok
     store.dispose()
+
+
+def test_an_aggregate_the_ledger_refuses_is_retried_not_lost():
+    from medinfer.audit.ledger import AuditUnavailable
+
+    class Flaky:
+        def __init__(self):
+            self.calls, self.written = 0, []
+
+        async def append(self, event):
+            self.calls += 1
+            if self.calls <= 2:  # the store is down for the first two attempts
+                raise AuditUnavailable("down")
+            self.written.append(event)
+
+    ledger = Flaky()
+    now = [0.0]
+
+    async def run():
+        agg = FailedAuthAggregator(ledger, window_s=0.2, clock=lambda: now[0])
+        agg.admit("s", "r0", "/infer", 401)
+        for _ in range(7):
+            agg.admit("s", "r", "/infer", 401)
+        now[0] = 1.0
+        agg.flush_due()  # attempt 1 fails
+        for _ in range(40):
+            await asyncio.sleep(0.06)
+            if ledger.written:
+                break
+        await agg.aclose()
+
+    asyncio.run(run())
+    assert [(e.request_id, e.repeat) for e in ledger.written] == [("r0", 7)] and ledger.calls == 3
