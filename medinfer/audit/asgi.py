@@ -22,6 +22,7 @@ from medinfer.audit.failures import FailedAuthAggregator
 from medinfer.audit.ledger import AuditLedger, AuditUnavailable
 from medinfer.audit.record import AuditEvent, AuditKey
 from medinfer.common.errors import MedinferError
+from medinfer.common.http import request_source
 from medinfer.common.http_metrics import route_template
 
 __all__ = ["AuditRecorder", "annotate", "PATIENT_KEY_HEADER"]
@@ -86,7 +87,7 @@ class AuditRecorder:
         route = route_template(scope, unmatched="<no route>")
         rid = str(state.get("request_id") or "")
         if (self.failures is not None and principal is None and status in (401, 429)
-                and not self.failures.admit(_source(scope), rid, route, status)):
+                and not self.failures.admit(request_source(scope), rid, route, status)):
             return None  # counted into this source's aggregate record for the window
         event = AuditEvent(
             action=note.get("action") or f"{scope.get('method', '')} {route}",
@@ -109,11 +110,6 @@ class AuditRecorder:
         except AuditUnavailable as err:
             return err
         return None
-
-
-def _source(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

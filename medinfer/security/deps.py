@@ -17,17 +17,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from medinfer.common.errors import Unauthorized
+from medinfer.common.http import request_source
 from medinfer.security.principal import Principal, require_infer, require_scope
 from medinfer.security.service import SecurityService
 
-__all__ = ["authenticate", "CurrentPrincipal", "require", "InferPrincipal", "ModelReadPrincipal", "security_of",
-           "request_source"]
-
-
-def request_source(scope) -> str:
-    """The TCP peer's address (forwarded headers are not trusted: behind an Ingress, the ingress pod)."""
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+__all__ = ["authenticate", "CurrentPrincipal", "require", "InferPrincipal", "ModelReadPrincipal", "security_of"]
 
 
 def security_of(request: Request) -> SecurityService:
