@@ -15,6 +15,7 @@ is passed through as received from Triton.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -76,15 +77,23 @@ def ood_parameters(decision: OodDecision) -> dict[str, Any]:
 
 def flag_rest_response(body: bytes, header_length: str | None, decision: OodDecision) -> tuple[bytes, str | None]:
     """Add the OOD parameters to Triton's v2 response; returns the new body and header length."""
-    if header_length is None:
-        header, tail = orjson.loads(body), b""
-    else:
-        n = int(header_length)
-        header, tail = orjson.loads(body[:n]), body[n:]
+    n = len(body) if header_length is None else int(header_length)
+    raw, tail = body[:n], body[n:]
+    try:
+        header, dump = orjson.loads(raw), orjson.dumps
+    except orjson.JSONDecodeError:
+        # Triton writes non-finite outputs as NaN/Infinity, which strict JSON (orjson) refuses; the standard
+        # library reads and writes them back the same way, so the tensors keep Triton's values.
+        header = json.loads(raw)
+        dump = _dump_non_finite
     params = header.get("parameters")
     header["parameters"] = {**(params if isinstance(params, dict) else {}), **ood_parameters(decision)}
-    head = orjson.dumps(header)
+    head = dump(header)
     return head + tail, (None if header_length is None else str(len(head)))
+
+
+def _dump_non_finite(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), allow_nan=True).encode()
 
 
 def flag_grpc_response(response: Any, decision: OodDecision) -> Any:
