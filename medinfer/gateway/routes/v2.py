@@ -20,7 +20,7 @@ import orjson
 
 from medinfer import __version__
 from medinfer.audit import annotate
-from medinfer.common.errors import BackendUnavailable, ValidationFailed
+from medinfer.common.errors import BackendUnavailable, BadRequest, ModelNotFound, ValidationFailed
 from medinfer.common.errors import MedinferError
 from medinfer.common.http import ORJSONResponse, PlainRoute, decode_content, request_id_of
 from medinfer.common.http import problem_response as _problem
@@ -139,8 +139,12 @@ async def model_metadata(request: Request, principal: CurrentPrincipal, name: st
 @router.get("/models/{name}/ready")
 @router.get("/models/{name}/versions/{version}/ready")
 async def model_ready(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
-    """200 when the resolved version is loaded and ready in Triton."""
-    return await _model_read(request, principal, name, version, "/ready", "ready")
+    """200 when the resolved version is loaded and ready in Triton; 400 for a model or version that is not there,
+    as Triton answers (``tritonclient``'s ``is_model_ready`` reads both as not ready)."""
+    try:
+        return await _model_read(request, principal, name, version, "/ready", "ready")
+    except ModelNotFound as err:
+        raise BadRequest(err.detail, code=err.code) from None
 
 
 @router.get("/models/{name}/config")
