@@ -1,0 +1,143 @@
+"""Every call leaves exactly one audit record, whatever its outcome (issue 22 item 3): each method of the v2 gRPC
+service (served, unimplemented, or not in the service at all), invalid versions that used to escape as 500s or
+unaudited exceptions (``"²"`` passes ``str.isdigit`` and fails ``int``), and the REST routes that had the same
+pattern."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+import grpc
+import pytest
+from tritonclient.grpc import service_pb2 as pb
+
+from medinfer.stack import Stack
+from tests.support.stack import GatewayClient, dev_auth_header
+
+pytestmark = pytest.mark.e2e
+
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+
+
+def _rid() -> str:
+    return "ab" + uuid.uuid4().hex[:30]  # opaque (hex with a letter): adopted as the record's request id
+
+
+def _records(stack: Stack, rid: str) -> list[tuple[str, int]]:
+    con = sqlite3.connect(stack.home / "medinfer.db")
+    try:
+        return con.execute("SELECT action, status FROM audit_ledger WHERE request_id = ?", (rid,)).fetchall()
+    finally:
+        con.close()
+
+
+def _channel(stack: Stack) -> grpc.Channel:
+    creds = grpc.ssl_channel_credentials((stack.home / "tls" / "ca.pem").read_bytes())
+    return grpc.secure_channel(f"127.0.0.1:{stack.ports.gateway_grpc}", creds)
+
+
+def _call(channel: grpc.Channel, stack: Stack, method: str, request, response_type, streaming: bool,
+          token: bool = True) -> tuple[str, str]:
+    rid = _rid()
+    metadata = [("x-request-id", rid)]
+    if token:
+        metadata.append(("authorization", dev_auth_header(stack.home)["Authorization"]))
+    path = f"/inference.GRPCInferenceService/{method}"
+    try:
+        if streaming:
+            call = channel.stream_stream(path, request_serializer=type(request).SerializeToString,
+                                         response_deserializer=response_type.FromString)
+            list(call(iter([request]), metadata=metadata, timeout=30))
+        else:
+            call = channel.unary_unary(path, request_serializer=type(request).SerializeToString,
+                                       response_deserializer=response_type.FromString)
+            call(request, metadata=metadata, timeout=30)
+        code = "OK"
+    except grpc.RpcError as err:
+        code = err.code().name
+    return rid, code
+
+
+@pytest.mark.parametrize("method", [m.name for m in SERVICE.methods])
+def test_every_grpc_method_leaves_one_record(stack: Stack, method: str) -> None:
+    m = SERVICE.methods_by_name[method]
+    request = getattr(pb, m.input_type.name)()
+    if hasattr(request, "name"):
+        request.name = "breast_cancer"
+    channel = _channel(stack)
+    for token in (True, False):
+        rid, code = _call(channel, stack, method, request, getattr(pb, m.output_type.name), m.client_streaming,
+                          token)
+        records = _records(stack, rid)
+        assert len(records) == 1, (method, token, code, records)
+        assert records[0][0] == f"grpc {method}"
+        if not token:
+            assert code == "UNAUTHENTICATED" and records[0][1] == 401
+        elif method in ("ModelStreamInfer", "RepositoryIndex", "RepositoryModelLoad", "LogSettings",
+                        "SystemSharedMemoryRegister", "CudaSharedMemoryStatus", "TraceSetting"):
+            assert code == "UNIMPLEMENTED" and records[0][1] == 501
+    channel.close()
+
+
+def test_a_method_the_service_does_not_have_leaves_one_record(stack: Stack) -> None:
+    channel = _channel(stack)
+    rid = _rid()
+    call = channel.unary_unary("/inference.GRPCInferenceService/NoSuchMethod")
+    with pytest.raises(grpc.RpcError) as info:
+        call(b"\x0a\x03abc", metadata=[("x-request-id", rid),
+                                       ("authorization", dev_auth_header(stack.home)["Authorization"])], timeout=30)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert _records(stack, rid) == [("grpc <unknown>", 501)]  # the caller's method name is not recorded
+    channel.close()
+
+
+@pytest.mark.parametrize("version", ["²", "abc", "-1", "٣"])
+def test_invalid_grpc_versions_are_invalid_argument_and_audited(stack: Stack, version: str) -> None:
+    channel = _channel(stack)
+    for method, request, response in (
+        ("ModelInfer", pb.ModelInferRequest(model_name="breast_cancer", model_version=version), pb.ModelInferResponse),
+        ("ModelMetadata", pb.ModelMetadataRequest(name="breast_cancer", version=version), pb.ModelMetadataResponse),
+        ("ModelReady", pb.ModelReadyRequest(name="breast_cancer", version=version), pb.ModelReadyResponse),
+    ):
+        rid, code = _call(channel, stack, method, request, response, False)
+        assert code == "INVALID_ARGUMENT", (method, version)
+        assert len(_records(stack, rid)) == 1
+    channel.close()
+
+
+def test_unknown_model_ready_is_ok_not_ready_over_grpc(stack: Stack) -> None:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{stack.ports.gateway_grpc}", ssl=True,
+                                              root_certificates=str(stack.home / "tls" / "ca.pem"))
+    h = {"authorization": dev_auth_header(stack.home)["Authorization"]}
+    assert client.is_model_ready("breast_cancer", headers=h)
+    assert not client.is_model_ready("no_such_model", headers=h)
+    assert not client.is_model_ready("breast_cancer", model_version="7", headers=h)
+    meta = client.get_server_metadata(headers=h)
+    assert set(meta.extensions) == {"classification", "model_configuration", "statistics"}
+    stats = client.get_inference_statistics(headers=h)
+    assert {m.name for m in stats.model_stats} >= {"breast_cancer", "note_embedding"}
+    client.close()
+
+
+@pytest.mark.parametrize("path, kwargs, status", [
+    ("/v2/models/breast_cancer/versions/²/infer", {"json": {"inputs": []}}, 400),
+    ("/v2/models/breast_cancer/versions/²", {}, 400),
+    ("/v2/models/breast_cancer/versions/٣/ready", {}, 400),
+    ("/infer", {"json": {"model": "breast_cancer", "version": "²", "input": [1.0] * 30}}, 422),
+    ("/infer", {"files": {"file": ("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")},
+                "data": {"model": "image_quality", "version": "²"}}, 422),
+    ("/fhir/r4/$infer?model=breast_cancer&version=%C2%B2", {"json": {"resourceType": "Parameters"}}, 422),
+    ("/v2/models/stats", {}, 200),
+])
+def test_rest_routes_answer_4xx_not_500_and_leave_one_record(stack: Stack, gateway: GatewayClient, path: str,
+                                                             kwargs: dict, status: int) -> None:
+    rid = _rid()
+    method = gateway.get if not kwargs else gateway.post
+    r = method(path, headers={"X-Request-ID": rid}, **kwargs)
+    assert r.status_code == status, r.text
+    if path.startswith("/v2"):
+        assert r.status_code == 200 or r.json()["error"]
+    assert len(_records(stack, rid)) == 1
