@@ -62,6 +62,7 @@ class Infer:
     version: str = ""
     id: str = ""
     outputs: list[str] = field(default_factory=list)
+    json_out: bool = False  # binary inputs, JSON outputs
 
 
 @dataclass
@@ -114,6 +115,7 @@ CASES = [
     Case("unknown input name", Infer("breast_cancer", [Tensor("nope", "FP32", [2, 30], FEATURES)])),
     Case("unknown output name", _bc(outputs=["nope"])),
     Case("NaN input on a monitored model", _bc(NAN)),
+    Case("NaN input, binary in, JSON out", _bc(NAN, outputs=["probability"], json_out=True)),
     Case("out-of-distribution rows", _bc(OOD)),
     Case("unknown version", _bc(version="7")),
     Case("version 'abc'", _bc(version="abc")),
@@ -165,7 +167,8 @@ BY_DESIGN: dict[tuple[str, str], str] = {
     **{("image model tensor", p): "image models take files through POST /infer: 400 image-model-needs-infer"
        for p in ("json", "binary", "grpc")},
     **{(case, p): "the OOD gate flags the rows in the response parameters (ood, ood_reason, ood_rows)"
-       for case in ("NaN input on a monitored model", "out-of-distribution rows") for p in ("json", "binary", "grpc")},
+       for case in ("NaN input on a monitored model", "NaN input, binary in, JSON out", "out-of-distribution rows")
+       for p in ("json", "binary", "grpc")},
     **{(case, "json"): "client errors Triton answers 500 are 400 invalid-tensor"
        for case in ("element count does not match the shape", "strings in FP32 data")},
     **{(case, p): "an invalid version is 400 invalid-version (Triton's REST has no route for it: 404)"
@@ -211,7 +214,8 @@ def _rest_body(req: Infer, binary: bool) -> tuple[bytes, dict[str, str]] | None:
         inputs.append(spec)
     header["inputs"] = inputs
     if req.outputs:
-        header["outputs"] = [{"name": n, "parameters": {"binary_data": binary}} for n in req.outputs]
+        header["outputs"] = [{"name": n, "parameters": {"binary_data": binary and not req.json_out}}
+                             for n in req.outputs]
     elif binary:
         header["parameters"] = {"binary_data_output": True}
     if any(np.isnan(t.values).any() for t in req.inputs if isinstance(t.values, np.ndarray) and t.datatype == "FP32"):
