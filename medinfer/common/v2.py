@@ -29,6 +29,7 @@ __all__ = [
     "encode_response",
     "parse_version",
     "split_body",
+    "decode_inputs",
     "EXTENSIONS",
     "REST_EXTENSIONS",
 ]
@@ -226,6 +227,11 @@ def _flatten(data: list) -> list:
             raise TypeError("mixed nesting")
         out.extend(_flatten(sub))
     return out
+
+
+def decode_inputs(header: dict[str, Any], tail: bytes) -> list[V2Tensor]:
+    """The input tensors of an already split request (``split_body``)."""
+    return _tensors(header.get("inputs"), tail, "inputs")
 
 
 def decode_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any], list[V2Tensor]]:

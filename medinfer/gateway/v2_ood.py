@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from medinfer.common.v2 import decode_request
+from medinfer.common.v2 import decode_inputs, decode_request
 from medinfer.monitoring import OodDecision
 from medinfer.triton.catalog import CatalogEntry
 
-__all__ = ["v2_features", "grpc_features", "ood_parameters", "flag_rest_response", "flag_grpc_response"]
+__all__ = ["v2_features", "v2_split_features", "grpc_features", "ood_parameters", "flag_rest_response", "flag_grpc_response"]
 
 _FP32 = np.dtype("<f4")
 
@@ -39,8 +39,17 @@ def v2_features(entry: CatalogEntry, body: bytes, header_length: str | None) -> 
     """The model's FP32 input tensor of a REST v2 request, or None when it has none (Triton then refuses it).
 
     Malformed bodies raise the codec's 400/422 errors before anything reaches Triton."""
-    name = _input_name(entry)
     _, tensors = decode_request(body, header_length)
+    return _fp32_input(entry, tensors)
+
+
+def v2_split_features(entry: CatalogEntry, header: dict[str, Any], tail: bytes) -> np.ndarray | None:
+    """``v2_features`` of a request the route has already split (the JSON is parsed once)."""
+    return _fp32_input(entry, decode_inputs(header, tail))
+
+
+def _fp32_input(entry: CatalogEntry, tensors: list) -> np.ndarray | None:
+    name = _input_name(entry)
     for t in tensors:
         if t.name == name and t.datatype == "FP32":
             return t.data

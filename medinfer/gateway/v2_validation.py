@@ -90,8 +90,16 @@ def _fail(i: int, what: str) -> InvalidTensor:
 
 def json_leaves(data: Any) -> list:
     """Row-major leaves of a JSON array, iteratively (no recursion limit); ragged nesting is fine, as for Triton."""
+    return _leaves_and_types(data)[0]
+
+
+def _leaves_and_types(data: Any) -> tuple[list, set[type]]:
+    """The leaves and the set of their types, in one pass over a flat array (the usual case, at C speed)."""
     if not isinstance(data, list):
         raise TypeError
+    types = set(map(type, data))
+    if list not in types:
+        return data, types
     out: list = []
     stack = [iter(data)]
     while stack:
@@ -102,13 +110,12 @@ def json_leaves(data: Any) -> list:
             out.append(item)
         else:
             stack.pop()
-    return out
+    return out, set(map(type, out))
 
 
-def _json_leaves_fit(datatype: str, leaves: list, max_string: int) -> bool:
+def _json_leaves_fit(datatype: str, leaves: list, types: set[type], max_string: int) -> bool:
     if datatype == "BYTES":
-        return all(type(x) is str and len(x) <= max_string for x in leaves)
-    types = set(map(type, leaves))
+        return types <= {str} and all(len(x) <= max_string for x in leaves)
     if datatype == "BOOL":
         return types <= {bool}
     if datatype in ("FP16", "FP32", "FP64"):
@@ -224,12 +231,12 @@ def _check_elements(i: int, name: str, datatype: str, count: int, itemsize: int,
     if not view.has_elements:
         raise _fail(i, f"'{name}' has no data")
     try:
-        leaves = json_leaves(view.data)
+        leaves, types = _leaves_and_types(view.data)
     except TypeError:
         raise _fail(i, f"'{name}' needs its data as a JSON array") from None
     if len(leaves) != count:
         raise _fail(i, f"'{name}': {len(leaves)} data elements for shape of {count}")
-    if not _json_leaves_fit(datatype, leaves, limits.max_string_bytes):
+    if not _json_leaves_fit(datatype, leaves, types, limits.max_string_bytes):
         raise _fail(i, f"'{name}': the data do not fit {datatype}")
     return sum(len(x) for x in leaves) if datatype == "BYTES" else count * itemsize
 

@@ -28,7 +28,7 @@ from medinfer.common.v2 import HEADER_LENGTH, REST_EXTENSIONS, decode_response, 
 from medinfer.gateway.clients.triton import triton_error
 from medinfer.gateway.dataplane import rewrite_rest_texts
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
-from medinfer.gateway.v2_ood import flag_rest_response, v2_features
+from medinfer.gateway.v2_ood import flag_rest_response, v2_split_features
 from medinfer.gateway.v2_validation import InvalidTensor, rest_views
 from medinfer.monitoring import OodRejected
 from medinfer.security import Principal, check_json_shape, require_infer, require_some_infer
@@ -190,7 +190,7 @@ async def model_infer(request: Request) -> Response:
     deadline = _deadline(request)
     try:
         admission = await state.dataplane.admit_v2(
-            entry, views, outputs, features=lambda: v2_features(entry, body, hl), deadline=deadline,
+            entry, views, outputs, features=lambda: v2_split_features(entry, header, tail), deadline=deadline,
             headers={"traceparent": tp} if tp else None, patient_key=req_headers.get("x-patient-key"))
     except OodRejected as err:  # the 422's reason code goes into the audit record too
         annotate(request.scope, ood_reason=err.extra.get("reason"))
