@@ -21,6 +21,7 @@ outcome, an unexpected error included (INTERNAL, no detail).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -72,6 +73,10 @@ class GrpcCall:
     request: Any
     response: Any
     ood_reason: str | None = None  # the OOD gate's reason code (flagged or rejected input)
+
+
+class _ClientClosed(MedinferError):
+    status, code, title = 499, "client-closed", "Client closed the call"
 
 
 class _Unimplemented(MedinferError):
@@ -137,12 +142,16 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         principal = None
         result = None
         error: MedinferError | None = None
+        cancelled = False
         try:
             if self.authenticate is not None:
                 principal = await self.authenticate(metadata, method, model)
             result = await body(principal, self._deadline(context))
         except MedinferError as err:
             error = err
+        except asyncio.CancelledError:  # the client cancelled or its deadline passed: recorded, then re-raised
+            cancelled = True
+            error, result = _ClientClosed("the client cancelled the call"), None
         except Exception as exc:  # noqa: BLE001 - audited and answered INTERNAL; type only (it may quote input)
             log.error("grpc call failed", extra={"event": "unhandled", "code": type(exc).__name__,
                                                  "request_id": rid})
@@ -155,6 +164,8 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
                 await self.on_call(call)
             except MedinferError as err:  # the audit store failed: nothing is served without its record
                 error, result = err, None
+        if cancelled:
+            raise asyncio.CancelledError
         if error is not None:
             detail = error.detail
             if error.code == "ood-rejected":  # the reason code, as the REST problem's "reason" member

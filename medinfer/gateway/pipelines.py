@@ -86,7 +86,12 @@ class TextPipeline:
             return await self.preprocessor.post_json(path, payload, deadline, headers, operation="deidentify")
         except UpstreamProblem:
             raise  # a 4xx about the input (empty, too long, not UTF-8): nothing was forwarded
-        except (BackendUnavailable, DeadlineExceeded, MedinferError):
+        except DeadlineExceeded:
+            if deadline.remaining() <= 0:
+                raise  # the caller's own deadline ran out: 504, not a de-identification outage
+            raise BackendUnavailable("de-identification is unavailable; the text was not processed",
+                                     retry_after=2, code="deidentification-unavailable") from None
+        except (BackendUnavailable, MedinferError):
             raise BackendUnavailable("de-identification is unavailable; the text was not processed",
                                      retry_after=2, code="deidentification-unavailable") from None
 

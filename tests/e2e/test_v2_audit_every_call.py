@@ -141,3 +141,29 @@ def test_rest_routes_answer_4xx_not_500_and_leave_one_record(stack: Stack, gatew
     if path.startswith("/v2"):
         assert r.status_code == 200 or r.json()["error"]
     assert len(_records(stack, rid)) == 1
+
+
+def test_a_call_whose_deadline_passes_leaves_one_record(stack: Stack) -> None:
+    """The client gives up mid-call (de-identifying a batch takes longer than its deadline): the call still
+    leaves exactly one record, whether the gateway saw the deadline or the cancellation first."""
+    import time
+
+    channel = _channel(stack)
+    req = pb.ModelInferRequest(model_name="note_embedding")
+    note = "Patient Zebulon Quixote-Farnsworth (MRN 48213377) seen for chest pain. " * 40
+    t = req.inputs.add(name="TEXT", datatype="BYTES", shape=[8, 1])
+    t.contents.bytes_contents.extend([note.encode()] * 8)
+    rid = _rid()
+    call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                               request_serializer=pb.ModelInferRequest.SerializeToString,
+                               response_deserializer=pb.ModelInferResponse.FromString)
+    with pytest.raises(grpc.RpcError) as info:
+        call(req, metadata=[("x-request-id", rid), ("authorization", dev_auth_header(stack.home)["Authorization"])],
+             timeout=0.15)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # not "de-identification is unavailable"
+    deadline = time.monotonic() + 10
+    while not _records(stack, rid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assert len(_records(stack, rid)) == 1
+    channel.close()
