@@ -250,3 +250,15 @@ def test_a_413_carries_the_error_member_tritonclient_reads(stack: Stack) -> None
     r = requests.post(f"https://127.0.0.1:{stack.ports.gateway}/v2/models/breast_cancer/infer", data=body,
                       headers=dev_auth_header(stack.home), verify=ca, timeout=60)
     assert r.status_code == 413 and "limit" in r.json()["error"]
+
+
+def test_grpc_takes_the_same_message_limit_as_rest_bodies(stack: Stack) -> None:
+    """One setting (max_body_bytes, 16 MiB): a larger gRPC message is RESOURCE_EXHAUSTED, not 64 MiB as before."""
+    channel, stub = _grpc_stub(stack)
+    req = pb.ModelInferRequest(model_name="breast_cancer")
+    req.inputs.add(name="features", datatype="FP32", shape=[1, 30])
+    req.raw_input_contents.append(b"\0" * (17 << 20))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ModelInfer(req, metadata=_metadata(stack), timeout=30)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    channel.close()
