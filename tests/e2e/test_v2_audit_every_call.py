@@ -167,3 +167,19 @@ def test_a_call_whose_deadline_passes_leaves_one_record(stack: Stack) -> None:
     time.sleep(0.5)
     assert len(_records(stack, rid)) == 1
     channel.close()
+
+
+def test_all_model_statistics_show_only_the_models_a_caller_may_use(stack: Stack, gateway: GatewayClient) -> None:
+    scoped = dev_auth_header(stack.home, "infer:breast_cancer")
+    r = gateway.get("/v2/models/stats", headers=scoped)
+    assert r.status_code == 200 and {m["name"] for m in r.json()["model_stats"]} == {"breast_cancer"}
+    full = gateway.get("/v2/models/stats").json()
+    assert {m["name"] for m in full["model_stats"]} >= {"breast_cancer", "note_embedding", "image_quality", "ner"}
+    channel = _channel(stack)
+    call = channel.unary_unary("/inference.GRPCInferenceService/ModelStatistics",
+                               request_serializer=pb.ModelStatisticsRequest.SerializeToString,
+                               response_deserializer=pb.ModelStatisticsResponse.FromString)
+    resp = call(pb.ModelStatisticsRequest(), metadata=[("authorization", scoped["Authorization"])], timeout=30)
+    assert {m.name for m in resp.model_stats} == {"breast_cancer"}
+    assert gateway.get("/v2/models/stats", headers=dev_auth_header(stack.home, "models:write")).status_code == 403
+    channel.close()
