@@ -22,13 +22,15 @@ from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
+from medinfer.gateway.dataplane import DataPlane
 from medinfer.gateway.inference import InferenceService
-from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
+from medinfer.gateway.grpc_service import UNSERVED, GatewayGrpcService, GrpcCall, start_grpc_server
 from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import admin_models, audit, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
+from medinfer.gateway.v2_validation import TensorLimits
 from medinfer.security import (
     Principal,
     SecurityService,
@@ -104,11 +106,15 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
     async def authenticate(metadata: dict[str, str], method: str, model: str) -> Principal:
         principal = await security.authenticate(metadata.get("authorization"))
         security.check_rate(principal)
+        if method in UNSERVED or method == "<unknown>":
+            return principal  # answered UNIMPLEMENTED (and audited) whatever the caller's rights
         if method == "ModelInfer":
             require_some_infer(principal)
             require_infer(principal, model)
         elif method.startswith("Model") and not principal.has("models:read"):
-            require_infer(principal, model)
+            require_some_infer(principal)
+            if model:  # an empty name is "every model" (ModelStatistics), filtered by rights
+                require_infer(principal, model)
         return principal
 
     async def record(call: GrpcCall) -> None:
@@ -141,8 +147,8 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
     return authenticate, record
 
 
-async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics,
-                      security: SecurityService, admission: InFlightLimit):
+async def _start_grpc(settings: GatewaySettings, service: InferenceService, dataplane: DataPlane,
+                      gm: GatewayMetrics, security: SecurityService, admission: InFlightLimit):
     if settings.triton_grpc_ca_file:
         creds = grpc.ssl_channel_credentials(settings.triton_grpc_ca_file.read_bytes())
         channel = grpc.aio.secure_channel(settings.triton_grpc_target, creds)
@@ -155,13 +161,16 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
     )
     grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security, service.catalog)
     grpc_service.track = service.track
-    grpc_service.ood_gate = service  # OOD gate + drift window for monitored tabular versions
     grpc_service.admission = admission  # one in-flight bound for HTTP and gRPC
+    grpc_service.dataplane = dataplane  # validation and the per-kind pipeline, as on REST /v2
+    grpc_service.may_read = lambda p, model: (model in service.catalog.names()
+                                              and (p.has("models:read") or p.may_infer(model)))
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
         server_creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-    server, _ = await start_grpc_server(grpc_service, settings.host, settings.grpc_port, server_creds)
+    server, _ = await start_grpc_server(grpc_service, settings.host, settings.grpc_port, server_creds,
+                                        max_message_bytes=settings.max_body_bytes)
     return server, channel, grpc_service
 
 
@@ -203,14 +212,16 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
             text_operator=settings.text_deid_operator,
         )
+        app.state.dataplane = DataPlane(app.state.inference, TensorLimits(
+            max_tensor_bytes=settings.max_tensor_bytes, max_string_bytes=settings.json_max_string_len))
         if rt is not None:
             if security.ledger is not None:
                 rt.registry.audit = LedgerRegistrySink(security.ledger, asyncio.get_running_loop())
             await run_in_threadpool(_start_registry, rt)
         grpc_server = grpc_channel = None
         if settings.grpc_port:
-            grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm,
-                                                                                  security, admission)
+            grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(
+                settings, app.state.inference, app.state.dataplane, gm, security, admission)
         if monitor is not None:
             monitor.start()
         # Everything built so far lives as long as the process: move it out of the collector's reach, so the
@@ -266,5 +277,6 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
                        http_headers=security_headers(None),
                        recorder=AuditRecorder(security.ledger, failures=security.failures)
                        if security.ledger is not None else None,
-                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response}, admission=admission)
+                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response, "/v2": v2.problem_response},
+                       admission=admission)
     return app

@@ -63,7 +63,11 @@ class GatewaySettings(SecuritySettings):
         "surrogate", description="How PHI is replaced before a note reaches a text model (surrogate keeps the prose "
         "natural for embeddings; consistent per patient with X-Patient-Key).",
     )
-    max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above): REST "
+                                "bodies (after gzip/deflate decoding too) and gRPC messages alike.")
+    max_tensor_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="Largest total input tensor size (elements x element size) a /v2 or "
+        "gRPC inference may declare; larger requests get 400 before anything reaches Triton.")
     upstream_timeout_s: float = Field(10.0, description="Per-hop timeout for a call to the preprocessor or Triton.")
     request_timeout_s: float = Field(30.0, description="Request deadline when the client sets none.")
     max_request_timeout_s: float = Field(

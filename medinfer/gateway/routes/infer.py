@@ -1,5 +1,6 @@
 """``POST /infer``: the seed payload ``{"input": ..., "model"?, "version"?}``, or a multipart upload
-(``file`` plus optional ``model``, ``version``, ``frame`` fields) for images and DICOM."""
+(``file`` plus optional ``model``, ``version``, ``frame`` fields) for images and DICOM, or a ``text/*`` file
+part for a note (de-identified like JSON text)."""
 
 from __future__ import annotations
 
@@ -61,11 +62,18 @@ async def _multipart_body(request: Request) -> dict:
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ValidationFailed("multipart upload needs a 'file' part", field="file")
-    body: dict = {"input": await upload.read()}
+    data = await upload.read()
+    body: dict = {"input": data}
+    if (upload.content_type or "").lower().startswith("text/"):  # a note as a text file: the text pipeline
+        try:
+            body["input"] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("a text upload must be UTF-8", code="invalid-encoding") from None
     for name in ("model", "version", "frame"):
         value = form.get(name)
         if isinstance(value, str) and value:
-            body[name] = int(value) if name != "model" and value.isdigit() else value
+            digits = value.isascii() and value.isdigit()  # not "²", which isdigit() accepts and int() refuses
+            body[name] = int(value) if name != "model" and digits else value
     await form.close()
     return body
 
