@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from medinfer.audit import annotate
-from medinfer.common.errors import ValidationFailed
+from medinfer.common.errors import BadRequest, ValidationFailed
 from medinfer.common.http import ORJSONResponse, PlainRoute, parse_json_body, request_id_of
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.monitoring import OodRejected
