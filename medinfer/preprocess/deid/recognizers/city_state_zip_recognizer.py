@@ -21,7 +21,7 @@ _CITY = r"(?P<city>[A-Z][a-z'’.-]+(?:[ \t]+[A-Z][a-z'’.-]+){0,2})"
 _ZIP = r"(?P<zip>\d{5}(?:-\d{4})?)"
 _LINE = re.compile(_CITY + r",[ \t]*(?P<state>" + "|".join(STATE_CODES) + "|" + _STATE_NAMES + r")\b\.?"
                    r"(?:[ \t,]+" + _ZIP + r")?(?!\d)")
-_ZIP_CONTEXT = re.compile(r"(?i:\b(?:zip(?:\s*code)?|postal\s+code)\s*[:#]?\s*)" + _ZIP + r"(?!\d)")
+_ZIP_CONTEXT = re.compile(r"(?i:\b(?:zip(?:\s*+code)?|postal\s++code)\s*+[:#]?\s*+)" + _ZIP + r"(?!\d)")
 # Two-letter states that are also credentials: "Jones, MD" is a person, not Maryland.
 _AMBIGUOUS = {"MD", "DO", "PA", "ME", "OR", "IN", "OK", "MA", "DE", "CO", "HI"}
 

@@ -34,14 +34,14 @@ class Rule:
 
 
 # An identifier value: starts with a letter or digit, holds at least one digit.
-ID_VALUE = r"(?P<phi>(?=[A-Z0-9-]*\d)[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){3,19})(?![A-Za-z0-9])"
+ID_VALUE = r"(?P<phi>(?=[A-Z0-9-]{0,19}\d)[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){3,19})(?![A-Za-z0-9])"
 
 
 def context_id_rule(context_words: Sequence[str], label: str, score: float = 0.9,
-                    value: str = ID_VALUE, gap: str = r"(?:\s*(?:(?:number|num|no|id|identifier)\b\.?|#))?") -> Rule:
+                    value: str = ID_VALUE, gap: str = r"(?:\s*+(?:(?:number|num|no|id|identifier)\b\.?|#))?") -> Rule:
     """``<context word> [number|no.|#] [:|#|is] <identifier>``, context matched case-insensitively."""
     words = "|".join(sorted(context_words, key=len, reverse=True))
-    rx = (r"(?i:\b(?:" + words + r"))" + r"(?i:" + gap + r")" + r"\s*(?:[:#=]|\bis\b)?\s*#?\s*" + value)
+    rx = (r"(?i:\b(?:" + words + r"))" + r"(?i:" + gap + r")" + r"\s*+(?:[:#=]|\bis\b)?\s*+#?\s*+" + value)
     return Rule(rx, label, score)
 
 
