@@ -6,6 +6,7 @@ import re
 
 from presidio_analyzer import RecognizerResult
 
+from medinfer.preprocess.deid.budget import finditer
 from medinfer.preprocess.deid.recognizers.clinical_regex_recognizer import ClinicalRegexRecognizer
 from medinfer.preprocess.deid.vocab import STATE_CODES
 
@@ -33,13 +34,13 @@ class CityStateZipRecognizer(ClinicalRegexRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out: list[RecognizerResult] = []
-        for m in _LINE.finditer(text):
+        for m in finditer(_LINE, text):
             has_zip = m.group("zip") is not None
             if m.group("state") in _AMBIGUOUS and not has_zip:
                 continue
             out.append(RecognizerResult("LOCATION", m.start("city"), m.end("city"), 0.85 if has_zip else 0.7))
             if has_zip:
                 out.append(RecognizerResult("LOCATION", m.start("zip"), m.end("zip"), 0.9))
-        for m in _ZIP_CONTEXT.finditer(text):
+        for m in finditer(_ZIP_CONTEXT, text):
             out.append(RecognizerResult("LOCATION", m.start("zip"), m.end("zip"), 0.9))
         return out
