@@ -93,8 +93,13 @@ def engine():
     return DeidEngine(TEST_SECRET, pipelines=2, note_budget_s=30.0)
 
 
-def test_engine_finishes_every_worst_case(engine) -> None:
-    """The whole analysis (sentence split, spaCy, twenty recognizers, name propagation)."""
+def test_engine_finishes_every_worst_case_within_the_default_budget(engine) -> None:
+    """The whole analysis (language gate, sentence split, spaCy, the recognizers, name propagation)
+    on each worst case finishes inside the default per-note budget, so none of them is refused.
+    spaCy's NER is linear but the slowest part here: "A-" * 10000 is 20,000 tokens (~2 s)."""
+    from medinfer.preprocess.settings import PreprocessSettings
+
+    bound = PreprocessSettings.model_fields["deid_note_budget_ms"].default / 1000
     slow = {}
     for case, text in WORST_CASES.items():
         start = time.perf_counter()
@@ -103,7 +108,7 @@ def test_engine_finishes_every_worst_case(engine) -> None:
         except ValidationFailed:   # whitespace only, or refused by the language gate: timed all the same
             pass
         took = time.perf_counter() - start
-        if took > 5 * LIMIT_S:
+        if took > bound:
             slow[case] = round(took, 2)
     assert not slow, f"the engine is slow on {slow}"
 
