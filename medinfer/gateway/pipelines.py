@@ -14,6 +14,7 @@ forwards it to Triton as is. DICOM headers (where the PHI is) never reach Triton
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Callable
 from typing import Any
@@ -123,14 +124,18 @@ class TextPipeline:
     async def clean(self, texts: list[str], deadline: Deadline, headers: dict[str, str] | None,
                     patient_key: str | None, gate: Callable[[str], OodDecision] | None) -> CleanTexts:
         """What every protocol does to notes before a text model sees them: de-identify (fail-closed, 503 and
-        nothing forwarded), then the text OOD gate on the de-identified view (it raises to refuse)."""
+        nothing forwarded), then the text OOD gate on the de-identified view (it raises to refuse).
+
+        Building that view and the gate's regexes are linear but CPU work on up to 100,000
+        characters, so both run in a worker thread: the event loop keeps serving other requests."""
         done = await self.deidentify_many(texts, deadline, headers, patient_key)
         counts: collections.Counter[str] = collections.Counter()
         for _, entities in done:
             counts.update(_counts(entities))
         decision = None
         if gate is not None:
-            decision = _batch_decision([gate(self.tagged(t, e)) for t, (_, e) in zip(texts, done)])
+            decision = await asyncio.to_thread(
+                lambda: _batch_decision([gate(self.tagged(t, e)) for t, (_, e) in zip(texts, done)]))
         return CleanTexts([c for c, _ in done], dict(counts), decision)
 
     @staticmethod
