@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "INPUT_FAILURE_HEADER",
     "PROBLEM_CONTENT_TYPE",
     "MedinferError",
     "BadRequest",
@@ -52,6 +53,11 @@ PROBLEM_TYPE_BASE = "urn:medinfer:problem:"
 
 def problem_type(code: str) -> str:
     return PROBLEM_TYPE_BASE + code
+
+
+#: Set by a service on a 5xx that is about this input, not the service's health (a note that exceeds its
+#: de-identification budget): the gateway relays it once, without retrying or counting it towards a circuit.
+INPUT_FAILURE_HEADER = "Medinfer-Failure"
 
 
 class MedinferError(Exception):

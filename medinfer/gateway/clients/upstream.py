@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from medinfer.common.errors import BackendUnavailable
+from medinfer.common.errors import INPUT_FAILURE_HEADER, BackendUnavailable
 from medinfer.common.tracing import inject_trace_headers
 from medinfer.gateway.resilience import (
     DEADLINE_HEADER,
@@ -95,7 +95,7 @@ class Upstream:
             try:
                 async with self.session.request(method, path, data=body, headers=hdrs,
                                                 timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                    if resp.status in RETRYABLE_STATUS:
+                    if resp.status in RETRYABLE_STATUS and resp.headers.get(INPUT_FAILURE_HEADER) != "input":
                         raise RetryableUpstreamError(self.name, f"status {resp.status}")
                     raw = await resp.read()
                     return UpstreamResponse(resp.status, dict(resp.headers), raw)
