@@ -65,8 +65,10 @@ class CleanTexts:
         self.ood = ood
 
 
-def _batch_decision(decisions: list[OodDecision]) -> OodDecision | None:
-    """One decision for a batch of notes: flagged when any note is, with the flagged rows."""
+def _batch_decision(decisions: list[OodDecision | None]) -> OodDecision | None:
+    """One decision for a batch of notes: flagged when any note is, with the flagged rows (a gate may return
+    None for a note it does not judge)."""
+    decisions = [d for d in decisions if d is not None]
     if not decisions:
         return None
     flagged = [i for i, d in enumerate(decisions) if d.ood]

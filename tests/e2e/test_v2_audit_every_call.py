@@ -70,11 +70,16 @@ def test_every_grpc_method_leaves_one_record(stack: Stack, method: str) -> None:
         rid, code = _call(channel, stack, method, request, getattr(pb, m.output_type.name), m.client_streaming,
                           token)
         records = _records(stack, rid)
+        if not token:
+            # Failed authentications are aggregated per source and window (docs/security.md "Abuse limits"):
+            # the first in full, the rest counted in one later record (repeat=N), so an unauthenticated flood
+            # cannot grow the ledger. Never more than one record, never a served call.
+            assert code == "UNAUTHENTICATED" and len(records) <= 1, (method, code, records)
+            assert all(r[1] == 401 for r in records)
+            continue
         assert len(records) == 1, (method, token, code, records)
         assert records[0][0] == f"grpc {method}"
-        if not token:
-            assert code == "UNAUTHENTICATED" and records[0][1] == 401
-        elif method in ("ModelStreamInfer", "RepositoryIndex", "RepositoryModelLoad", "LogSettings",
+        if method in ("ModelStreamInfer", "RepositoryIndex", "RepositoryModelLoad", "LogSettings",
                         "SystemSharedMemoryRegister", "CudaSharedMemoryStatus", "TraceSetting"):
             assert code == "UNIMPLEMENTED" and records[0][1] == 501
     channel.close()
