@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServiceSettings", "Environment", "SECRETS_DIR", "load_settings"]
@@ -25,16 +25,20 @@ Environment = Literal["development", "test", "production"]
 class ServiceSettings(BaseSettings):
     """Fields every service shares; subclasses set ``env_prefix``."""
 
-    model_config = SettingsConfigDict(env_prefix="MEDINFER_", extra="ignore", secrets_dir=None)
+    # The two shared fields are read from MEDINFER_HOME / MEDINFER_ENVIRONMENT only (whatever the
+    # subclass's prefix); ``populate_by_name`` lets code pass ``home=`` / ``environment=``. An alias
+    # ``home`` would also read the shell's HOME (pydantic-settings matches aliases to variables).
+    model_config = SettingsConfigDict(env_prefix="MEDINFER_", extra="ignore", secrets_dir=None,
+                                      populate_by_name=True)
 
     home: Path = Field(
         default=Path(".medinfer"),
-        validation_alias=AliasChoices("MEDINFER_HOME", "home"),
+        validation_alias="MEDINFER_HOME",
         description="State directory: model repository, dev keys and certs, embedded databases.",
     )
     environment: Environment = Field(
         default="development",
-        validation_alias=AliasChoices("MEDINFER_ENVIRONMENT", "environment"),
+        validation_alias="MEDINFER_ENVIRONMENT",
         description="'production' turns on start-up refusal of development keys and plain HTTP.",
     )
     log_level: str = Field(default="INFO", description="Root log level for this service.")
