@@ -8,6 +8,7 @@ descendants (Triton's Python-backend stubs included): Ctrl-C leaves no orphans.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import ssl
 import subprocess
@@ -26,7 +27,36 @@ from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer, stop_process_group
 from medinfer.triton.settings import TritonSettings
 
-__all__ = ["StackPorts", "Stack", "StackError"]
+__all__ = ["StackPorts", "Stack", "StackError", "RunningGateway", "running_gateway", "GATEWAY_FILE"]
+
+# Where a running stack announces its gateway, so local ``medinfer models ...`` commands send
+# their changes to it: the gateway's registry runtime is then the one owner of Triton's model
+# control (a second process loading/unloading behind its back drops requests).
+GATEWAY_FILE = Path("run") / "gateway.json"
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    url: str
+    ca_file: str | None
+    pid: int
+
+
+def running_gateway(home: Path) -> RunningGateway | None:
+    """The gateway a ``medinfer up`` (or a test stack) runs on ``home``, if its process is alive."""
+    path = Path(home) / GATEWAY_FILE
+    try:
+        data = json.loads(path.read_text())
+        found = RunningGateway(str(data["url"]), data.get("ca_file"), int(data["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(found.pid, 0)
+    except ProcessLookupError:
+        return None  # a stack that died without cleaning up
+    except PermissionError:
+        pass  # alive, another user's
+    return found
 
 
 class StackError(RuntimeError):
@@ -126,9 +156,26 @@ class Stack:
             self._wait_http("preprocessor", self.preprocessor_url + "/readyz", timeout)
             self._spawn("gateway", [sys.executable, "-m", "medinfer.gateway"])
             self._wait_http("gateway", self.gateway_url + "/readyz", timeout)
+            self._announce_gateway()
         except BaseException:
             self.stop()
             raise
+
+    def _announce_gateway(self) -> None:
+        gateway = next(c for c in self.children if c.name == "gateway")
+        ca = None if self.insecure_http or self.tls is None else str(self.tls.ca_file)
+        path = self.home / GATEWAY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": self.gateway_url, "ca_file": ca, "pid": gateway.process.pid}))
+        os.replace(tmp, path)
+
+    def _withdraw_gateway(self) -> None:
+        mine = {c.process.pid for c in self.children if c.name == "gateway"}
+        path = self.home / GATEWAY_FILE
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads(path.read_text()).get("pid") in mine:
+                path.unlink()
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         log_path = self.home / "logs" / f"{name}.log"
@@ -187,6 +234,7 @@ class Stack:
         return pids
 
     def stop(self) -> None:
+        self._withdraw_gateway()
         for child in reversed(self.children):
             stop_process_group(child.process)
         self.children.clear()

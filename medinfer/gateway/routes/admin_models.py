@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from medinfer.common.errors import Forbidden
+from medinfer.monitoring.profile import PROFILE_FILENAME
 from medinfer.registry.service import Registry
 
 __all__ = ["create_router"]
@@ -91,6 +92,7 @@ def create_router(
         sample: Annotated[UploadFile | None, File()] = None,
         card: Annotated[UploadFile | None, File()] = None,
         metadata: Annotated[UploadFile | None, File()] = None,
+        profile: Annotated[UploadFile | None, File()] = None,
         version: Annotated[int | None, Form(ge=1)] = None,
         breaking: Annotated[bool, Form()] = False,
         reason: Annotated[str, Form(max_length=1000)] = "",
@@ -102,6 +104,7 @@ def create_router(
                 (sample, "sample.json"),
                 (card, "README.md"),
                 (metadata, "medinfer.json"),
+                (profile, PROFILE_FILENAME),
             ):
                 if upload is not None:
                     (folder / fname).write_bytes(await upload.read())
