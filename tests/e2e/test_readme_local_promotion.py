@@ -31,7 +31,7 @@ MEDINFER = str(Path(sys.executable).parent / "medinfer")
 def local_stack(tmp_path_factory: pytest.TempPathFactory, model_repository_template: Path) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("readme-local")
     copy_repository(model_repository_template, home)
-    s = Stack(home, new_stack_ports(), models=("breast_cancer",),
+    s = Stack(home, new_stack_ports(), models=("breast_cancer", "image_quality"),
               extra_env={"MEDINFER_GATEWAY_RATE_LIMIT_RPS": "100000", "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "100000"})
     s.start()
     try:
@@ -83,3 +83,29 @@ def test_readme_local_publish_promote_rollback_drop_no_request(local_stack: Stac
                                   cwd=tmp_path).stdout)
     assert [(h["kind"], h["before"], h["after"]) for h in history][-3:] == [
         ("publish", None, 2), ("promote", 1, 2), ("rollback", 2, 1)]
+
+
+def test_image_inference_follows_a_promotion_without_restarting_the_preprocessor(local_stack: Stack,
+                                                                                tmp_path: Path) -> None:
+    """The issue's commands: publish the repository's own image_quality folder, promote it, send CT_small."""
+    import base64
+
+    import requests
+    from pydicom.data import get_testdata_file
+
+    stack = local_stack
+    folder = stack.home / "models" / "image_quality" / "1"
+    published = json.loads(medinfer(stack.home, "models", "publish", str(folder), "--name", "image_quality",
+                                    "-o", "json", cwd=tmp_path).stdout)
+    version = published["version"]
+    medinfer(stack.home, "models", "promote", "image_quality", str(version), cwd=tmp_path)
+    dicom = base64.b64encode(Path(get_testdata_file("CT_small.dcm")).read_bytes()).decode()
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(stack.home / "tls" / "ca.pem")
+    session.headers.update(dev_auth_header(stack.home, "infer"))
+    for body in ({"model": "image_quality", "input": dicom},
+                 {"model": "image_quality", "version": version, "input": dicom}):
+        r = session.post(stack.gateway_url + "/infer", json=body, timeout=60)
+        assert r.status_code == 200, r.text
+        assert str(r.json()["version"]) == str(version)
