@@ -27,6 +27,7 @@ from medinfer.common.v2 import HEADER_LENGTH, V2Tensor, decode_response
 from medinfer.gateway.clients.preprocessor import PreprocessorClient, UpstreamProblem
 from medinfer.gateway.clients.triton import TritonClient, triton_error
 from medinfer.gateway.resilience import Deadline
+from medinfer.gateway.span_mapping import map_spans
 from medinfer.monitoring import OodDecision
 from medinfer.triton.catalog import CatalogEntry
 
@@ -36,13 +37,36 @@ __all__ = ["TextPipeline", "ImagePipeline", "TextOutcome", "ImageOutcome", "IMAG
 IMAGE_INFO_HEADER = "X-Medinfer-Image"
 
 
-class TextOutcome:
-    __slots__ = ("outputs", "phi_counts", "ood")
+#: models whose outputs are character offsets into the text they saw
+SPAN_TASKS = frozenset({"named-entity-recognition"})
 
-    def __init__(self, outputs: list[V2Tensor], phi_counts: dict[str, int], ood: OodDecision | None = None) -> None:
+
+class TextOutcome:
+    __slots__ = ("outputs", "phi_counts", "ood", "spans")
+
+    def __init__(self, outputs: list[V2Tensor], phi_counts: dict[str, int], ood: OodDecision | None = None,
+                 spans: dict[str, Any] | None = None) -> None:
         self.outputs = outputs
         self.phi_counts = phi_counts
         self.ood = ood
+        # span models: the de-identified text the offsets in ``outputs`` refer to, and the non-PHI
+        # entities mapped onto the caller's text (``span_mapping``)
+        self.spans = spans
+
+
+def _span_view(original: str, clean: str, phi: list[dict[str, Any]], outputs: list[V2Tensor]) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+    for tensor in outputs:
+        if tensor.datatype != "BYTES":
+            continue
+        for raw in tensor.data.ravel():
+            try:
+                doc = orjson.loads(raw)
+            except (orjson.JSONDecodeError, TypeError):
+                continue
+            if isinstance(doc, list):
+                found.extend(d for d in doc if isinstance(d, dict))
+    return {"deidentified_text": clean, "entities": map_spans(original, clean, phi, found)}
 
 
 class ImageOutcome:
@@ -114,7 +138,8 @@ class TextPipeline:
         tensor = V2Tensor(spec["name"], "BYTES", [1, 1], np.array([[clean.encode("utf-8")]], dtype=np.object_))
         outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
                                           headers=headers)
-        return TextOutcome(outputs, counts, decision)
+        spans = _span_view(text, clean, entities, outputs) if entry.metadata.get("task") in SPAN_TASKS else None
+        return TextOutcome(outputs, counts, decision, spans)
 
 
 class ImagePipeline:
