@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +93,7 @@ class Stack:
         insecure_http: bool = False,
         extra_env: dict[str, str] | None = None,
         models: tuple[str, ...] | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.home = Path(home).resolve()
         self.ports = ports or StackPorts()
@@ -103,6 +104,7 @@ class Stack:
         self.triton: TritonServer | None = None
         self.children: list[_Child] = []
         self.tls: DevTLS | None = None
+        self.report = report or (lambda message: None)
 
     # -- URLs ------------------------------------------------------------
     @property
@@ -121,9 +123,10 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------
     def prepare(self) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.report(f"state in {self.home}: development keys and certificates")
         self.tls = ensure_dev_tls(self.home)
         ensure_dev_keys(self.home)
-        ensure_shipped_models(self.repository)
+        ensure_shipped_models(self.repository, report=self.report)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -150,10 +153,13 @@ class Stack:
             self.triton = TritonServer(self.repository.root, self.home, self.ports.triton, models=models,
                                        log_path=self.home / "logs" / "tritonserver.log",
                                        extra_args=TritonSettings().grpc_ssl_args())
+            self.report(f"starting tritonserver ({', '.join(models)}) and the preprocessor; logs in {self.home / 'logs'}")
             self.triton.start()
             self._spawn("preprocessor", [sys.executable, "-m", "medinfer.preprocess"])
             self.triton.wait_ready(timeout)
+            self.report("tritonserver ready; waiting for the preprocessor (spaCy, Presidio) ...")
             self._wait_http("preprocessor", self.preprocessor_url + "/readyz", timeout)
+            self.report("preprocessor ready; starting the gateway ...")
             self._spawn("gateway", [sys.executable, "-m", "medinfer.gateway"])
             self._wait_http("gateway", self.gateway_url + "/readyz", timeout)
             self._announce_gateway()

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import typer
 
+from medinfer import __version__
 from medinfer.cli import audit, deid, dicom, drift, models, stack_commands, token
 
 app = typer.Typer(name="medinfer", help="medinfer: audited clinical AI inference.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"medinfer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """medinfer: audited clinical AI inference."""
+
 
 for module in (stack_commands, token, audit, models, deid, dicom):
     module.register(app)
