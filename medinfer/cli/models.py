@@ -61,6 +61,13 @@ def _default_actor() -> str:
         return "cli"
 
 
+def discover_gateway() -> dict[str, Any]:
+    """Local mode with a stack running on this home: its gateway URL, a token and the CA to use."""
+    _state.setdefault("actor", _default_actor())
+    _discover_gateway()
+    return {k: _state.get(k) for k in ("gateway", "token", "ca_file")}
+
+
 def _discover_gateway() -> None:
     """Local mode with a stack running on this home: send the change to its gateway."""
     from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token

@@ -4,6 +4,7 @@ recording each answer's status and the version that served it."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class ClientLoad:
     token: str
     ca_file: Path | None
     threads: int = 2
+    per_thread_rps: float | None = None  # paced (a steady load under the rate limit) or back to back
+    headers: dict[str, str] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -36,8 +39,14 @@ class ClientLoad:
         with requests.Session() as session:
             session.trust_env = False
             session.verify = str(self.ca_file) if self.ca_file else True
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}",
+                       **self.headers}
+            gap = 1.0 / self.per_thread_rps if self.per_thread_rps else 0.0
+            next_at = time.monotonic()
             while not self._stop.is_set():
+                if gap:
+                    next_at += gap
+                    self._stop.wait(max(0.0, next_at - time.monotonic()))
                 try:
                     r = session.post(self.url, data=self.body, headers=headers, timeout=30)
                     version = r.json().get("version") if r.status_code == 200 else None
