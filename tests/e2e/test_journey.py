@@ -51,8 +51,11 @@ class Up:
         return r
 
 
-def _blocks(name: str) -> list[DocBlock]:
-    return [b for b in doc_blocks() if b.runnable and b.path.name == name]
+README = ROOT / "README.md"
+
+
+def _readme_blocks() -> list[DocBlock]:
+    return [b for b in doc_blocks() if b.runnable and b.path == README]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def test_journey_through_the_readme(up: Up) -> None:
     build_model("breast_cancer", up.folder / "path" / "to" / "model_folder")  # "retrained" (deterministic)
     try:
         time.sleep(2)
-        (block,) = _blocks("README.md")
+        (block,) = _readme_blocks()
         started = time.monotonic()
         result = run_block(block, cwd=up.folder, env=up.env, ports=up.ports, timeout=240)
         took = time.monotonic() - started
@@ -137,8 +140,8 @@ def test_journey_through_the_readme(up: Up) -> None:
     assert verify.startswith("OK:"), verify
 
 
-@pytest.mark.parametrize("block", [b for b in doc_blocks() if b.runnable and b.path.name != "README.md"],
-                         ids=lambda b: b.where)
+@pytest.mark.parametrize("block", [b for b in doc_blocks() if b.runnable and b.path != README],
+                         ids=lambda b: b.where.replace("/", "_"))
 def test_doc_block_runs_as_written(up: Up, block: DocBlock) -> None:
     if not (up.folder / "path" / "to" / "model_folder" / "model.onnx").is_file():
         build_model("breast_cancer", up.folder / "path" / "to" / "model_folder")

@@ -1,4 +1,4 @@
-"""The shell blocks of README.md and docs/*.md, and how the tests run them.
+"""The shell blocks of README.md, docs/*.md and the model cards, and how the tests run them.
 
 Blocks are found with markdown-it-py (CommonMark, so fences inside list items count). The fence's
 info string says what a block is for:
@@ -28,7 +28,7 @@ from markdown_it import MarkdownIt
 __all__ = ["DocBlock", "doc_blocks", "DOC_FILES", "SHELL_LANGUAGES", "run_block", "ROOT"]
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC_FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+DOC_FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "models").glob("*/README.md")))
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console", "zsh"})
 _PORT = re.compile(r"\b(127\.0\.0\.1|localhost):(8443|8444|8080|8000|8001|8002)\b")
 
