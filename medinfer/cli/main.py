@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from medinfer import __version__
@@ -19,9 +21,12 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
-    """medinfer: audited clinical AI inference."""
+def _developer_tool(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")) -> None:
+    """The ``medinfer`` command is the developer's and operator's tool next to a local stack: unless
+    MEDINFER_ENVIRONMENT says otherwise it works in development (the services themselves default to
+    production, see ServiceSettings.environment)."""
+    os.environ.setdefault("MEDINFER_ENVIRONMENT", "development")
 
 
 for module in (stack_commands, token, audit, models, deid, dicom):

@@ -86,6 +86,7 @@ def _discover_gateway() -> None:
         _state["token"] = mint_dev_token(ensure_dev_keys(settings.home), "models:read models:write",
                                          ttl_s=3600, sub=_state["actor"], audience=settings.oidc_audience)
     _state["gateway"] = found.url
+    _state["metrics_url"] = found.metrics_url
     _state["ca_file"] = _state.get("ca_file") or found.ca_file
     typer.echo(f"medinfer: using the running gateway at {found.url}", err=True)
 
@@ -235,6 +236,17 @@ def canary(
     _out(_run(ops.set_canary, name, version, weight, sticky=sticky, actor=_state["actor"], reason=reason), output)
 
 
+def _ops_metrics_url(gateway: str) -> str:
+    """The gateway's operations listener on the same host (its default metrics_port)."""
+    from urllib.parse import urlsplit
+
+    from medinfer.gateway.settings import GatewaySettings
+
+    host = urlsplit(gateway).hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{GatewaySettings.model_fields['metrics_port'].default}/metrics"
+
+
 @models_app.command()
 def rollout(
     name: str,
@@ -248,7 +260,8 @@ def rollout(
     min_requests: int = typer.Option(20, "--min-requests", help="Canary requests needed per step."),
     sticky: bool = typer.Option(False, "--sticky"),
     metrics_url: str | None = typer.Option(
-        None, "--metrics-url", help="Gateway /metrics to measure (default: <gateway>/metrics)."
+        None, "--metrics-url", help="Gateway /metrics to measure (default: the gateway host's operations port, "
+        "http://<host>:8445/metrics; /metrics is not served on the API port)."
     ),
     max_ood_share: float | None = typer.Option(
         None, "--max-ood-share", min=0.0, max=1.0,
@@ -268,7 +281,8 @@ def rollout(
 
     if not _state.get("gateway"):
         _discover_gateway()
-    url = metrics_url or (_state["gateway"].rstrip("/") + "/metrics" if _state.get("gateway") else None)
+    url = metrics_url or _state.get("metrics_url") or (
+        _ops_metrics_url(_state["gateway"]) if _state.get("gateway") else None)
     if not url:
         typer.echo("error: --metrics-url (or --gateway) is needed to measure the canary", err=True)
         raise typer.Exit(2)

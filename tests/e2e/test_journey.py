@@ -68,9 +68,11 @@ def up(tmp_path_factory: pytest.TempPathFactory, model_repository_template: Path
                 "MEDINFER_GATEWAY_PORT": str(p.gateway), "MEDINFER_GATEWAY_GRPC_PORT": str(p.gateway_grpc),
                 "MEDINFER_PREPROCESS_PORT": str(p.preprocessor), "MEDINFER_TRITON_HTTP_PORT": str(p.triton.http),
                 "MEDINFER_TRITON_GRPC_PORT": str(p.triton.grpc),
-                "MEDINFER_TRITON_METRICS_PORT": str(p.triton.metrics)})
-    ports = {8443: p.gateway, 8444: p.gateway_grpc, 8080: p.preprocessor, 8000: p.triton.http,
-             8001: p.triton.grpc, 8002: p.triton.metrics}
+                "MEDINFER_TRITON_METRICS_PORT": str(p.triton.metrics),
+                "MEDINFER_GATEWAY_METRICS_PORT": str(p.gateway_metrics),
+                "MEDINFER_PREPROCESS_METRICS_PORT": str(p.preprocessor_metrics)})
+    ports = {8443: p.gateway, 8444: p.gateway_grpc, 8445: p.gateway_metrics, 8080: p.preprocessor,
+             8081: p.preprocessor_metrics, 8000: p.triton.http, 8001: p.triton.grpc, 8002: p.triton.metrics}
     proc = subprocess.Popen(["medinfer", "up"], cwd=folder, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     output: list[str] = []

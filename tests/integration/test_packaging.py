@@ -7,6 +7,7 @@ a site dir, so the editable install's finder is not loaded and ``medinfer`` come
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -80,7 +81,8 @@ def test_the_preprocessor_starts_from_a_non_editable_install(wheel: Path, tmp_pa
                            capture_output=True, text=True, timeout=60)
     assert where.stdout.strip().startswith(str(purelib)), (where.stdout, where.stderr)
     port = free_port()
-    env.update(MEDINFER_HOME=str(tmp_path / "home"), MEDINFER_PREPROCESS_PORT=str(port))
+    env.update(MEDINFER_HOME=str(tmp_path / "home"), MEDINFER_PREPROCESS_PORT=str(port),
+               MEDINFER_PREPROCESS_METRICS_PORT=str(free_port()), MEDINFER_ENVIRONMENT="development")
     log = open(tmp_path / "preprocessor.log", "wb")  # noqa: SIM115 - the child writes it
     proc = subprocess.Popen([str(python), "-m", "medinfer.preprocess"], cwd=tmp_path, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -97,6 +99,7 @@ def test_the_preprocessor_starts_from_a_non_editable_install(wheel: Path, tmp_pa
         else:
             pytest.fail("preprocessor not healthy: " + (tmp_path / "preprocessor.log").read_text()[-3000:])
     finally:
-        os.killpg(proc.pid, 15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
         proc.wait(30)
         log.close()

@@ -11,7 +11,7 @@ info string says what a block is for:
 
 Running "as written" means: in a folder laid out like a checkout (``examples/``, ``.venv``, the
 stack's ``.medinfer/``) with the venv's ``bin`` on ``PATH``; the only rewrite is the stack's
-ephemeral ports for the documented defaults (8443, 8444, 8080, 8000-8002), and curl fails on an
+ephemeral ports for the documented defaults (8443-8445, 8080-8081, 8000-8002), and curl fails on an
 HTTP error (``--fail-with-body`` from a ``.curlrc``) so a 4xx cannot pass for a success.
 """
 
@@ -30,7 +30,7 @@ __all__ = ["DocBlock", "doc_blocks", "DOC_FILES", "SHELL_LANGUAGES", "run_block"
 ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "models").glob("*/README.md")))
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console", "zsh"})
-_PORT = re.compile(r"\b(127\.0\.0\.1|localhost):(8443|8444|8080|8000|8001|8002)\b")
+_PORT = re.compile(r"\b(127\.0\.0\.1|localhost):(8443|8444|8445|8080|8081|8000|8001|8002)\b")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ SETTINGS = (ServiceSettings, GatewaySettings, PreprocessSettings, RegistrySettin
 def _clean_env(home: Path) -> dict[str, str]:
     """What a new user's shell has: HOME and PATH set, no MEDINFER_* variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDINFER_")}
-    env.update(HOME=str(home), ENVIRONMENT="production", LOG_LEVEL="CRITICAL")
+    env.update(HOME=str(home), ENVIRONMENT="development", LOG_LEVEL="CRITICAL")
     return env
 
 
@@ -52,14 +52,15 @@ def test_state_defaults_to_dot_medinfer_in_the_cwd_with_home_set(tmp_path: Path)
         "out['db'] = R().resolved_database_url()\n"
         "print(json.dumps(out))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=_clean_env(user_home),
+    env = _clean_env(user_home) | {"ENVIRONMENT": "test", "MEDINFER_ENVIRONMENT": "development"}  # as `medinfer up`
+    r = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     db = out.pop("db")
     for name, (home, environment) in out.items():
         assert home == str((cwd / ".medinfer").resolve()), name
-        assert environment == "development", name  # $ENVIRONMENT is not ours
+        assert environment == "development", name  # MEDINFER_ENVIRONMENT, not the shell's $ENVIRONMENT
     assert db == f"sqlite:///{(cwd / '.medinfer' / 'medinfer.db').resolve()}"
 
 
