@@ -14,13 +14,15 @@ test: $(STAMP)
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	@echo "medinfer: installing the pinned dependencies into $(VENV) (the first time takes a few minutes) ..."
+	$(BIN)/python -m pip install --progress-bar on --upgrade pip
+	$(BIN)/python -m pip install --progress-bar on -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --progress-bar on --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	@echo "medinfer: dependencies installed"
 	touch $(STAMP)
 
 bench: $(STAMP)

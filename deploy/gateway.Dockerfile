@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Gateway image: build from the repository root:
 #   docker build -f deploy/gateway.Dockerfile -t medinfer/gateway:0.1.0 .
-# Stage 1 builds a virtualenv from the pinned requirements; stage 2 copies only
+# Stage 1 builds a virtualenv from the pinned runtime requirements (requirements.txt; test and dev
+# tools live in requirements-dev.txt and stay out of the image); stage 2 copies only
 # that venv and the package, and runs as an unprivileged user (uid 10001).
 FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import runpy
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from medinfer.triton.onnx_signature import config_from_onnx
@@ -54,12 +56,18 @@ def build_version(repo: ModelRepository, name: str, version: int = 1, backend: s
         return repo.write_version(config, version, files, meta)
 
 
-def ensure_shipped_models(repo: ModelRepository, backend: str = "python", names: list[str] | None = None) -> list[str]:
-    """Build each shipped model that has no version yet; returns the names built."""
+def ensure_shipped_models(repo: ModelRepository, backend: str = "python", names: list[str] | None = None,
+                          report: Callable[[str], None] | None = None) -> list[str]:
+    """Build each shipped model that has no version yet; returns the names built.
+    ``report`` hears one line before and after each build (``medinfer up`` prints them)."""
     built = []
-    for name in names or list(SHIPPED_MODELS):
-        if repo.versions(name):
-            continue
+    todo = [n for n in names or list(SHIPPED_MODELS) if not repo.versions(n)]
+    for i, name in enumerate(todo, 1):
+        if report:
+            report(f"building model {name} ({i}/{len(todo)}, {SHIPPED_MODELS[name]}) ...")
+        started = time.monotonic()
         build_version(repo, name, 1, backend)
         built.append(name)
+        if report:
+            report(f"built {name} in {time.monotonic() - started:.0f}s")
     return built

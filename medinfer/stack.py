@@ -17,6 +17,7 @@ serves exactly those again (``wait_ready`` checks each listed version).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import ssl
@@ -38,9 +39,40 @@ from medinfer.triton.repository import ModelRepository
 from medinfer.triton.server import TritonPorts, TritonServer, TritonStartError, stop_process_group
 from medinfer.triton.settings import TritonSettings
 
-__all__ = ["StackPorts", "Stack", "StackError", "RestartPolicy"]
+__all__ = ["StackPorts", "Stack", "StackError", "RestartPolicy", "RunningGateway", "running_gateway",
+           "GATEWAY_FILE"]
 
 log = logging.getLogger("medinfer.stack")
+
+# Where a running stack announces its gateway, so local ``medinfer models ...`` commands send
+# their changes to it: the gateway's registry runtime is then the one owner of Triton's model
+# control (a second process loading/unloading behind its back drops requests).
+GATEWAY_FILE = Path("run") / "gateway.json"
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    url: str
+    ca_file: str | None
+    pid: int
+    metrics_url: str | None = None  # its operations listener's /metrics (rollouts measure there)
+
+
+def running_gateway(home: Path) -> RunningGateway | None:
+    """The gateway a ``medinfer up`` (or a test stack) runs on ``home``, if its process is alive."""
+    path = Path(home) / GATEWAY_FILE
+    try:
+        data = json.loads(path.read_text())
+        found = RunningGateway(str(data["url"]), data.get("ca_file"), int(data["pid"]), data.get("metrics_url"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(found.pid, 0)
+    except ProcessLookupError:
+        return None  # a stack that died without cleaning up
+    except PermissionError:
+        pass  # alive, another user's
+    return found
 
 
 class StackError(RuntimeError):
@@ -96,6 +128,7 @@ class Stack:
         models: tuple[str, ...] | None = None,
         triton_restart: RestartPolicy | None = RestartPolicy(),
         on_event: Callable[[str], None] | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         """``triton_restart`` None: a Triton exit is final (``failed_child`` reports it). ``on_event``
         receives one line per supervisor step (``medinfer up`` prints them); they are also logged."""
@@ -115,6 +148,7 @@ class Stack:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._lock = threading.Lock()  # guards self.triton against stop() racing a restart
+        self.report = report or (lambda message: None)
 
     # -- URLs ------------------------------------------------------------
     @property
@@ -142,9 +176,10 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------
     def prepare(self) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.report(f"state in {self.home}: development keys and certificates")
         self.tls = ensure_dev_tls(self.home)
         ensure_dev_keys(self.home)
-        ensure_shipped_models(self.repository)
+        ensure_shipped_models(self.repository, report=self.report)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -172,18 +207,40 @@ class Stack:
             self.prepare()
             self._stopping.clear()
             self.triton = self._new_triton()
+            self.report(f"starting tritonserver ({', '.join(self.triton.models)}) and the preprocessor; "
+                        f"logs in {self.home / 'logs'}")
             self.triton.start()
             self._spawn("preprocessor", [sys.executable, "-m", "medinfer.preprocess"])
             self._wait_triton(self.triton, timeout)
+            self.report("tritonserver ready; waiting for the preprocessor (spaCy, Presidio) ...")
             self._wait_http("preprocessor", self.preprocessor_url + "/readyz", timeout)
+            self.report("preprocessor ready; starting the gateway ...")
             self._spawn("gateway", [sys.executable, "-m", "medinfer.gateway"])
             self._wait_http("gateway", self.gateway_url + "/readyz", timeout)
+            self._announce_gateway()
             if self.triton_restart is not None:
                 self._supervisor = threading.Thread(target=self._supervise, name="triton-supervisor", daemon=True)
                 self._supervisor.start()
         except BaseException:
             self.stop()
             raise
+
+    def _announce_gateway(self) -> None:
+        gateway = next(c for c in self.children if c.name == "gateway")
+        ca = None if self.insecure_http or self.tls is None else str(self.tls.ca_file)
+        path = self.home / GATEWAY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": self.gateway_url, "ca_file": ca, "pid": gateway.process.pid,
+                                   "metrics_url": self.gateway_metrics_url + "/metrics"}))
+        os.replace(tmp, path)
+
+    def _withdraw_gateway(self) -> None:
+        mine = {c.process.pid for c in self.children if c.name == "gateway"}
+        path = self.home / GATEWAY_FILE
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads(path.read_text()).get("pid") in mine:
+                path.unlink()
 
     # -- Triton supervision --------------------------------------------------
     def _new_triton(self) -> TritonServer:
@@ -314,6 +371,7 @@ class Stack:
         return pids
 
     def stop(self) -> None:
+        self._withdraw_gateway()
         self._stopping.set()
         if self._supervisor is not None:
             self._supervisor.join(timeout=5)  # it waits in short steps; a server start in flight is awaited below

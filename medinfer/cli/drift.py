@@ -57,14 +57,21 @@ def drift(
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON snapshot."),
 ) -> None:
     """Drift (PSI, KS, MMD, out-of-range share) and OOD counts of a model's served versions."""
+    from medinfer.cli.models import discover_gateway
+
     gw = GatewaySettings()
     scheme = "http" if gw.insecure_http else "https"
+    group = ctx.parent.params if ctx.parent is not None else {}  # `medinfer models --token T --ca-file F`
+    gateway = gateway or group.get("gateway")
+    token, ca_file = group.get("token"), group.get("ca_file")
+    if gateway is None:  # the stack `medinfer up` runs on this home, with a development token
+        found = discover_gateway()
+        gateway, token, ca_file = found.get("gateway"), found.get("token"), ca_file or found.get("ca_file")
     url = gateway or f"{scheme}://127.0.0.1:{gw.port}"
     ca = gw.home / "tls" / "ca.pem"
-    group = ctx.parent.params if ctx.parent is not None else {}  # `medinfer models --token T --ca-file F`
-    ca_file = group.get("ca_file") or (str(ca) if ca.exists() else None)
+    ca_file = ca_file or (str(ca) if ca.exists() else None)
     try:
-        doc = fetch_drift(name, url, ca_file, token=group.get("token"))
+        doc = fetch_drift(name, url, ca_file, token=token)
     except urllib.error.HTTPError as exc:
         typer.echo(f"medinfer: gateway answered {exc.code} for model {name!r}", err=True)
         raise typer.Exit(1) from None

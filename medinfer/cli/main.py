@@ -6,6 +6,7 @@ import os
 
 import typer
 
+from medinfer import __version__
 from medinfer.cli import audit, deid, dicom, drift, models, stack_commands, token
 
 app = typer.Typer(name="medinfer", help="medinfer: audited clinical AI inference.", no_args_is_help=True,
@@ -13,8 +14,15 @@ app = typer.Typer(name="medinfer", help="medinfer: audited clinical AI inference
 
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"medinfer {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _developer_tool() -> None:
+def _developer_tool(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")) -> None:
     """The ``medinfer`` command is the developer's and operator's tool next to a local stack: unless
     MEDINFER_ENVIRONMENT says otherwise it works in development (the services themselves default to
     production, see ServiceSettings.environment)."""

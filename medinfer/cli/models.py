@@ -1,22 +1,29 @@
 """``medinfer models ...``: the registry lifecycle from the command line.
 
 Works locally (the registry database and model repository named by
-``MEDINFER_REGISTRY_*`` / ``MEDINFER_HOME``; with ``MEDINFER_REGISTRY_TRITON_URL`` a
-running Triton loads and unloads versions) or remotely through a gateway's admin
-API with ``--gateway URL --token T``. Results print as JSON; errors print the
-problem's status, code and detail and exit with status 1.
+``MEDINFER_REGISTRY_*`` / ``MEDINFER_HOME``) or remotely through a gateway's admin
+API with ``--gateway URL --token T``. ``list`` and ``history`` print tables, other
+results JSON; ``-o json|table`` chooses (kubectl's convention). While ``medinfer up`` runs on the same
+``MEDINFER_HOME``, local commands go to that stack's gateway (found in
+``<home>/run/gateway.json``, token minted from the development key): its registry
+runtime owns Triton's loads and unloads and drains its own in-flight requests, so
+a promotion drops nothing. With no stack running, the registry database and
+repository change directly (and ``MEDINFER_REGISTRY_TRITON_URL`` names a Triton to
+load versions into). Errors print the problem's status, code and detail and exit
+with status 1.
 """
 
 from __future__ import annotations
 
 import getpass
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import typer
 
+from medinfer.cli.output import Output, emit, history_rows, model_rows, output_option
 from medinfer.common.errors import MedinferError
 
 __all__ = ["register", "models_app"]
@@ -54,8 +61,40 @@ def _default_actor() -> str:
         return "cli"
 
 
+def discover_gateway() -> dict[str, Any]:
+    """Local mode with a stack running on this home: its gateway URL, a token and the CA to use."""
+    _state.setdefault("actor", _default_actor())
+    _discover_gateway()
+    return {k: _state.get(k) for k in ("gateway", "token", "ca_file")}
+
+
+def _discover_gateway() -> None:
+    """Local mode with a stack running on this home: send the change to its gateway."""
+    from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token
+    from medinfer.security.settings import SecuritySettings
+    from medinfer.stack import running_gateway
+
+    settings = SecuritySettings()
+    found = running_gateway(settings.home)
+    if found is None:
+        return
+    if not _state.get("token"):
+        if not settings.dev_key_trusted:
+            typer.echo(f"error: a gateway runs at {found.url}; pass --token (the development key is not trusted)",
+                       err=True)
+            raise typer.Exit(2)
+        _state["token"] = mint_dev_token(ensure_dev_keys(settings.home), "models:read models:write",
+                                         ttl_s=3600, sub=_state["actor"], audience=settings.oidc_audience)
+    _state["gateway"] = found.url
+    _state["metrics_url"] = found.metrics_url
+    _state["ca_file"] = _state.get("ca_file") or found.ca_file
+    typer.echo(f"medinfer: using the running gateway at {found.url}", err=True)
+
+
 def _ops():
     if "ops" not in _state:
+        if not _state.get("gateway"):
+            _discover_gateway()
         if _state.get("gateway"):
             from medinfer.registry.client import AdminClient
 
@@ -67,8 +106,16 @@ def _ops():
     return _state["ops"]
 
 
-def _out(data: Any) -> None:
-    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+_JSON = output_option(Output.json)
+_TABLE = output_option(Output.table)
+
+
+def _out(data: Any, output: Output = Output.json, rows=None) -> None:
+    emit(data, output, rows)
+
+
+def _progress(message: str) -> None:
+    typer.echo(f"medinfer: {message}", err=True)
 
 
 def _run(fn, *args, **kw) -> Any:
@@ -85,11 +132,13 @@ def _run(fn, *args, **kw) -> Any:
 @models_app.command()
 def validate(
     path: Path = typer.Argument(..., help="ONNX file or folder (model.onnx, sample.json, README.md)."),
+    output: Output = _JSON,
 ) -> None:
     """Run publish's checks without publishing (ONNX checker, onnxruntime load, smoke inference)."""
     from medinfer.registry.service import Registry
 
-    _out(_run(Registry.validate_path, path))  # validation needs no store
+    _progress(f"validating {path} (ONNX checker, ONNX Runtime load, smoke inference) ...")
+    _out(_run(Registry.validate_path, path), output)  # validation needs no store
 
 
 @models_app.command()
@@ -99,55 +148,58 @@ def publish(
     version: int | None = typer.Option(None, "--version", help="Version number (default: next)."),
     breaking: bool = typer.Option(False, "--breaking", help="Allow a signature different from current."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the history and the audit log)."),
+    output: Output = _JSON,
 ) -> None:
     """Validate and publish an immutable new version (it does not become current)."""
-    _out(
-        _run(
-            _ops().publish,
-            path,
-            name,
-            version=version,
-            breaking=breaking,
-            actor=_state["actor"],
-            reason=reason,
-        )
-    )
+    ops = _ops()
+    where = f"through {_state['gateway']}" if _state.get("gateway") else "into the local registry"
+    _progress(f"validating {path} and publishing it as '{name}' {where} ...")
+    started = time.monotonic()
+    view = _run(ops.publish, path, name, version=version, breaking=breaking, actor=_state["actor"], reason=reason)
+    _progress(f"published {name} version {view.get('version')} in {time.monotonic() - started:.1f}s "
+              f"(not current yet: promote, canary or rollout it)")
+    _out(view, output)
 
 
 @models_app.command()
-def verify(name: str, version: int) -> None:
+def verify(name: str, version: int, output: Output = _JSON) -> None:
     """Re-check a published version's checksums and smoke inference."""
-    _out(_run(_ops().verify, name, version, actor=_state["actor"]))
+    _out(_run(_ops().verify, name, version, actor=_state["actor"]), output)
 
 
 @models_app.command()
-def promote(name: str, version: int, reason: str = typer.Option("", "--reason")) -> None:
+def promote(name: str, version: int, reason: str = typer.Option("", "--reason"), output: Output = _JSON) -> None:
     """Make VERSION current: load it, wait for READY, move the tag, unload the old one after the drain."""
-    _out(_run(_ops().promote, name, version, actor=_state["actor"], reason=reason))
+    ops = _ops()
+    _progress(f"promoting {name} version {version}: loading it and waiting for READY ...")
+    _out(_run(ops.promote, name, version, actor=_state["actor"], reason=reason), output)
 
 
 @models_app.command()
-def rollback(name: str, reason: str = typer.Option("", "--reason")) -> None:
+def rollback(name: str, reason: str = typer.Option("", "--reason"), output: Output = _JSON) -> None:
     """Move current back to the previous current version."""
-    _out(_run(_ops().rollback, name, actor=_state["actor"], reason=reason))
+    ops = _ops()
+    _progress(f"rolling {name} back to its previous current version ...")
+    _out(_run(ops.rollback, name, actor=_state["actor"], reason=reason), output)
 
 
 @models_app.command("list")
-def list_models() -> None:
-    """Models with current, canary, tags and versions."""
-    _out(_run(_ops().list_models))
+def list_models(output: Output = _TABLE) -> None:
+    """Models with current, canary, tags and versions (a table; -o json for everything)."""
+    _out(_run(_ops().list_models), output, model_rows)
 
 
 @models_app.command()
-def show(name: str) -> None:
+def show(name: str, output: Output = _JSON) -> None:
     """One model with files, checksums, signature, model card and validation results."""
-    _out(_run(_ops().get_model, name))
+    data = _run(_ops().get_model, name)
+    _out(data, output, (lambda m: model_rows([m])) if output == Output.table else None)
 
 
 @models_app.command()
-def history(name: str) -> None:
-    """Every publish, tag move, canary change and rollback with actor and reason."""
-    _out(_run(_ops().history, name))
+def history(name: str, output: Output = _TABLE) -> None:
+    """Every publish, tag move, canary change and rollback with actor and reason (a table; -o json)."""
+    _out(_run(_ops().history, name), output, history_rows)
 
 
 @models_app.command()
@@ -156,9 +208,10 @@ def tag(
     tag_name: str = typer.Argument(..., metavar="TAG"),
     version: int = typer.Argument(...),
     reason: str = typer.Option("", "--reason"),
+    output: Output = _JSON,
 ) -> None:
     """Point a named tag (e.g. stable, research) at VERSION."""
-    _out(_run(_ops().set_tag, name, tag_name, version, actor=_state["actor"], reason=reason))
+    _out(_run(_ops().set_tag, name, tag_name, version, actor=_state["actor"], reason=reason), output)
 
 
 @models_app.command()
@@ -169,15 +222,18 @@ def canary(
     sticky: bool = typer.Option(False, "--sticky", help="Assign by client id instead of request id."),
     off: bool = typer.Option(False, "--off", help="Send all traffic back to current."),
     reason: str = typer.Option("", "--reason"),
+    output: Output = _JSON,
 ) -> None:
     """Send WEIGHT percent of NAME's traffic to VERSION (deterministic by request id)."""
     if off:
-        _out(_run(_ops().clear_canary, name, actor=_state["actor"], reason=reason))
+        _out(_run(_ops().clear_canary, name, actor=_state["actor"], reason=reason), output)
         return
     if version is None:
         typer.echo("error: VERSION is required unless --off", err=True)
         raise typer.Exit(2)
-    _out(_run(_ops().set_canary, name, version, weight, sticky=sticky, actor=_state["actor"], reason=reason))
+    ops = _ops()
+    _progress(f"loading {name} version {version} beside current, then sending it {weight:g}% of the traffic ...")
+    _out(_run(ops.set_canary, name, version, weight, sticky=sticky, actor=_state["actor"], reason=reason), output)
 
 
 def _ops_metrics_url(gateway: str) -> str:
@@ -216,13 +272,17 @@ def rollout(
         help="Roll back on drift against the canary's profile that stable does not show "
         "(default: MEDINFER_REGISTRY_ROLLOUT_DRIFT_GATE).",
     ),
+    output: Output = _JSON,
 ) -> None:
     """Advance a canary through STEPS while it stays within bounds; roll back (audited) otherwise."""
     from medinfer.registry.drift_gate import MetricsDriftSource
     from medinfer.registry.rollout import HTTPMetricsSource, RolloutController, RolloutPolicy, parse_steps
     from medinfer.registry.settings import RegistrySettings
 
-    url = metrics_url or (_ops_metrics_url(_state["gateway"]) if _state.get("gateway") else None)
+    if not _state.get("gateway"):
+        _discover_gateway()
+    url = metrics_url or _state.get("metrics_url") or (
+        _ops_metrics_url(_state["gateway"]) if _state.get("gateway") else None)
     if not url:
         typer.echo("error: --metrics-url (or --gateway) is needed to measure the canary", err=True)
         raise typer.Exit(2)
@@ -236,7 +296,7 @@ def rollout(
     controller = RolloutController(_ops(), source, policy, report=lambda m: typer.echo(m, err=True),
                                    drift=MetricsDriftSource(source))
     result = _run(controller.run, name, version, actor=_state["actor"])
-    _out({"outcome": result.outcome, "reason": result.reason, "steps": result.steps})
+    _out({"outcome": result.outcome, "reason": result.reason, "steps": result.steps}, output)
     if result.outcome != "promoted":
         raise typer.Exit(3)
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import ssl
 import time
 import urllib.request
-from pathlib import Path
 
 import typer
 
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.preprocess.settings import PreprocessSettings
 from medinfer.security.devkeys import ensure_dev_keys, mint_dev_token
+from medinfer.shipped_models import project_root
 from medinfer.stack import Stack, StackError, StackPorts
 from medinfer.triton.server import TritonPorts, TritonStartError
 from medinfer.triton.settings import TritonSettings
@@ -27,18 +28,29 @@ def _ports() -> tuple[StackPorts, GatewaySettings]:
                       gateway_metrics=gw.metrics_port, preprocessor_metrics=pre.metrics_port), gw
 
 
+def _example_body(stack: Stack) -> str:
+    """``-d`` for the printed curl, valid from any folder: the repository's example by absolute path,
+    or (installed without the repository) a record of the model's training means."""
+    example = project_root() / "examples" / "infer_breast_cancer.json"
+    if example.is_file():
+        return "@" + shlex.quote(str(example))
+    meta = stack.repository.metadata("breast_cancer", 1)
+    record = {f["name"]: round(float(f["mean"]), 6) for f in meta["features"]}
+    return shlex.quote(json.dumps({"model": "breast_cancer", "input": record}, separators=(",", ":")))
+
+
 def _curl(stack: Stack) -> str:
-    example = Path("examples/infer_breast_cancer.json").resolve()
-    tls = "" if stack.insecure_http else f"--cacert {stack.home / 'tls' / 'ca.pem'} "
+    tls = "" if stack.insecure_http else f"--cacert {shlex.quote(str(stack.home / 'tls' / 'ca.pem'))} "
     token = mint_dev_token(ensure_dev_keys(stack.home), "infer models:read", ttl_s=3600)
     return (f"curl -sS {tls}{stack.gateway_url}/infer -H 'Content-Type: application/json' "
-            f"-H 'Authorization: Bearer {token}' -d @{example}")
+            f"-H 'Authorization: Bearer {token}' -d {_example_body(stack)}")
 
 
 def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (development only).")) -> None:
     """Build missing models, then run tritonserver, the preprocessor and the gateway until Ctrl-C."""
     ports, gw = _ports()
     stack = Stack(gw.home, ports, insecure_http=insecure_http or gw.insecure_http,
+                  report=lambda message: typer.echo(f"medinfer: {message}"),
                   on_event=lambda line: typer.echo(f"medinfer: {line}", err=True))
     stopping = False
 
@@ -48,7 +60,7 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    typer.echo("medinfer: starting tritonserver, preprocessor and gateway ...")
+    typer.echo("medinfer: starting the local stack (tritonserver, preprocessor, gateway) ...")
     try:
         stack.start()
     except (StackError, TritonStartError) as exc:

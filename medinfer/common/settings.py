@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServiceSettings", "Environment", "SECRETS_DIR", "load_settings"]
@@ -26,16 +26,20 @@ Environment = Literal["development", "test", "production"]
 class ServiceSettings(BaseSettings):
     """Fields every service shares; subclasses set ``env_prefix``."""
 
-    model_config = SettingsConfigDict(env_prefix="MEDINFER_", extra="ignore", secrets_dir=None)
+    # The two shared fields are read from MEDINFER_HOME / MEDINFER_ENVIRONMENT only (whatever the
+    # subclass's prefix); ``populate_by_name`` lets code pass ``home=`` / ``environment=``. An alias
+    # ``home`` would also read the shell's HOME (pydantic-settings matches aliases to variables).
+    model_config = SettingsConfigDict(env_prefix="MEDINFER_", extra="ignore", secrets_dir=None,
+                                      populate_by_name=True)
 
     home: Path = Field(
         default=Path(".medinfer"),
-        validation_alias=AliasChoices("MEDINFER_HOME", "home"),
+        validation_alias="MEDINFER_HOME",
         description="State directory: model repository, dev keys and certs, embedded databases.",
     )
     environment: Environment = Field(
         default="production",
-        validation_alias=AliasChoices("MEDINFER_ENVIRONMENT", "environment"),
+        validation_alias="MEDINFER_ENVIRONMENT",
         description="'production' (the default, so a deployment that forgets the variable cannot trust a "
         "development key) refuses development keys, certificates and plain HTTP at start-up; 'development' is "
         "set by `medinfer up` / `make up`, the `medinfer` command and the test fixtures.",

@@ -68,6 +68,7 @@ class InferenceResult:
     tag: str | None = None
     ood: OodDecision | None = None
     phi_counts: dict[str, int] | None = None
+    spans: dict[str, Any] | None = None  # span models: deidentified_text and entities on the caller's text
 
     def to_json(self, request_id: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -78,6 +79,8 @@ class InferenceResult:
         }
         if self.phi_counts is not None:  # text: what de-identification removed before the model saw it
             doc["phi_removed"] = self.phi_counts
+        if self.spans is not None:
+            doc.update(self.spans)
         if self.ood is not None:  # the version is monitored: say whether the gate flagged the input
             doc["ood"] = self.ood.ood
             if self.ood.ood:
@@ -186,7 +189,8 @@ class InferenceService:
                 text = await self.text.run(entry, body["input"], deadline, request_id, headers, patient_key,
                                            gate=self.media_ood.text_gate(entry))
             ood = self.media_ood.after_text(entry, text.outputs, text.ood)
-            return InferenceResult(entry.name, entry.version, text.outputs, kind, tag, ood, text.phi_counts)
+            return InferenceResult(entry.name, entry.version, text.outputs, kind, tag, ood, text.phi_counts,
+                                   text.spans)
         if kind in (InputKind.IMAGE, InputKind.DICOM):
             data = image_bytes(body["input"])
             with self.track(entry.name, entry.version):

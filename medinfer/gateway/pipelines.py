@@ -28,6 +28,7 @@ from medinfer.common.v2 import HEADER_LENGTH, V2Tensor, decode_response
 from medinfer.gateway.clients.preprocessor import PreprocessorClient, UpstreamProblem
 from medinfer.gateway.clients.triton import TritonClient, triton_error
 from medinfer.gateway.resilience import Deadline
+from medinfer.gateway.span_mapping import map_spans
 from medinfer.monitoring import OodDecision
 from medinfer.triton.catalog import CatalogEntry
 
@@ -37,13 +38,36 @@ __all__ = ["TextPipeline", "ImagePipeline", "TextOutcome", "ImageOutcome", "Clea
 IMAGE_INFO_HEADER = "X-Medinfer-Image"
 
 
-class TextOutcome:
-    __slots__ = ("outputs", "phi_counts", "ood")
+#: models whose outputs are character offsets into the text they saw
+SPAN_TASKS = frozenset({"named-entity-recognition"})
 
-    def __init__(self, outputs: list[V2Tensor], phi_counts: dict[str, int], ood: OodDecision | None = None) -> None:
+
+class TextOutcome:
+    __slots__ = ("outputs", "phi_counts", "ood", "spans")
+
+    def __init__(self, outputs: list[V2Tensor], phi_counts: dict[str, int], ood: OodDecision | None = None,
+                 spans: dict[str, Any] | None = None) -> None:
         self.outputs = outputs
         self.phi_counts = phi_counts
         self.ood = ood
+        # span models: the de-identified text the offsets in ``outputs`` refer to, and the non-PHI
+        # entities mapped onto the caller's text (``span_mapping``)
+        self.spans = spans
+
+
+def _span_view(original: str, clean: str, phi: list[dict[str, Any]], outputs: list[V2Tensor]) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+    for tensor in outputs:
+        if tensor.datatype != "BYTES":
+            continue
+        for raw in tensor.data.ravel():
+            try:
+                doc = orjson.loads(raw)
+            except (orjson.JSONDecodeError, TypeError):
+                continue
+            if isinstance(doc, list):
+                found.extend(d for d in doc if isinstance(d, dict))
+    return {"deidentified_text": clean, "entities": map_spans(original, clean, phi, found)}
 
 
 class ImageOutcome:
@@ -57,12 +81,14 @@ class ImageOutcome:
 class CleanTexts:
     """De-identified notes, what was removed from them, and the text gate's decision over the batch."""
 
-    __slots__ = ("texts", "phi_counts", "ood")
+    __slots__ = ("texts", "phi_counts", "ood", "entities")
 
-    def __init__(self, texts: list[str], phi_counts: dict[str, int], ood: OodDecision | None) -> None:
+    def __init__(self, texts: list[str], phi_counts: dict[str, int], ood: OodDecision | None,
+                 entities: list[list[dict[str, Any]]] | None = None) -> None:
         self.texts = texts
         self.phi_counts = phi_counts
         self.ood = ood
+        self.entities = entities or [[] for _ in texts]  # PHI spans per note, offsets into the caller's text
 
 
 def _batch_decision(decisions: list[OodDecision | None]) -> OodDecision | None:
@@ -138,7 +164,7 @@ class TextPipeline:
         if gate is not None:
             decision = await asyncio.to_thread(
                 lambda: _batch_decision([gate(self.tagged(t, e)) for t, (_, e) in zip(texts, done)]))
-        return CleanTexts([c for c, _ in done], dict(counts), decision)
+        return CleanTexts([c for c, _ in done], dict(counts), decision, [e for _, e in done])
 
     @staticmethod
     def tagged(text: str, entities: list[dict[str, Any]]) -> str:
@@ -173,7 +199,9 @@ class TextPipeline:
                           np.array([[clean.texts[0].encode("utf-8")]], dtype=np.object_))
         outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
                                           headers=headers)
-        return TextOutcome(outputs, clean.phi_counts, clean.ood)
+        spans = (_span_view(text, clean.texts[0], clean.entities[0], outputs)
+                 if entry.metadata.get("task") in SPAN_TASKS else None)
+        return TextOutcome(outputs, clean.phi_counts, clean.ood, spans)
 
 
 class ImagePipeline:

@@ -14,6 +14,7 @@ import orjson
 import urllib3
 
 from medinfer.common import errors as E
+from medinfer.monitoring.profile import PROFILE_FILENAME
 from medinfer.registry.validation import SAMPLE_FILE, find_candidate
 
 __all__ = ["AdminClient"]
@@ -110,6 +111,9 @@ class AdminClient:
         meta = cand.onnx_path.parent / "medinfer.json"
         if Path(path).is_dir() and meta.is_file():
             fields["metadata"] = ("medinfer.json", meta.read_bytes(), "application/json")
+        profile = cand.onnx_path.parent / PROFILE_FILENAME
+        if Path(path).is_dir() and profile.is_file():
+            fields["profile"] = (PROFILE_FILENAME, profile.read_bytes(), "application/json")
         return self._call("POST", f"/{name}/versions", fields=fields)
 
     def verify(self, name: str, version: int, *, actor: str = "") -> dict[str, Any]:

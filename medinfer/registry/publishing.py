@@ -19,6 +19,7 @@ from typing import Any
 from medinfer.common.errors import Conflict, ValidationFailed
 from medinfer.monitoring.profile import PROFILE_FILENAME, profile_from_json
 from medinfer.registry.audit import make_event
+from medinfer.registry.contract import resolve_contract
 from medinfer.registry.db import VersionRow, utcnow
 from medinfer.registry.store import CURRENT
 from medinfer.registry.validation import (
@@ -73,6 +74,7 @@ class PublishMixin:
         files: dict[str, Path | bytes] = {"model.onnx": candidate.onnx_path}
         if candidate.sample_path is not None:
             files[SAMPLE_FILE] = candidate.sample_path
+        own_profile: Path | None = None
         profile = candidate.onnx_path.parent / PROFILE_FILENAME
         if Path(path).is_dir() and profile.is_file():
             # the drift/OOD reference built from the training inputs travels with the version
@@ -81,18 +83,19 @@ class PublishMixin:
             except ValueError:
                 raise ValidationFailed("reference_profile.json is not a valid reference profile",
                                        field=PROFILE_FILENAME) from None
-            files[PROFILE_FILENAME] = profile
+            own_profile = profile
         card = candidate.card_path.read_text(errors="replace") if candidate.card_path else ""
         if card:
             files["README.md"] = card.encode()
-        metadata: dict[str, Any] = {"kind": "tensor"}
+        own_meta: dict[str, Any] | None = None
         shipped_meta = candidate.onnx_path.parent / METADATA_FILE
         if Path(path).is_dir() and shipped_meta.is_file():
             try:
-                metadata = json.loads(shipped_meta.read_text())
+                own_meta = json.loads(shipped_meta.read_text())
             except ValueError:
                 raise ValidationFailed("medinfer.json is not valid JSON", field=METADATA_FILE) from None
-        metadata.update({"name": name, "signature": signature})
+            if not isinstance(own_meta, dict):
+                raise ValidationFailed("medinfer.json must be a JSON object", field=METADATA_FILE)
 
         written: Path | None = None
         model_dir_existed = (self.repository.root / name).is_dir()
@@ -110,8 +113,24 @@ class PublishMixin:
                     )
                 tags = self.store.tags(s, model)
                 current = tags.get(CURRENT)
-                if current is not None and current.version is not None and not breaking:
-                    check_compatible(self.store.version(s, model, current.version).signature, signature)
+                compatible = True
+                current_meta = current_folder = None
+                if current is not None and current.version is not None:
+                    current_signature = self.store.version(s, model, current.version).signature
+                    if not breaking:
+                        check_compatible(current_signature, signature)
+                    compatible = current_signature == signature
+                    current_folder = self.repository.root / name / str(current.version)
+                    if (current_folder / METADATA_FILE).is_file():
+                        current_meta = self.repository.metadata(name, current.version)
+                metadata, profile_file, inherited = resolve_contract(
+                    own_meta, own_profile, current_meta, current_folder,
+                    signature_compatible=compatible, breaking=breaking)
+                if profile_file is not None:
+                    files[PROFILE_FILENAME] = profile_file
+                metadata.update({"name": name, "signature": signature})
+                if inherited:
+                    metadata["inherited"] = {"from_version": current.version, "parts": inherited}
                 served = self.store.served_versions(tags)
                 config = self._config(name, candidate.onnx_path, served or {version})
                 if served and current is not None and current.version is not None:
@@ -143,7 +162,7 @@ class PublishMixin:
                     actor=actor,
                     reason=reason,
                     after=version,
-                    detail={"breaking": breaking},
+                    detail={"breaking": breaking, "inherited": inherited} if inherited else {"breaking": breaking},
                 )
                 outbox_id = self.outbox.add(
                     s,

@@ -1,12 +1,16 @@
 """In-memory view of the model repository's metadata, for the request path.
 
 Reads each version's ``medinfer.json`` once and caches it; ``refresh()`` rereads
-the folder (called at start-up and when the registry changes a model), so a
-request never touches the disk.
+the folder (called at start-up and when the registry changes a model). A request
+for a version the cache does not know yet (published after start-up, e.g. the
+preprocessor asked for the version the gateway just promoted) reads that one
+version's ``medinfer.json`` once and caches it: versions are immutable, and a
+lookup of a well-formed name and version costs one file read at most, never a scan.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +20,8 @@ from medinfer.triton.model_config import ModelConfig
 from medinfer.triton.repository import ModelRepository
 
 __all__ = ["ModelCatalog", "CatalogEntry"]
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # the registry's model names (no path characters)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,10 @@ class ModelCatalog:
     def get(self, name: str, version: int | None = None) -> CatalogEntry:
         """``version=None`` means the latest version present (the registry refines this with tags)."""
         versions = self._entries.get(name)
+        if version is not None and (not versions or version not in versions):
+            found = self._load_one(name, version)
+            if found is not None:
+                return found
         if not versions:
             raise ModelNotFound("unknown model")
         if version is None:
@@ -73,4 +83,18 @@ class ModelCatalog:
         entry = versions.get(version)
         if entry is None:
             raise ModelNotFound("the model has no such version")
+        return entry
+
+    def _load_one(self, name: str, version: int) -> CatalogEntry | None:
+        if not isinstance(name, str) or not _NAME_RE.match(name) or isinstance(version, bool) or \
+                not isinstance(version, int) or not 0 < version < 2**31:
+            return None
+        try:
+            entry = CatalogEntry(name, version, self.repository.metadata(name, version))
+        except (ModelNotFound, ValueError, OSError):
+            return None
+        with self._lock:
+            entries = dict(self._entries)
+            entries[name] = {**entries.get(name, {}), version: entry}
+            self._entries = entries
         return entry

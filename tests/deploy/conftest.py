@@ -1,7 +1,7 @@
 """Fixtures for the offline checks of deploy/: tool paths, rendered overlays, checkov.
 
 Every tool comes from the project's own install (no skips): the Python wheels
-(kubectl, kubernetes-validate, hadolint, actionlint) from requirements.txt into the
+(kubectl, kubernetes-validate, hadolint, actionlint) from requirements-dev.txt into the
 venv running pytest, Debian's prometheus/graphviz/shellcheck from
 .ci/apt-packages.txt, and checkov into .venv-checkov (``make checkov-venv``). The
 checkov venv is built in the background while the other tests run, and the
@@ -35,10 +35,10 @@ _CHECKOV_KEY = pytest.StashKey[subprocess.Popen]()
 
 
 def venv_tool(name: str) -> str:
-    """A tool installed by a wheel from requirements.txt, next to this interpreter."""
+    """A tool installed by a wheel from requirements-dev.txt, next to this interpreter."""
     path = Path(sys.executable).parent / name
     if not path.exists():
-        raise RuntimeError(f"{name} missing from {path.parent}: run `make install` (it is pinned in requirements.txt)")
+        raise RuntimeError(f"{name} missing from {path.parent}: run `make install` (it is pinned in requirements-dev.txt)")
     return str(path)
 
 

@@ -139,7 +139,7 @@ def test_promote_and_rollback_through_the_gateway_lose_no_request(own_stack: Sta
         changes = [versions[i] for i in range(len(versions)) if i == 0 or versions[i] != versions[i - 1]]
         assert changes == ["1", "2", "1"], changes
     assert _triton_ready(stack, 1) and _wait(lambda: not _triton_ready(stack, 2))
-    history = [(h["kind"], h["before"], h["after"]) for h in _cli(stack, "history", MODEL)]
+    history = [(h["kind"], h["before"], h["after"]) for h in _cli(stack, "history", MODEL, "-o", "json")]
     assert history[-3:] == [("publish", None, 2), ("promote", 1, 2), ("rollback", 2, 1)]
     metrics = requests.get(f"{stack.gateway_metrics_url}/metrics", timeout=10).text
     assert f'medinfer_model_requests_total{{model="{MODEL}",version="2"}}' in metrics
@@ -166,7 +166,7 @@ def test_rollout_through_the_gateway_rolls_a_broken_canary_back(own_stack: Stack
     assert out["outcome"] == "rolled_back" and "error rate" in out["reason"]
     model = _cli(stack, "show", name)
     assert model["current"] == 1 and model["canary"] is None
-    last = _cli(stack, "history", name)[-1]
+    last = _cli(stack, "history", name, "-o", "json")[-1]
     assert last["kind"] == "auto_rollback" and "error rate" in last["reason"] and last["before"] == 2
     assert any(status != 200 for status, _, _ in results)
     text = requests.get(f"{stack.gateway_metrics_url}/metrics", timeout=10).text

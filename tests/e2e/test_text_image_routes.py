@@ -71,6 +71,25 @@ def test_ner_model_through_the_text_route(gateway: GatewayClient) -> None:
     assert all({"start", "end", "label"} <= s.keys() for s in spans)
 
 
+def test_ner_answers_with_the_text_it_saw_and_spans_on_the_callers_text(gateway: GatewayClient) -> None:
+    note = (f"{CANARIES['name']} was referred to Massachusetts General Hospital by the cardiology team "
+            f"on {CANARIES['date']}; the FDA label for aspirin was reviewed with Boston Scientific.")
+    r = gateway.post("/infer", json={"input": note, "model": "ner"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    seen = doc["deidentified_text"]
+    assert CANARIES["name"] not in seen and CANARIES["date"] not in seen
+    raw = json.loads(doc["outputs"][0]["data"][0])
+    assert raw and all(0 <= s["start"] < s["end"] <= len(seen) for s in raw), "outputs index deidentified_text"
+    mapped = doc["entities"]
+    assert mapped, doc
+    for span in mapped:  # each one is the same words in the caller's note, never a PHI span
+        words = note[span["start"]:span["end"]]
+        assert words and words in seen
+        assert not any(words in v or v in words for v in (CANARIES["name"], CANARIES["date"]))
+    assert any(note[s["start"]:s["end"]] == "FDA" for s in mapped), mapped
+
+
 def test_text_route_fails_closed_without_the_preprocessor(stack: Stack, tmp_path: Path) -> None:
     def count() -> int:
         stats = requests.get(f"{stack.triton_url}/v2/models/note_embedding/stats", timeout=5).json()

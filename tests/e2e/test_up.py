@@ -50,8 +50,10 @@ def test_up_serves_the_printed_curl_and_stops_cleanly(tmp_path: Path, model_repo
         "MEDINFER_PREPROCESS_METRICS_PORT": str(ports.preprocessor_metrics),
     }
     medinfer = str(Path(sys.executable).parent / "medinfer")
+    elsewhere = tmp_path / "some-other-folder"  # the printed curl must work from any folder
+    elsewhere.mkdir()
     proc = subprocess.Popen([medinfer, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parents[2], text=True)
+                            cwd=elsewhere, text=True)
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 180
@@ -67,14 +69,26 @@ def test_up_serves_the_printed_curl_and_stops_cleanly(tmp_path: Path, model_repo
         args = shlex.split(curl)
         url = next(a for a in args if a.startswith("https://"))
         cacert = args[args.index("--cacert") + 1]
-        data = Path(args[args.index("-d") + 1].lstrip("@")).read_bytes()
+        example = Path(args[args.index("-d") + 1].lstrip("@"))
+        assert example.is_absolute() and Path(cacert).is_absolute()
+        assert Path(cacert).is_relative_to(home)
+        data = example.read_bytes()
+        # the same command a user pastes, run from yet another folder
+        pasted = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert pasted.returncode == 0 and '"outputs"' in pasted.stdout, pasted.stderr
         auth = next(args[i + 1] for i, a in enumerate(args) if a == "-H" and args[i + 1].startswith("Authorization:"))
         headers = {"Content-Type": "application/json", "Authorization": auth.split(":", 1)[1].strip()}
         r = requests.post(url, data=data, headers=headers, verify=cacert, timeout=30)
         assert r.status_code == 200, r.text
         prob = r.json()["outputs"][0]["data"][0]
         assert 0.0 <= prob <= 1.0
-        assert re.search(r"gateway ready at https://127\.0\.0\.1:\d+", "".join(lines))
+        out = "".join(lines)
+        assert re.search(r"gateway ready at https://127\.0\.0\.1:\d+", out)
+        # long start-up work says what it is doing, in order
+        steps = ["development keys and certificates", "starting tritonserver", "tritonserver ready",
+                 "preprocessor ready", "gateway ready"]
+        assert all(s in out for s in steps), out
+        assert sorted(steps, key=out.index) == steps
         assert _processes_mentioning(str(home)), "the stack's processes should be running"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -86,3 +100,11 @@ def test_up_serves_the_printed_curl_and_stops_cleanly(tmp_path: Path, model_repo
     assert proc.returncode == 0
     time.sleep(0.5)
     assert _processes_mentioning(str(home)) == []
+
+
+def test_version() -> None:
+    from medinfer import __version__
+
+    r = subprocess.run([str(Path(sys.executable).parent / "medinfer"), "--version"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"medinfer {__version__}"

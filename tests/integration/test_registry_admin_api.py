@@ -81,7 +81,7 @@ def test_cli_through_the_admin_api(server, tmp_path):
     r = cli(*remote, "publish", str(src), "--name", "demo", "--version", "1")
     assert r.exit_code == 1 and "409 version-exists" in r.output
     assert cli(*remote, "promote", "demo", "1", "--reason", "go").exit_code == 0
-    r = cli(*remote, "history", "demo")
+    r = cli(*remote, "history", "demo", "-o", "json")
     hist = json.loads(r.stdout)
     assert [(h["kind"], h["actor"]) for h in hist] == [("publish", "ci-bot"), ("promote", "ci-bot")]
     assert hist[1]["reason"] == "go"
@@ -130,7 +130,7 @@ def test_cli_local_mode_and_bad_input(tmp_path):
         "models", "rollout", "demo", "1", "--steps", "10,5", "--metrics-url", "http://127.0.0.1:1/m", env=env
     )
     assert r.exit_code == 1 and "steps" in r.output
-    r = cli("models", "history", "demo", env=env)
+    r = cli("models", "history", "demo", "-o", "json", env=env)
     assert json.loads(r.stdout)[0]["actor"] == "alice"
     r = cli("models", "bluegreen", "switch", "--to", "purple", env=env)
     assert r.exit_code == 1 and "slot" in r.output

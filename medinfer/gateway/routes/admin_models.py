@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medinfer.common.errors import Forbidden, ValidationFailed
 from medinfer.common.multipart import read_form
+from medinfer.monitoring.profile import PROFILE_FILENAME
 from medinfer.registry.service import Registry
 
 __all__ = ["create_router"]
@@ -60,7 +61,7 @@ def _publish_fields(form) -> dict[str, Any]:
     model = form.get("model")
     if model is None or isinstance(model, str):
         raise ValidationFailed("a 'model' file part (ONNX) is required", field="model")
-    for part in ("sample", "card", "metadata"):
+    for part in ("sample", "card", "metadata", "profile"):
         if isinstance(form.get(part), str):
             raise ValidationFailed(f"'{part}' must be a file part", field=part)
     raw_version = form.get("version")
@@ -109,18 +110,18 @@ def create_router(
 
     @router.post("/{name}/versions", status_code=201)
     async def publish(name: str, request: Request, reg: Reg, who: Writer) -> dict:
-        """Multipart parts ``model`` (ONNX, required), ``sample``, ``card``, ``metadata`` (files), ``version``,
+        """Multipart parts ``model`` (ONNX, required), ``sample``, ``card``, ``metadata``, ``profile`` (files), ``version``,
         ``breaking``, ``reason``. The body is read only after the caller is authorised (a dependency above;
         FastAPI would parse declared File() parameters before any dependency ran), and in memory."""
         # the gateway's body limit (the edge refuses larger bodies first); 64 MiB when mounted elsewhere
         limit = getattr(getattr(request.app.state, "settings", None), "max_body_bytes", 64 * 1024 * 1024)
-        form = await read_form(request, max_bytes=limit, max_files=4, max_fields=3)
+        form = await read_form(request, max_bytes=limit, max_files=5, max_fields=3)
         try:
             fields = _publish_fields(form)
             with tempfile.TemporaryDirectory(prefix="medinfer-upload-") as tmp:  # a model, not PHI
                 folder = Path(tmp)
                 for part, fname in (("model", "model.onnx"), ("sample", "sample.json"), ("card", "README.md"),
-                                    ("metadata", "medinfer.json")):
+                                    ("metadata", "medinfer.json"), ("profile", PROFILE_FILENAME)):
                     upload = form.get(part)
                     if upload is not None and not isinstance(upload, str):
                         (folder / fname).write_bytes(await upload.read())
