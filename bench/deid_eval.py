@@ -1,6 +1,11 @@
 """De-identification quality and speed on the project's synthetic notes.
 
-    .venv/bin/python bench/deid_eval.py [--split dev|heldout|all] [--limit N] [--misses K]
+    .venv/bin/python bench/deid_eval.py [--split dev|heldout|tune|eval|both] [--limit N] [--misses K] [--ablation]
+
+Splits: ``dev``/``heldout`` (the project's generator), ``tune`` (``data/deid/tune/``, what the
+recall stages were tuned on) and ``eval`` (``data/deid/eval/*.jsonl``, the frozen held-out set
+written by someone else; run it only to report). Rows per ``source`` when notes carry one.
+``--ablation`` re-scores our engine with each recall stage switched off in turn.
 
 For our engine and for Presidio's default English AnalyzerEngine (same spaCy
 model, full pipeline, default recognizers), on the same notes in the same run:
@@ -25,12 +30,49 @@ TOKEN = re.compile(r"\w+")
 
 
 def load(split: str) -> list[dict]:
-    splits = ["dev", "heldout"] if split == "all" else [split]
+    if split == "tune":
+        files = [DATA / "tune" / "tune.jsonl"]
+    elif split == "eval":
+        files = sorted((DATA / "eval").glob("*.jsonl"))
+        if not files:
+            raise SystemExit("no bench/data/deid/eval/*.jsonl: merge the eval-set branch first")
+    else:
+        files = [DATA / f"{split}.jsonl"]
     notes = []
-    for s in splits:
-        with open(DATA / f"{s}.jsonl", encoding="utf-8") as fh:
-            notes += [json.loads(line) for line in fh]
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    note = json.loads(line)
+                    note.setdefault("source", path.stem if split == "eval" else split)
+                    notes.append(note)
     return notes
+
+
+# The recall-first stages of issue 15, switched off one at a time by --ablation.
+STAGES = ("NameGazetteerRecognizer", "PlaceGazetteerRecognizer", "SafeListRecognizer", "InternationalPhoneRecognizer",
+          "InternationalAddressRecognizer", "WrittenDateRecognizer", "name_spans", "SpacyNerRecognizer")
+
+
+def ablation(ours: "Ours", notes: list[dict], full: dict) -> None:
+    """Our engine with one stage off at a time: what each stage adds (recall) and costs (precision)."""
+    engine = ours.engine
+    registry = engine.analyzer.registry
+    print("  ablation (stage off -> change against the full engine):")
+    for stage in STAGES:
+        saved = list(registry.recognizers)
+        if stage == "name_spans":
+            engine.extend_names = False
+        else:
+            registry.recognizers = [r for r in saved if type(r).__name__ != stage]
+        try:
+            m = score(notes, [ours(n["text"]) for n in notes])
+        finally:
+            registry.recognizers = saved
+            engine.extend_names = True
+        print(f"    -{stage:<32} recall {m['recall']:.4f} ({m['recall'] - full['recall']:+.4f})  "
+              f"precision {m['precision']:.4f} ({m['precision'] - full['precision']:+.4f})  "
+              f"fully masked {m['full_span_share']:.4f} ({m['full_span_share'] - full['full_span_share']:+.4f})")
 
 
 def score(notes: list[dict], preds: list[list[tuple[int, int]]]) -> dict:
@@ -138,17 +180,19 @@ def timed_interleaved(systems: list, notes: list[dict], chunk: int = 16) -> tupl
 
 
 def report(name: str, m: dict, rate: float) -> None:
+    speed = "" if rate != rate else f"  {rate:7.1f} notes/s"
     print(f"  {name:<18} recall {m['recall']:.4f}  precision {m['precision']:.4f}  "
-          f"spans fully masked {m['full_span_share']:.4f}  {rate:7.1f} notes/s")
+          f"spans fully masked {m['full_span_share']:.4f}{speed}")
     print("    per-label recall: " + ", ".join(f"{k} {v:.3f}" for k, v in m["per_label_recall"].items()))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", default="both", choices=["dev", "heldout", "both"])
+    ap.add_argument("--split", default="both", choices=["dev", "heldout", "tune", "eval", "both"])
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--misses", type=int, default=0, help="print this many missed gold spans of our engine")
     ap.add_argument("--no-presidio", action="store_true")
+    ap.add_argument("--ablation", action="store_true", help="re-score with each recall stage off in turn")
     args = ap.parse_args()
     for split in (["dev", "heldout"] if args.split == "both" else [args.split]):
         notes = load(split)[: args.limit or None]
@@ -165,6 +209,18 @@ def main() -> None:
             report("presidio default", score(notes, preds[2]), rates[2])
             print(f"    throughput ratio medinfer/presidio: {rates[0] / rates[2]:.2f}x per note, "
                   f"{rates[1] / rates[2]:.2f}x batch")
+        sources = sorted({n["source"] for n in notes})
+        if len(sources) > 1:
+            for source in sources:
+                idx = [i for i, n in enumerate(notes) if n["source"] == source]
+                sub = [notes[i] for i in idx]
+                report(f"[{source}] ({len(idx)})", score(sub, [preds[0][i] for i in idx]), float("nan"))
+                if len(systems) > 2:
+                    m = score(sub, [preds[2][i] for i in idx])
+                    print(f"    presidio default on [{source}]: recall {m['recall']:.4f}  precision {m['precision']:.4f}"
+                          f"  spans fully masked {m['full_span_share']:.4f}")
+        if args.ablation:
+            ablation(ours_engine, notes, ours)
         for label, value, ctx in ours["misses"][: args.misses]:
             print(f"    MISS {label:<14} {value!r:<32} in {ctx!r}")
 
