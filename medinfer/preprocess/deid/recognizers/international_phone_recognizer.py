@@ -20,7 +20,7 @@ _GROUPS = re.compile(r"[ .()-]+")
 _SPACES = re.compile(r"\s{2,}")
 _CUE = re.compile(r"(?i)\b(?:phone|tel|telephone|cell|mobile|mob|call|contact|reached|number|fax|whatsapp|ph|"
                   r"on|at)\b[^\n\d]{0,12}$|[A-Za-z]+,[ \t]$")
-_DATE_LIKE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+_DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}")
 
 
 class InternationalPhoneRecognizer(EntityRecognizer):
@@ -43,7 +43,7 @@ class InternationalPhoneRecognizer(EntityRecognizer):
     def _valid(self, raw: str, cue: bool) -> bool:
         raw = _EXTENSION.sub("", raw)
         digits = sum(c.isdigit() for c in raw)
-        if not 7 <= digits <= 15 or _DATE_LIKE.match(raw) or _SPACES.search(raw) or raw.count("(") != raw.count(")"):
+        if not 7 <= digits <= 15 or _DATE_LIKE.search(raw) or _SPACES.search(raw) or raw.count("(") != raw.count(")"):
             return False
         if raw.startswith(("+", "00")):
             try:
@@ -69,6 +69,8 @@ class InternationalPhoneRecognizer(EntityRecognizer):
         out: list[RecognizerResult] = []
         for m in _CANDIDATE.finditer(text):
             raw = m.group("num")
+            if text[m.end():m.end() + 1] == ":":       # a time: '2000 22:00'
+                continue
             cue = bool(_CUE.search(text, max(0, m.start() - 24), m.start()))
             if self._valid(raw, cue):
                 out.append(RecognizerResult("PHONE", m.start("num"), m.end("num"), self.score))

@@ -14,7 +14,9 @@ from medinfer.preprocess.deid.vocab import ABBREVIATIONS, EPONYM_HEADS
 __all__ = ["NameGazetteerRecognizer"]
 
 _PARTICLES = frozenset("van von de der den del della di da la le du bin ibn al el dos das ter ten".split())
-_GAP = re.compile(r"[ \t]{1,2}|[ \t]?-[ \t]?")     # what may separate two words of one name
+# What may separate two words of one name: one space (headers separate fields with runs of spaces).
+_GAP = re.compile(r"[ \t]|[ \t]?-[ \t]?")
+_FIELD_LABEL = re.compile(r"[ \t]{0,2}(?:#|No\.)")
 _HEAD_AFTER = re.compile(r"[ \t]+([^\W\d_]+)")
 
 
@@ -45,6 +47,8 @@ class NameGazetteerRecognizer(EntityRecognizer):
             s, e = m.start(), m.start() + len(word)
             if (s and (text[s - 1].isdigit() or text[s - 1] == "_")) or text[e:e + 1].isdigit():
                 continue                     # part of a code such as A1c or T2DM
+            if _FIELD_LABEL.match(text, e):
+                continue                     # a field label: 'Chart #', 'Room No.' 
             if len(word) == 1 and word.isupper() and text[e:e + 1] == ".":
                 out.append((s, e + 1, word, "initial"))
             elif word[0].isupper():

@@ -18,6 +18,7 @@ _STRONG_PLACE_CUE = re.compile(r"(?i)\b(?:at|from|in|near|via|to)[ \t]+(?:the[ \
 _NEXT_CAP = re.compile(r"[ \t](?:(?:of|de|del|la|&)[ \t])?(?P<w>[A-ZÀ-Ý][^\W\d_'’-]*)(?:['’]s)?")
 _HEAD_AFTER = re.compile(r"[ \t]+([^\W\d_]+)")
 _CREDENTIALS = frozenset(CREDENTIALS)
+_FIELD_LABEL = re.compile(r"[ \t]{0,2}(?:#|:|No\.|number\b)")
 _FACILITY_WORDS = GENERIC_FACILITY_WORDS | {"practice", "diagnostics", "group", "associates", "partners", "labs"}
 
 
@@ -61,6 +62,8 @@ class SafeListRecognizer(EntityRecognizer):
             if not word[0].isupper() or len(word) < 2:
                 continue
             s, e = m.start(), m.start() + len(word)
+            if (s and text[s - 1].isdigit()) or text[e:e + 1].isdigit() or _FIELD_LABEL.match(text, e):
+                continue                     # 'SpO2', 'A1c'; a field label such as 'Callback #:'
             cue = _PLACE_CUE.search(text, max(0, s - 8), s)
             if word.isupper():
                 if (cue and 3 <= len(word) <= 6 and word.isascii() and self._unsafe(word)
