@@ -37,7 +37,7 @@ _NUM = r"\d{1,5}[a-zA-Z]?(?:[-/]\d{1,4}[a-zA-Z]?)?"
 _STREETS = tuple(re.compile(rx) for rx in (
     # [12] Rue de la Paix [12], Via Roma 10, Calle Mayor 5
     r"(?<![\w-])(?P<phi>(?:" + _NUM + r",?[ \t])?(?i:" + _LEAD + r")[ \t](?:" + _CAPWORD + r"[ \t]){0,4}"
-    + _NOT_UNIT + r"[A-ZÀ-Ý][^\W\d_'’-]{0,24}(?:,?[ \t]" + _NUM + r"(?!\w|\.\d))?" + _UNIT + r")",
+    + _NOT_UNIT + r"[A-ZÀ-Ý][^\W\d_'’-]{0,24}(?:(?:[ \t]" + _NUM + r"|,[ \t]\d{1,4}[a-zA-Z]?)(?!\w|\.\d))?" + _UNIT + r")",
     # Hauptstraße 12, Kirchweg 3a, 4 Herengracht
     r"(?<![\w-])(?P<phi>(?:" + _NUM + r"[ \t])?(?:[A-ZÀ-Ý][^\W\d_]{0,24}[ \t-]){0,2}[A-ZÀ-Ý][^\W\d_]{0,30}(?i:" + _SUFFIX
     + r")(?:[ \t]" + _NUM + r")?" + _UNIT + r")(?![^\W\d_])",

@@ -138,8 +138,10 @@ class NameGazetteerRecognizer(EntityRecognizer):
                     continue
                 out.append(RecognizerResult("NAME", s, e, self.single_score))
                 continue
-            # several words: a strong word, or two weak ones, or a name word plus an initial
-            if strong or len(weak) >= 2 or (weak and initials):
+            # several words: a strong word, or two weak ones, or a weak one with an initial or with a
+            # word English does not use ('Hyun-woo Park')
+            unknown = [p for p in words if not p[4] and lexicon.zipf(p[2].lower()) < (3.5 if "-" in p[2] else 2.5)]
+            if strong or len(weak) >= 2 or (weak and (initials or unknown)):
                 out.append(RecognizerResult("NAME", piece[0][0], piece[-1][1], self.score))
         return out
 

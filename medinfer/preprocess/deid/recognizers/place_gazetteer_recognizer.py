@@ -57,7 +57,8 @@ class PlaceGazetteerRecognizer(EntityRecognizer):
                 if len(words) == 1 and lexicon.is_safe(words[0]):
                     break
                 cue = _CUE_BEFORE.search(text, max(0, s - 8), s) or _CUE_AFTER.match(text, e)
-                if not cue and (lexicon.zipf(name) >= self.common_zipf or text[s:e].isupper()
+                common = len(words) == 1 and lexicon.zipf(name) >= self.common_zipf
+                if not cue and (common or text[s:e].isupper()
                                 or lexicon.sentence_initial(text, s) and name in lexicon.common_words()):
                     break
                 out.append(RecognizerResult("LOCATION", s, e, self.cue_score if cue else self.score))

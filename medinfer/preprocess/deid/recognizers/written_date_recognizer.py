@@ -21,11 +21,13 @@ _WEEKDAY = r"(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?"
 _NOT_QUANTITY = (r"(?![ \t]*(?:mg|mcg|g|kg|ml|l|units?|iu|kcal|cal|cc|mm|cm|m|patients|cases|people|beds|steps|"
                  r"calories|dollars|%|x|times|/))")
 
+# Years after a time preposition: 'since 1998', 'in 2015', 'the summer of 2003', 'back in 1987'.
+# Found as bare years first, then the word before is looked up (one cheap scan, no alternation per word).
+_YEAR_AT = re.compile(r"(?<![\w.,/-])(?P<phi>" + _YEAR + r")(?!\d|[.,]\d|[/-]\d)" + _NOT_QUANTITY, re.IGNORECASE)
+_WORD_BEFORE = re.compile(r"([A-Za-z.]+)[ \t]$")
+_YEAR_CUES = frozenset("""in since from until till til by during circa ca. around early late mid summer winter spring
+fall autumn of year before after through thru between and to on dated born diagnosed""".split())
 _RULES = tuple((re.compile(rx, re.IGNORECASE), score) for rx, score in (
-    # years after a time preposition: 'since 1998', 'in 2015', 'the summer of 2003', 'back in 1987'
-    (r"\b(?:in|since|from|until|till|til|by|during|circa|ca\.|around|early|late|mid|summer|winter|spring|fall|"
-     r"autumn|of|year|before|after|through|thru|between|and|to|on|dated|born|diagnosed|since)[ \t](?P<phi>" + _YEAR + r")(?!\d|[.,]\d)"
-     + _NOT_QUANTITY, 0.6),
     # 'the third of March [2020]', '14th of February'
     (r"(?P<phi>(?:the[ \t])?(?:" + _ORDINAL + r")[ \t]of[ \t]" + _MONTH + r"(?:,?[ \t]" + _YEAR + r")?)\b", 0.85),
     # 'March the 3rd', 'June 5th' with a weekday in front: 'Monday, June 5th'
@@ -60,6 +62,10 @@ class WrittenDateRecognizer(EntityRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
+        for m in _YEAR_AT.finditer(text):
+            before = _WORD_BEFORE.search(text, max(0, m.start() - 12), m.start())
+            if before and before.group(1).lower() in _YEAR_CUES:
+                out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), 0.6))
         for rx, score in _RULES:
             for m in rx.finditer(text):
                 out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), score))
