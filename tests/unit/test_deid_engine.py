@@ -182,7 +182,7 @@ PROSE = ("ASSESSMENT AND PLAN: 67-year-old man with HFrEF (EF 25%), CKD stage 3 
          "Continue IV Lasix 40 mg BID. Daily weights. Cardiology following. Dispo: Home with VNA services.\n"
          "Follow up in Heart Failure Clinic in 1-2 weeks. Babinski negative. Romberg negative. "
          "Gram stain with Gram-positive cocci. Started Vancomycin per Pharmacy dosing protocol. "
-         "ID consulted re: MRSA bacteremia. Parkinson disease, Bell's palsy. Pain 7/10, BP 130/85, in 2015.")
+         "ID consulted re: MRSA bacteremia. Parkinson disease, Bell's palsy. Pain 7/10, BP 130/85, 2015 mg.")
 
 
 def test_clinical_prose_without_phi_stays_intact(engine) -> None:

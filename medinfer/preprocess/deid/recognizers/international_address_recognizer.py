@@ -10,6 +10,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from medinfer.preprocess.deid import lexicon
+from medinfer.preprocess.deid.vocab import STATE_CODES
 
 __all__ = ["InternationalAddressRecognizer"]
 
@@ -75,6 +76,24 @@ _ZIP_AFTER = re.compile(r"(?P<city>[A-ZÀ-Ý][^\W\d_'’.-]{1,30}(?:[ \t][A-ZÀ-
                         r"(?:[A-Z]{2}[ \t])?(?P<code>\d{5}(?:-\d{4})?|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])")
 
 
+_PART = re.compile(r"[^,]+")
+_STATE_CODES = frozenset(STATE_CODES) | {"ON", "QC", "BC", "AB", "MB", "SK", "NS", "NB", "NL", "PE"}
+
+
+def _without_regions(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The comma-separated parts of an address, without states, provinces and countries (not PHI)."""
+    out = []
+    for m in _PART.finditer(text, start, end):
+        words = list(re.finditer(r"\S+", m.group()))
+        while words and (words[0].group() in _STATE_CODES or words[0].group().lower() in lexicon.country_names()):
+            words.pop(0)
+        while words and (words[-1].group() in _STATE_CODES or words[-1].group().lower() in lexicon.country_names()):
+            words.pop()
+        if words and m.group()[words[0].start():words[-1].end()].lower() not in lexicon.country_names():
+            out.append((m.start() + words[0].start(), m.start() + words[-1].end()))
+    return out
+
+
 class InternationalAddressRecognizer(EntityRecognizer):
     """Three street shapes (type word first, type glued to the name, English type in any case)
     with house numbers and unit tails, postal codes of the UK, Canada and the Netherlands, and a
@@ -135,7 +154,7 @@ class InternationalAddressRecognizer(EntityRecognizer):
                 e -= 1
             value = text[s:e]
             if any(c.isdigit() for c in value) and not all(lexicon.is_safe(w) for w in lexicon.WORD.findall(value)):
-                out.append(RecognizerResult("LOCATION", s, e, self.score))
+                out.extend(RecognizerResult("LOCATION", ps, pe, self.score) for ps, pe in _without_regions(text, s, e))
         for m in _ZIP_CUE.finditer(text):
             if any(c.isdigit() for c in m.group("phi")):
                 out.append(RecognizerResult("LOCATION", m.start("phi"), m.end("phi"), self.score))
