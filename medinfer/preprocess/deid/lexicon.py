@@ -48,6 +48,8 @@ kawasaki raynaud sjogren tourette wernicke korsakoff guillain barre whipple niss
 valsalva heimlich babinski romberg kernig brudzinski homans tinel phalen mcmurray lachman kussmaul
 mediterranean dash atkins keto spanish english french arabic mandarin cantonese vietnamese korean
 hindi russian portuguese haitian creole tagalog somali swahili asl interpreter
+holter doppler foley swan ganz dexcom libre omnipod medtronic vitamin bipap cpap pleurx picc hickman groshong
+mediport zio jackson pratt pyxis epic cerner mychart medicare medicaid tricare medigap
 monday tuesday wednesday thursday friday saturday sunday january february march april may june july
 august september october november december am pm bid tid qid qhs prn po iv im sq sc npo dnr dni
 """.split()) | NOT_NAME_WORDS | EPONYM_HEADS | frozenset(a.lower() for a in ABBREVIATIONS)

@@ -14,7 +14,7 @@ import re
 __all__ = ["TITLE", "extend_names"]
 
 TITLE = (r"(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Mx|Miss|Prof|Professor|Rev|Reverend|Sr|Sra|Srta|Sister|Fr|Father|Herr|Frau|"
-         r"Mme|Mlle|Dame|Sir|Lady|Dña|Sig|Sig\.ra|Bay|Bayan|Pan|Pani|Sayın|Ibu|Bapak|Shri|Smt|DR|MR|MRS|MS|PROF)")
+         r"Mme|Mlle|Dame|Sir|Lady|Dña|Sig|Sig\.ra|Bay|Bayan|Pan|Pani|Sayın|Ibu|Bapak|Shri|Smt|Nurse|DR|MR|MRS|MS|PROF)")
 _TITLE_BEFORE = re.compile(r"(?<![\w.])" + TITLE + r"\.?[ \t]{1,2}$")
 _POSSESSIVE = re.compile(r"['’]s$")
 _INITIAL_AFTER = re.compile(r"[ \t][A-Z]\.(?![\w])|[ \t][A-Z](?=[,;:)]|[ \t]*$|[ \t]+\d)")

@@ -131,7 +131,11 @@ class NameGazetteerRecognizer(EntityRecognizer):
             initials = len(piece) - len(words)
             if len(words) == 1 and not initials:
                 s, e, word, _kind, _ev, _common = words[0]
-                if not strong or lexicon.sentence_initial(text, s) and lexicon.zipf(word.lower()) >= 3.0:
+                z = lexicon.zipf(word.lower())
+                if lexicon.sentence_initial(text, s) and z >= 3.0:
+                    continue
+                # a common word is a name here only as a given name in mid-sentence ('Tell Maria her ...')
+                if not strong and not (_ev and lexicon.name_evidence(word)[0] and z < 5.0):
                     continue
                 after = _HEAD_AFTER.match(text, e)
                 if after and after.group(1).lower() in EPONYM_HEADS:

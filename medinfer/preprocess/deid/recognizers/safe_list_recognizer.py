@@ -14,10 +14,16 @@ __all__ = ["SafeListRecognizer"]
 
 _PLACE_CUE = re.compile(r"(?i)\b(?:at|from|to|in|into|via|near|our|the)[ \t]+$")
 # After these a capitalised name is a place or an organisation ('at Quest Diagnostics', 'seen in Arsoyberg').
+_FACILITY_CUE = re.compile(r"\b(?i:at|from|to|in|into|via)[ \t]+(?:the[ \t]+)?(?=[A-Z])")
 _STRONG_PLACE_CUE = re.compile(r"(?i)\b(?:at|from|in|near|via|to)[ \t]+(?:the[ \t]+)?$")
 _NEXT_CAP = re.compile(r"[ \t](?:(?:of|de|del|la|&)[ \t])?(?P<w>[A-ZÀ-Ý][^\W\d_'’-]*)(?:['’]s)?")
 _HEAD_AFTER = re.compile(r"[ \t]+([^\W\d_]+)")
 _CREDENTIALS = frozenset(CREDENTIALS)
+# Words that make a capitalised run after a place cue a facility ('to Mass General', 'from Good Samaritan').
+_FACILITY_HINTS = frozenset("""general medical memorial mercy samaritan presbyterian baptist methodist adventist
+lutheran regional children's childrens university health healthcare kaiser rehab clinic hospital infirmary
+hopkins sinai""".split())
+_RUN = re.compile(r"(?P<run>(?:[A-Z][\w'’-]*[ \t]){1,3}[A-Z][\w'’-]*)")
 _FIELD_LABEL = re.compile(r"[ \t]{0,2}(?:#|:|No\.|number\b)")
 _FACILITY_WORDS = GENERIC_FACILITY_WORDS | {"practice", "diagnostics", "group", "associates", "partners", "labs"}
 
@@ -57,6 +63,15 @@ class SafeListRecognizer(EntityRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
+        for cue in _FACILITY_CUE.finditer(text):
+            run = _RUN.match(text, cue.end())
+            if not run:
+                continue
+            words = [lexicon.core(w).lower() for w in run.group("run").split()]
+            if (any(w in _FACILITY_HINTS for w in words)
+                    and any(w not in GENERIC_FACILITY_WORDS and w not in lexicon.CLINICAL_SAFE for w in words)):
+                out.append(RecognizerResult("LOCATION", run.start(), run.start() + len(lexicon.core(run.group())),
+                                            self.score))
         for m in lexicon.WORD.finditer(text):
             word = lexicon.core(m.group())
             if not word[0].isupper() or len(word) < 2:

@@ -40,6 +40,9 @@ _RULES = tuple((re.compile(rx, re.IGNORECASE), score) for rx, score in (
     # day-first numeric dates: '23.05.2001', '23/05/2001' (month-first ones are ClinicalDateRecognizer's)
     (r"(?<![\w./-])(?P<phi>(?:3[01]|[12]\d|0?[1-9])(?P<sep>[./-])(?:1[0-2]|0?[1-9])(?P=sep)" + _YEAR + r")"
      r"(?![\w/]|\.\d)", 0.85),
+    # a weekday as a point in time: 'since Sunday', 'last Tuesday', 'on Friday'
+    (r"\b(?:on|since|last|next|this|by|until|from|before|after)[ \t](?P<phi>(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)\b",
+     0.6),
     # an apostrophe year: 'in '98', 'since '05'
     (r"\b(?:in|since|from|until|of|summer|winter|spring|fall)[ \t](?P<phi>['’]\d{2})\b", 0.6),
 ))
