@@ -51,7 +51,8 @@ def load(split: str) -> list[dict]:
 
 # The recall-first stages of issue 15, switched off one at a time by --ablation.
 STAGES = ("NameGazetteerRecognizer", "PlaceGazetteerRecognizer", "SafeListRecognizer", "InternationalPhoneRecognizer",
-          "InternationalAddressRecognizer", "WrittenDateRecognizer", "name_spans", "SpacyNerRecognizer")
+          "InternationalAddressRecognizer", "WrittenDateRecognizer", "AlphanumericIdRecognizer", "name_spans",
+          "SpacyNerRecognizer")
 
 
 def ablation(ours: "Ours", notes: list[dict], full: dict) -> None:

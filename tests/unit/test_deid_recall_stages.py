@@ -163,6 +163,21 @@ def test_written_dates(text, must, must_not) -> None:
     check(R.WrittenDateRecognizer(), text, must, must_not)
 
 
+# ----------------------------------------------------------------------------- codes without a context word
+CODES = [
+    ("Is case AB4471Z the same as ref X7Y2-9913?", {"AB4471Z", "X7Y2-9913"}, set()),
+    ("Order ORD-88213 was cancelled; plan id 4ETUIEE28XC.", {"ORD-88213", "4ETUIEE28XC"}, set()),
+    ("A1c 7.9, SpO2 94, CHA2DS2-VASc 3, COVID-19, BRCA1, L4-L5, HER2, G6PD", set(),
+     {"A1c", "SpO2", "COVID-19", "BRCA1", "L4-L5", "G6PD"}),
+    ("Took 1500mg q4h, HR 120bpm, in the 2020s.", set(), {"1500mg", "120bpm", "2020s"}),
+]
+
+
+@pytest.mark.parametrize(("text", "must", "must_not"), CODES)
+def test_alphanumeric_ids(text, must, must_not) -> None:
+    check(R.AlphanumericIdRecognizer(), text, must, must_not)
+
+
 # ----------------------------------------------------------------------------- end to end: span rules
 @pytest.fixture(scope="module")
 def engine():
@@ -218,6 +233,7 @@ WORST = {
     "InternationalAddressRecognizer": ["a" * 20000, "Rue " + "Ab " * 6600, "1 " + "Ab " * 6600, "Xstraße" * 2800,
                                        "1234 AB " * 2500, ", 12345 Ab" * 2000, "Ab Cd " * 3400, "Flat 1, " * 2500,
                                        "address: 1" + " a" * 10000, "Ab-" * 7000 + "1"],
+    "AlphanumericIdRecognizer": ["a1" * 10000, "A-1-" * 5000, "1" * 20000, "a1b2c3d4e5 " * 1800],
     "WrittenDateRecognizer": ["in " * 7000, "the first of " * 1600, "Monday, " * 2500, "1.1." * 5000,
                               "since 1998 " * 1800],
 }

@@ -2,6 +2,7 @@
 
 from medinfer.preprocess.deid.recognizers.account_number_recognizer import AccountNumberRecognizer
 from medinfer.preprocess.deid.recognizers.age_over_89_recognizer import AgeOver89Recognizer
+from medinfer.preprocess.deid.recognizers.alphanumeric_id_recognizer import AlphanumericIdRecognizer
 from medinfer.preprocess.deid.recognizers.city_county_recognizer import CityCountyRecognizer
 from medinfer.preprocess.deid.recognizers.city_state_zip_recognizer import CityStateZipRecognizer
 from medinfer.preprocess.deid.recognizers.clinical_date_recognizer import ClinicalDateRecognizer
@@ -33,6 +34,7 @@ from medinfer.preprocess.deid.recognizers.written_date_recognizer import Written
 __all__ = [
     "AccountNumberRecognizer",
     "AgeOver89Recognizer",
+    "AlphanumericIdRecognizer",
     "CityCountyRecognizer",
     "CityStateZipRecognizer",
     "ClinicalDateRecognizer",
