@@ -18,6 +18,7 @@ _CANDIDATE = re.compile(r"(?<![\w+/.-])(?P<num>[+(\d][\d() .-]{5,22}\d(?:[ \t]?(
 _EXTENSION = re.compile(r"[ \t]?(?:x|ext\.?)[ \t]?\d{1,5}$")
 _GROUPS = re.compile(r"[ .()-]+")
 _SPACES = re.compile(r"\s{2,}")
+_NANP = re.compile(r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}")
 _CUE = re.compile(r"(?i)\b(?:phone|tel|telephone|cell|mobile|mob|call|contact|reached|number|fax|whatsapp|ph|"
                   r"on|at)\b[^\n\d]{0,12}$|[A-Za-z]+,[ \t]$")
 _DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}")
@@ -54,8 +55,8 @@ class InternationalPhoneRecognizer(EntityRecognizer):
                 return False
         if cue and digits >= 8 and len(_GROUPS.findall(raw)) >= 2:
             return True                     # 'reached at 21 13 54 35', 'contact: 95 6237-9511'
-        if not (cue or digits >= 9) or not raw.startswith(("0", "(")):
-            return False
+        if not (cue or digits >= 9) or not raw.startswith(("0", "(")) or _NANP.fullmatch(raw):
+            return False                    # NANP shapes are PhoneFaxRecognizer's
         for region in self.regions:
             try:
                 if phonenumbers.is_valid_number(phonenumbers.parse(raw, region)):

@@ -47,6 +47,8 @@ _RULES = tuple((re.compile(rx, re.IGNORECASE), score) for rx, score in (
     (r"\b(?:in|since|from|until|of|summer|winter|spring|fall)[ \t](?P<phi>['’]\d{2})\b", 0.6),
 ))
 
+# A substring each rule needs (a cheap test before the regex): 'of', a weekday's 'day', 'the'.
+_NEEDLES = ("of", "day", "the", "", "", "day", "")
 
 class WrittenDateRecognizer(EntityRecognizer):
     """Safe Harbor removes every date element but the year; third-party gold standards mark years
@@ -69,7 +71,10 @@ class WrittenDateRecognizer(EntityRecognizer):
             before = _WORD_BEFORE.search(text, max(0, m.start() - 12), m.start())
             if before and before.group(1).lower() in _YEAR_CUES:
                 out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), 0.6))
-        for rx, score in _RULES:
+        lowered = text.lower()
+        for (rx, score), needle in zip(_RULES, _NEEDLES):
+            if needle and needle not in lowered:
+                continue
             for m in rx.finditer(text):
                 out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), score))
         return out
