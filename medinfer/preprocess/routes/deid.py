@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from medinfer.common.errors import BackendUnavailable, BadRequest, MedinferError, ValidationFailed
 from medinfer.common.http import ORJSONResponse, parse_json_body
 from medinfer.preprocess.deid import DeidEngine
+from medinfer.preprocess.deid.budget import DeidTimeout
 
 __all__ = ["router"]
 
@@ -43,8 +45,8 @@ async def deidentify(request: Request) -> ORJSONResponse:
     if "operator" not in body:
         raise ValidationFailed("'operator' is required", field="operator")
     # spaCy is CPU-bound: run it off the event loop so health checks stay responsive.
-    result = await _counted(request, run_in_threadpool(engine.deidentify, body.get("text"), body["operator"],
-                                                       body.get("patient_key")))
+    result = await _counted(request, engine, 1, run_in_threadpool(engine.deidentify, body.get("text"),
+                                                                  body["operator"], body.get("patient_key")))
     doc = result.to_dict()
     _count_entities(request, doc["entities"])
     return ORJSONResponse(doc)
@@ -55,18 +57,27 @@ async def deidentify_batch(request: Request) -> ORJSONResponse:
     """``{"items": [{"text", "operator"?, "patient_key"?}], "operator"?}``; all items are validated first."""
     body = await _body(request)
     engine = _engine(request)
-    results = await _counted(request, run_in_threadpool(engine.deidentify_batch, body.get("items"),
-                                                        body.get("operator")))
+    items = body.get("items")
+    notes = len(items) if isinstance(items, list) else 1
+    results = await _counted(request, engine, notes, run_in_threadpool(engine.deidentify_batch, items,
+                                                                       body.get("operator")))
     items = [r.to_dict() for r in results]
     for item in items:
         _count_entities(request, item["entities"])
     return ORJSONResponse({"items": items})
 
 
-async def _counted(request: Request, call):
-    """Engine failures (not 4xx input errors) are counted: the de-identification alert fires on them."""
+async def _counted(request: Request, engine: DeidEngine, notes: int, call):
+    """Engine failures and timeouts (not 4xx input errors) are counted: the de-identification alert
+    fires on them. The engine checks its budget as it works; the wait here is the backstop that
+    answers 503 even if a thread overruns between two checks (its result is then discarded)."""
+    budget = None if engine.note_budget_s is None else engine.note_budget_s * notes + 1.0
     try:
-        return await call
+        return await asyncio.wait_for(call, budget)
+    except (TimeoutError, DeidTimeout):
+        request.app.state.metrics.deid_failures.inc()
+        raise DeidTimeout("de-identification exceeded its time budget; the text was not processed",
+                          retry_after=1) from None
     except MedinferError:
         raise
     except Exception:

@@ -15,9 +15,9 @@ class AgeOver89Recognizer(ClinicalRegexRecognizer):
 
     ENTITIES = ("AGE",)
     RULES = (
-        Rule(r"(?<![\d.])" + _AGE + r"(?:\s*-?\s*|\s+)(?i:years?|yrs?|y/o|y\.o\.?|yo|y|year-old|yr-old|"
+        Rule(r"(?<![\d.])" + _AGE + r"\s*+-?\s*+(?i:years?|yrs?|y/o|y\.o\.?|yo|y|year-old|yr-old|"
              r"years-old|-year-old|-yo)\b", "AGE", 0.9),
-        Rule(r"(?i:\b(?:aged?|age\s*:|age\s+of|is\s+now|turned|turns|turning)\s*)" + _AGE + r"(?!\d|\.\d|%)", "AGE", 0.85),
+        Rule(r"(?i:\b(?:aged?|age\s*+:|age\s++of|is\s++now|turned|turns|turning)\s*+)" + _AGE + r"(?!\d|\.\d|%)", "AGE", 0.85),
         Rule(r"(?<![\w.])" + _AGE + r"(?:[MF]|\s?(?:M|F|male|female|man|woman))\b", "AGE", 0.7),
         Rule(r"(?<![\w.])" + _AGE + r"(?i:th)\s+(?i:birthday)", "AGE", 0.9),
     )

@@ -7,6 +7,9 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from medinfer.preprocess.deid.budget import finditer
+
+
 __all__ = ["AlphanumericIdRecognizer"]
 
 # A token of 5 to 20 letters, digits and inner hyphens (bounded, linear).
@@ -34,7 +37,7 @@ class AlphanumericIdRecognizer(EntityRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
-        for m in _TOKEN.finditer(text):
+        for m in finditer(_TOKEN, text):
             value = m.group("phi")
             digits = sum(c.isdigit() for c in value)
             letters = sum(c.isalpha() for c in value)

@@ -18,9 +18,9 @@ class CityCountyRecognizer(ClinicalRegexRecognizer):
     RULES = (
         Rule(r"(?<![\w])(?P<phi>(?:[A-Z][a-z'’.-]+[ \t]+){1,2}(?:County|Parish|Borough|Township))\b", "LOCATION", 0.85),
         Rule(r"(?i:\b(?:lives|living|lived|resides|residing|resident|reside|moved|relocated|native|grew\s+up|"
-             r"visiting|visited|traveled|travelled|returned|emigrated|immigrated|born)\s+(?:\w+\s+)?"
-             r"(?:in|to|from|of|at|near)\s+)" + _PLACE, "LOCATION", 0.7),
-        Rule(r"(?i:\b(?:city|town|village|hometown)\s*(?:of|:)\s*)" + _PLACE, "LOCATION", 0.8),
+             r"visiting|visited|traveled|travelled|returned|emigrated|immigrated|born)\s++(?:\w++\s++)?"
+             r"(?:in|to|from|of|at|near)\s++)" + _PLACE, "LOCATION", 0.7),
+        Rule(r"(?i:\b(?:city|town|village|hometown)\s*+(?:of|:)\s*+)" + _PLACE, "LOCATION", 0.8),
         Rule(r"(?i:\bfrom\s+)" + _PLACE + r"(?=[ \t]*(?:,|\.|;|\)|$))", "LOCATION", 0.5),
     )
 

@@ -6,6 +6,7 @@ import re
 
 from presidio_analyzer import RecognizerResult
 
+from medinfer.preprocess.deid.budget import finditer
 from medinfer.preprocess.deid.recognizers.clinical_regex_recognizer import ClinicalRegexRecognizer
 from medinfer.preprocess.deid.vocab import STATE_CODES
 
@@ -21,7 +22,7 @@ _CITY = r"(?P<city>[A-Z][a-z'’.-]+(?:[ \t]+[A-Z][a-z'’.-]+){0,2})"
 _ZIP = r"(?P<zip>\d{5}(?:-\d{4})?)"
 _LINE = re.compile(_CITY + r",[ \t]*(?P<state>" + "|".join(STATE_CODES) + "|" + _STATE_NAMES + r")\b\.?"
                    r"(?:[ \t,]+" + _ZIP + r")?(?!\d)")
-_ZIP_CONTEXT = re.compile(r"(?i:\b(?:zip(?:\s*code)?|postal\s+code)\s*[:#]?\s*)" + _ZIP + r"(?!\d)")
+_ZIP_CONTEXT = re.compile(r"(?i:\b(?:zip(?:\s*+code)?|postal\s++code)\s*+[:#]?\s*+)" + _ZIP + r"(?!\d)")
 # Two-letter states that are also credentials: "Jones, MD" is a person, not Maryland.
 _AMBIGUOUS = {"MD", "DO", "PA", "ME", "OR", "IN", "OK", "MA", "DE", "CO", "HI"}
 
@@ -33,13 +34,13 @@ class CityStateZipRecognizer(ClinicalRegexRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out: list[RecognizerResult] = []
-        for m in _LINE.finditer(text):
+        for m in finditer(_LINE, text):
             has_zip = m.group("zip") is not None
             if m.group("state") in _AMBIGUOUS and not has_zip:
                 continue
             out.append(RecognizerResult("LOCATION", m.start("city"), m.end("city"), 0.85 if has_zip else 0.7))
             if has_zip:
                 out.append(RecognizerResult("LOCATION", m.start("zip"), m.end("zip"), 0.9))
-        for m in _ZIP_CONTEXT.finditer(text):
+        for m in finditer(_ZIP_CONTEXT, text):
             out.append(RecognizerResult("LOCATION", m.start("zip"), m.end("zip"), 0.9))
         return out

@@ -7,6 +7,7 @@ import re
 
 from presidio_analyzer import RecognizerResult
 
+from medinfer.preprocess.deid.budget import finditer
 from medinfer.preprocess.deid.dates import DATE_PATTERNS
 from medinfer.preprocess.deid.recognizers.clinical_regex_recognizer import ClinicalRegexRecognizer
 
@@ -34,7 +35,7 @@ class ClinicalDateRecognizer(ClinicalRegexRecognizer):
     def analyze(self, text, entities, nlp_artifacts=None):
         results: list[RecognizerResult] = []
         for pattern in DATE_PATTERNS:
-            for m in pattern.regex.finditer(text):
+            for m in finditer(pattern.regex, text):
                 start, end = (m.span("y") if pattern.name == "birth_year" else m.span())
                 if pattern.name == "numeric_month_day":
                     if _SCORE_CUE.search(text[max(0, start - 30):start]) or _AFTER_FRACTION.match(text[end:end + 8]):
@@ -44,6 +45,6 @@ class ClinicalDateRecognizer(ClinicalRegexRecognizer):
                 if pattern.parse(m) is None:
                     continue
                 results.append(RecognizerResult("DATE", start, end, pattern.score))
-        for m in _HOLIDAY.finditer(text):
+        for m in finditer(_HOLIDAY, text):
             results.append(RecognizerResult("DATE", m.start(), m.end(), 0.7))
         return results

@@ -1,4 +1,4 @@
-"""Base class for the format + context recognizers.
+r"""Base class for the format + context recognizers.
 
 Presidio's ``PatternRecognizer`` scores a bare match and then boosts it when a
 context word sits within a few lemmas. Clinical identifiers are the other way
@@ -6,6 +6,12 @@ round: "MRN 00123456" is certain, a bare 8-digit number is not. So each of our
 patterns puts the context words *in* the regex and captures the identifier as
 the named group ``phi``; only that group becomes the entity, the context word
 stays in the text. Regexes are compiled once per class, not per call.
+
+Every pattern must stay linear in the note's length: no two adjacent quantifiers that can
+match the same characters (``\s*(?:x)?\s*`` is cubic on a run of spaces), so whitespace runs
+are possessive (``\s*+``) and words and look-aheads are bounded. Matches are read through
+``budget.finditer`` so a note's time budget is checked while they run. The ReDoS regression
+test (tests/unit/test_deid_redos.py) runs every configured recognizer on 20 kB worst cases.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from medinfer.preprocess.deid.budget import finditer
 
 __all__ = ["ClinicalRegexRecognizer", "Rule", "context_id_rule"]
 
@@ -34,14 +42,14 @@ class Rule:
 
 
 # An identifier value: starts with a letter or digit, holds at least one digit.
-ID_VALUE = r"(?P<phi>(?=[A-Z0-9-]*\d)[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){3,19})(?![A-Za-z0-9])"
+ID_VALUE = r"(?P<phi>(?=[A-Z0-9-]{0,19}\d)[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){3,19})(?![A-Za-z0-9])"
 
 
 def context_id_rule(context_words: Sequence[str], label: str, score: float = 0.9,
-                    value: str = ID_VALUE, gap: str = r"(?:\s*(?:(?:number|num|no|id|identifier)\b\.?|#))?") -> Rule:
+                    value: str = ID_VALUE, gap: str = r"(?:\s*+(?:(?:number|num|no|id|identifier)\b\.?|#))?") -> Rule:
     """``<context word> [number|no.|#] [:|#|is] <identifier>``, context matched case-insensitively."""
     words = "|".join(sorted(context_words, key=len, reverse=True))
-    rx = (r"(?i:\b(?:" + words + r"))" + r"(?i:" + gap + r")" + r"\s*(?:[:#=]|\bis\b)?\s*#?\s*" + value)
+    rx = (r"(?i:\b(?:" + words + r"))" + r"(?i:" + gap + r")" + r"\s*+(?:[:#=]|\bis\b)?\s*+#?\s*+" + value)
     return Rule(rx, label, score)
 
 
@@ -72,7 +80,7 @@ class ClinicalRegexRecognizer(EntityRecognizer):
                 ) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for rule in self.RULES:
-            for match in rule.regex.finditer(text):
+            for match in finditer(rule.regex, text):
                 for start, end, label, score in self.accept(match, rule, text):
                     results.append(RecognizerResult(label, start, end, score))
         return results

@@ -29,9 +29,9 @@ class ContextNameRecognizer(ClinicalRegexRecognizer):
 
     ENTITIES = ("NAME",)
     RULES = (
-        Rule(r"(?i:\b(?P<role>" + _ROLES + r"))\b[ \t]*[:,-]?[ \t]*(?:\((?:[a-z]+)\)[ \t]*)?" + _NAME, "NAME", 0.8),
-        Rule(r"(?i:\b(?:patient|pt|name|patient\s+name|re)\b[ \t]*:?[ \t]*)" + _LAST_FIRST, "NAME", 0.9),
-        Rule(r"(?m)^[ \t]*(?i:name|patient|pt)[ \t]*:[ \t]*" + _LAST_FIRST, "NAME", 0.9),
+        Rule(r"(?i:\b(?P<role>" + _ROLES + r"))\b[ \t]*+[:,-]?[ \t]*+(?:\([a-z]++\)[ \t]*+)?" + _NAME, "NAME", 0.8),
+        Rule(r"(?i:\b(?:patient|pt|name|patient\s+name|re)\b[ \t]*+:?[ \t]*+)" + _LAST_FIRST, "NAME", 0.9),
+        Rule(r"(?m)^[ \t]*+(?i:name|patient|pt)[ \t]*+:[ \t]*+" + _LAST_FIRST, "NAME", 0.9),
     )
 
     def accept(self, match, rule, text):

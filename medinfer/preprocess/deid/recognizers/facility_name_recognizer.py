@@ -16,11 +16,11 @@ _HEADS = (r"Hospitals?|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Health\s+S
           r"Dialysis\s+Center|Pharmacy|Medical\s+Group|Medical\s+Associates|Physicians|Pavilion|Sanatorium|"
           r"Care\s+Center|Children'?s\s+Hospital|Memorial|Imaging\s+Center|Laboratories|Associates|"
           r"Home\s+Health|Assisted\s+Living|Senior\s+Living|Manor|Retirement\s+(?:Home|Community)|VA\s+Medical\s+Center")
-_NAMEWORD = r"(?:[A-Z][\w'’-]*|&)"
+_NAMEWORD = r"(?:[A-Z][\w'’-]{0,39}+|&)"
 _FACILITY = re.compile(
     r"(?<![\w.])(?P<phi>(?:(?:St\.?|Saint|Mount|Mt\.?)[ \t]+)?" + _NAMEWORD
     + r"(?:[ \t]+(?:of|the|for|" + _NAMEWORD + r")){0,6}[ \t]+(?:" + _HEADS + r"))(?![\w'’])"
-    + r"(?:[ \t]+(?:of|at)[ \t]+(?P<tail>(?:[A-Z][\w'’.-]*)(?:[ \t]+[A-Z][\w'’.-]*){0,2}))?")
+    + r"(?:[ \t]+(?:of|at)[ \t]+(?P<tail>(?:[A-Z][\w'’.-]{0,39}+)(?:[ \t]++[A-Z][\w'’.-]{0,39}+){0,2}))?")
 _LEADING_JUNK = re.compile(r"^(?:(?:The|At|From|To|In|Seen|Transferred|Admitted|Discharged|Records|Per|Via|"
                            r"Called|Faxed|Sent|Follow|Followed|Outside|Prior|Previous|Our|Your|His|Her|Their|"
                            r"Patient|Pt|Contact|Dear|Dr\.?|Mr\.?|Mrs\.?|Ms\.?)[ \t]+)+")

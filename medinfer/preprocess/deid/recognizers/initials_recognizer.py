@@ -20,7 +20,7 @@ class InitialsRecognizer(ClinicalRegexRecognizer):
     RULES = (
         Rule(r"(?<![\w.])(?P<phi>[A-Z]\.[ ]?[A-Z]\.(?:[ ]?[A-Z]\.)?)(?![\w])", "NAME", 0.7),
         Rule(r"(?i:\b(?:transcribed(?:\s+by)?|initials|initialed|typed\s+by|scribe|tech|technologist|"
-             r"entered\s+by|by)\s*:?\s*)(?P<phi>[A-Z]\.[ ]?[A-Z]\.(?:[ ]?[A-Z]\.)?|[A-Z]{2,3}\b)", "NAME", 0.75),
+             r"entered\s+by|by)\s*+:?\s*+)(?P<phi>[A-Z]\.[ ]?[A-Z]\.(?:[ ]?[A-Z]\.)?|[A-Z]{2,3}\b)", "NAME", 0.75),
         Rule(r"(?:--|—|/|\b(?:discussed\s+with|per|cc)\b)[ \t]*(?P<phi>[A-Z]{2,3})(?=[ \t]*(?:,|\(|$|\n|/))", "NAME", 0.7),
         Rule(r"(?<![\w.])(?P<phi>[A-Z]{2,3}),?[ \t]+(?:RN|LPN|NP|PA-C|MD|CNA|RT|PT|OT)\b", "NAME", 0.75),
     )

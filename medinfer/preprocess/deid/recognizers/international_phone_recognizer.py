@@ -9,6 +9,9 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from medinfer.preprocess.deid.budget import finditer
+
+
 __all__ = ["InternationalPhoneRecognizer"]
 
 # A phone-shaped run: '+', '(' or a digit, then digits, spaces, dots, hyphens and parentheses, ending
@@ -68,7 +71,7 @@ class InternationalPhoneRecognizer(EntityRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
-        for m in _CANDIDATE.finditer(text):
+        for m in finditer(_CANDIDATE, text):
             raw = m.group("num")
             if text[m.end():m.end() + 1] == ":":       # a time: '2000 22:00'
                 continue

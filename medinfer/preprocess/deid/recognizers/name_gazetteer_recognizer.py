@@ -8,7 +8,9 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+
 from medinfer.preprocess.deid import lexicon
+from medinfer.preprocess.deid.budget import finditer
 from medinfer.preprocess.deid.vocab import ABBREVIATIONS, EPONYM_HEADS
 
 __all__ = ["NameGazetteerRecognizer"]
@@ -42,7 +44,7 @@ class NameGazetteerRecognizer(EntityRecognizer):
     @staticmethod
     def _tokens(text: str) -> list[tuple[int, int, str, str]]:
         out = []
-        for m in lexicon.WORD.finditer(text):
+        for m in finditer(lexicon.WORD, text):
             word = lexicon.core(m.group())
             s, e = m.start(), m.start() + len(word)
             if (s and (text[s - 1].isdigit() or text[s - 1] == "_")) or text[e:e + 1].isdigit():

@@ -19,8 +19,8 @@ class PhoneFaxRecognizer(ClinicalRegexRecognizer):
     ENTITIES = ("PHONE", "FAX")
     RULES = (
         Rule(r"(?<![\w+])(?P<phi>(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
-             r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?)(?!\d)", "PHONE", 0.85),
-        Rule(r"(?i:\b(?:phone|tel|fax|cell|pager|ext)\b\.?\s*[:#]?\s*)(?P<phi>\d{4,5})(?!\d)", "PHONE", 0.6),
+             r"(?:\s*+(?:x|ext\.?|extension)\s*+\d{1,5})?)(?!\d)", "PHONE", 0.85),
+        Rule(r"(?i:\b(?:phone|tel|fax|cell|pager|ext)\b\.?\s*+[:#]?\s*+)(?P<phi>\d{4,5})(?!\d)", "PHONE", 0.6),
     )
 
     def accept(self, match, rule, text):

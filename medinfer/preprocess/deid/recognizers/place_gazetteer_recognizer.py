@@ -7,7 +7,9 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+
 from medinfer.preprocess.deid import lexicon
+from medinfer.preprocess.deid.budget import finditer
 
 __all__ = ["PlaceGazetteerRecognizer"]
 
@@ -39,7 +41,7 @@ class PlaceGazetteerRecognizer(EntityRecognizer):
         out: list[RecognizerResult] = []
         lowered = text.lower()
         pos = 0
-        for m in lexicon.WORD.finditer(text):
+        for m in finditer(lexicon.WORD, text):
             if m.start() < pos or not m.group()[0].isupper():
                 continue
             word = lexicon.core(m.group())

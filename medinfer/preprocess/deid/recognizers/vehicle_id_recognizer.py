@@ -10,7 +10,7 @@ from medinfer.preprocess.deid.recognizers.clinical_regex_recognizer import (
 
 __all__ = ["VehicleIdRecognizer"]
 
-_PLATE = r"(?P<phi>(?=[A-Z0-9 •·-]*\d)[A-Z0-9]{1,4}[ •·-]?[A-Z0-9]{1,7})(?![A-Za-z0-9])"
+_PLATE = r"(?P<phi>(?=[A-Z0-9 •·-]{0,11}\d)[A-Z0-9]{1,4}[ •·-]?[A-Z0-9]{1,7})(?![A-Za-z0-9])"
 
 
 class VehicleIdRecognizer(ClinicalRegexRecognizer):
@@ -22,5 +22,5 @@ class VehicleIdRecognizer(ClinicalRegexRecognizer):
              "VEHICLE_ID", 0.7),
         context_id_rule([r"VIN", r"vehicle\s+identification", r"vehicle"], "VEHICLE_ID", 0.9),
         context_id_rule([r"license\s+plate", r"licence\s+plate", r"plate", r"tag", r"registration"],
-                        "VEHICLE_ID", 0.85, value=_PLATE, gap=r"(?:\s*(?:(?:number|no)\b\.?|#))?"),
+                        "VEHICLE_ID", 0.85, value=_PLATE, gap=r"(?:\s*+(?:(?:number|no)\b\.?|#))?"),
     )

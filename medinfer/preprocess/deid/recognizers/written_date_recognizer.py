@@ -8,6 +8,9 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from medinfer.preprocess.deid.budget import finditer
+
+
 __all__ = ["WrittenDateRecognizer"]
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -67,7 +70,7 @@ class WrittenDateRecognizer(EntityRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
-        for m in _YEAR_AT.finditer(text):
+        for m in finditer(_YEAR_AT, text):
             before = _WORD_BEFORE.search(text, max(0, m.start() - 12), m.start())
             if before and before.group(1).lower() in _YEAR_CUES:
                 out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), 0.6))
@@ -75,6 +78,6 @@ class WrittenDateRecognizer(EntityRecognizer):
         for (rx, score), needle in zip(_RULES, _NEEDLES):
             if needle and needle not in lowered:
                 continue
-            for m in rx.finditer(text):
+            for m in finditer(rx, text):
                 out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), score))
         return out
