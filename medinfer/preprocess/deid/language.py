@@ -13,10 +13,12 @@ English notes are full of names and places from other languages ("Pt Maria Guada
 Hernández", "Wei Zhang from Guangzhou"), so the gate judges the *prose*, not the names:
 
 - evidence = the words that do not start with a capital letter (names, places, titles and
-  abbreviations are capitalised; scripts without case, such as Arabic or Chinese, count in
-  full), each at least two letters long;
-- fewer than ``min_letters`` letters of evidence (CJK characters count three each) -> accepted:
-  too little prose to judge, and nothing in it that the English rules would handle worse;
+  abbreviations are capitalised), each at least two letters long. Words in scripts without
+  case (Arabic, Chinese...) count too, except when they weigh less than twice the cased prose
+  (CJK characters weigh three letters): then they are names inside English prose
+  ("Pt محمد عبد الله seen today") and the cased prose alone is judged;
+- fewer than ``min_letters`` letters of evidence -> accepted: too little prose to judge, and
+  nothing in it that the English rules would handle worse;
 - otherwise refused only when the detector puts ``min_confidence`` (default 0.6) on one
   unsupported language *and* less than ``max_supported_confidence`` (0.2) on all supported
   ones together; anything less certain is accepted.
@@ -67,14 +69,22 @@ class LanguageGate:
                           .with_preloaded_language_models().build())
 
     @staticmethod
-    def evidence(text: str) -> str:
-        """The prose words of ``text``: not capitalised, at least two letters."""
-        return " ".join(w for w in _WORD.findall(text) if not w[0].isupper() and len(w) >= 2)
+    def evidence(text: str) -> tuple[str, int]:
+        """The prose words of ``text`` (see the module docstring) and their weight in letters."""
+        cased, caseless = [], []
+        for w in _WORD.findall(text):
+            if len(w) < 2 or w[0].isupper():
+                continue
+            (cased if w[0].islower() else caseless).append(w)
+        cased_weight = sum(len(w) for w in cased)
+        caseless_weight = sum(len(w) + 2 * len(_CJK.findall(w)) for w in caseless)
+        if caseless_weight < 2 * cased_weight:
+            return " ".join(cased), cased_weight
+        return " ".join(cased + caseless), cased_weight + caseless_weight
 
     def detect(self, text: str) -> str | None:
         """The unsupported language ``text`` is written in (ISO 639-1), or ``None`` when it may pass."""
-        prose = self.evidence(text)
-        letters = sum(c.isalpha() for c in prose) + 2 * len(_CJK.findall(prose))
+        prose, letters = self.evidence(text)
         if letters < self.min_letters:
             return None
         values = self._detector.compute_language_confidence_values(prose)
