@@ -232,9 +232,11 @@ def main() -> None:
             print(f"    throughput ratio medinfer/presidio: {rates[0] / rates[2]:.2f}x per note, "
                   f"{rates[1] / rates[2]:.2f}x batch")
         sources = sorted({n["source"] for n in notes})
-        if len(sources) > 1:
-            for source in sources:
-                idx = [i for i, n in enumerate(notes) if n["source"] == source]
+        groups = sources + sorted({f"{n['source']}/{n['origin']}" for n in notes if n.get("origin")})
+        if len(groups) > 1:
+            for source in groups:
+                idx = [i for i, n in enumerate(notes)
+                       if source in (n["source"], f"{n['source']}/{n.get('origin')}")]
                 sub = [notes[i] for i in idx]
                 report(f"[{source}] ({len(idx)})", score(sub, [preds[0][i] for i in idx]), float("nan"))
                 if len(systems) > 2:
