@@ -10,7 +10,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 
 from medinfer.preprocess.deid import lexicon
-from medinfer.preprocess.deid.budget import finditer
+from medinfer.preprocess.deid.budget import checkpoint
 from medinfer.preprocess.deid.vocab import ABBREVIATIONS, EPONYM_HEADS
 
 __all__ = ["NameGazetteerRecognizer"]
@@ -44,7 +44,7 @@ class NameGazetteerRecognizer(EntityRecognizer):
     @staticmethod
     def _tokens(text: str) -> list[tuple[int, int, str, str]]:
         out = []
-        for m in finditer(lexicon.WORD, text):
+        for m in lexicon.WORD.finditer(text):
             word = lexicon.core(m.group())
             s, e = m.start(), m.start() + len(word)
             if (s and (text[s - 1].isdigit() or text[s - 1] == "_")) or text[e:e + 1].isdigit():
@@ -75,6 +75,7 @@ class NameGazetteerRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
+        checkpoint()                         # word scans are linear; one budget check per note
         tokens = self._tokens(text)
         out: list[RecognizerResult] = []
         i = 0

@@ -9,7 +9,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 
 from medinfer.preprocess.deid import lexicon
-from medinfer.preprocess.deid.budget import finditer
+from medinfer.preprocess.deid.budget import checkpoint
 
 __all__ = ["PlaceGazetteerRecognizer"]
 
@@ -37,11 +37,12 @@ class PlaceGazetteerRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
+        checkpoint()                         # word scans are linear; one budget check per note
         places = lexicon.place_names()
         out: list[RecognizerResult] = []
         lowered = text.lower()
         pos = 0
-        for m in finditer(lexicon.WORD, text):
+        for m in lexicon.WORD.finditer(text):
             if m.start() < pos or not m.group()[0].isupper():
                 continue
             word = lexicon.core(m.group())

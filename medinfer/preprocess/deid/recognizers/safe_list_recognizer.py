@@ -9,7 +9,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 
 from medinfer.preprocess.deid import lexicon
-from medinfer.preprocess.deid.budget import finditer
+from medinfer.preprocess.deid.budget import checkpoint, finditer
 from medinfer.preprocess.deid.vocab import ABBREVIATIONS, CREDENTIALS, EPONYM_HEADS, GENERIC_FACILITY_WORDS
 
 __all__ = ["SafeListRecognizer"]
@@ -64,6 +64,7 @@ class SafeListRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
+        checkpoint()                         # word scans are linear; one budget check per note
         out: list[RecognizerResult] = []
         for cue in finditer(_FACILITY_CUE, text):
             run = _RUN.match(text, cue.end())
@@ -74,7 +75,7 @@ class SafeListRecognizer(EntityRecognizer):
                     and any(w not in GENERIC_FACILITY_WORDS and w not in lexicon.CLINICAL_SAFE for w in words)):
                 out.append(RecognizerResult("LOCATION", run.start(), run.start() + len(lexicon.core(run.group())),
                                             self.score))
-        for m in finditer(lexicon.WORD, text):
+        for m in lexicon.WORD.finditer(text):
             word = lexicon.core(m.group())
             if not word[0].isupper() or len(word) < 2:
                 continue
