@@ -11,7 +11,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 
 from medinfer.preprocess.deid import lexicon
-from medinfer.preprocess.deid.budget import finditer
+from medinfer.preprocess.deid.budget import checkpoint
 from medinfer.preprocess.deid.vocab import STATE_CODES
 
 __all__ = ["InternationalAddressRecognizer"]
@@ -112,9 +112,10 @@ class InternationalAddressRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
+        checkpoint()                         # linear scans; one budget check per note
         out: list[RecognizerResult] = []
         for rx in _STREETS:
-            for m in finditer(rx, text):
+            for m in rx.finditer(text):
                 s, e = m.span("phi")
                 value = m.group("phi")
                 if not any(c.isdigit() for c in value) and rx is not _STREETS[1]:
@@ -128,15 +129,15 @@ class InternationalAddressRecognizer(EntityRecognizer):
                     e -= 1
                 out.append(RecognizerResult("LOCATION", s, e, self.score))
         for rx in _POSTCODES:
-            for m in finditer(rx, text):
+            for m in rx.finditer(text):
                 out.append(RecognizerResult("LOCATION", m.start("phi"), m.end("phi"), self.postcode_score))
-        for m in finditer(_NAME_NUMBER, text):
+        for m in _NAME_NUMBER.finditer(text):
             words = lexicon.WORD.findall(m.group("phi"))
             if (any(lexicon.is_safe(w) for w in words) or any(lexicon.zipf(w.lower()) >= 4.0 for w in words[:1])
                     or min(lexicon.zipf(w.lower()) for w in words) >= 3.0):
                 continue
             out.append(RecognizerResult("LOCATION", m.start("phi"), m.end("phi"), 0.55))
-        for m in finditer(_CODE_CITY, text):
+        for m in _CODE_CITY.finditer(text):
             if lexicon.is_safe(m.group("city").split()[0]):
                 continue
             # '<street>, <code> <city>': the comma-separated part before the code is the street
@@ -147,7 +148,7 @@ class InternationalAddressRecognizer(EntityRecognizer):
                 out.append(RecognizerResult("LOCATION", before.start("street"), before.end("street"), self.score))
             out.append(RecognizerResult("LOCATION", m.start("code"), m.end("code"), self.postcode_score))
             out.append(RecognizerResult("LOCATION", m.start("city"), m.end("city"), self.postcode_score))
-        for m in finditer(_ADDRESS_CUE, text):
+        for m in _ADDRESS_CUE.finditer(text):
             s, e = m.span("phi")
             stop = _CLAUSE_END.search(text, s, e)
             if stop:
@@ -157,10 +158,10 @@ class InternationalAddressRecognizer(EntityRecognizer):
             value = text[s:e]
             if any(c.isdigit() for c in value) and not all(lexicon.is_safe(w) for w in lexicon.WORD.findall(value)):
                 out.extend(RecognizerResult("LOCATION", ps, pe, self.score) for ps, pe in _without_regions(text, s, e))
-        for m in finditer(_ZIP_CUE, text):
+        for m in _ZIP_CUE.finditer(text):
             if any(c.isdigit() for c in m.group("phi")):
                 out.append(RecognizerResult("LOCATION", m.start("phi"), m.end("phi"), self.score))
-        for m in finditer(_ZIP_AFTER, text):
+        for m in _ZIP_AFTER.finditer(text):
             if lexicon.is_safe(m.group("city").split()[-1]):
                 continue
             out.append(RecognizerResult("LOCATION", m.start("code"), m.end("code"), self.postcode_score))

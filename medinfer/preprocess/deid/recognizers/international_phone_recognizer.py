@@ -9,7 +9,7 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from medinfer.preprocess.deid.budget import finditer
+from medinfer.preprocess.deid.budget import checkpoint
 
 
 __all__ = ["InternationalPhoneRecognizer"]
@@ -70,8 +70,9 @@ class InternationalPhoneRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
+        checkpoint()                         # linear scans; one budget check per note
         out: list[RecognizerResult] = []
-        for m in finditer(_CANDIDATE, text):
+        for m in _CANDIDATE.finditer(text):
             raw = m.group("num")
             if text[m.end():m.end() + 1] == ":":       # a time: '2000 22:00'
                 continue

@@ -9,7 +9,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 
 from medinfer.preprocess.deid import lexicon
-from medinfer.preprocess.deid.budget import checkpoint, finditer
+from medinfer.preprocess.deid.budget import checkpoint
 from medinfer.preprocess.deid.vocab import ABBREVIATIONS, CREDENTIALS, EPONYM_HEADS, GENERIC_FACILITY_WORDS
 
 __all__ = ["SafeListRecognizer"]
@@ -66,7 +66,7 @@ class SafeListRecognizer(EntityRecognizer):
                 ) -> list[RecognizerResult]:
         checkpoint()                         # word scans are linear; one budget check per note
         out: list[RecognizerResult] = []
-        for cue in finditer(_FACILITY_CUE, text):
+        for cue in _FACILITY_CUE.finditer(text):
             run = _RUN.match(text, cue.end())
             if not run:
                 continue

@@ -8,7 +8,7 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from medinfer.preprocess.deid.budget import finditer
+from medinfer.preprocess.deid.budget import checkpoint
 
 
 __all__ = ["WrittenDateRecognizer"]
@@ -69,8 +69,9 @@ class WrittenDateRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
+        checkpoint()                         # linear scans; one budget check per note
         out: list[RecognizerResult] = []
-        for m in finditer(_YEAR_AT, text):
+        for m in _YEAR_AT.finditer(text):
             before = _WORD_BEFORE.search(text, max(0, m.start() - 12), m.start())
             if before and before.group(1).lower() in _YEAR_CUES:
                 out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), 0.6))
@@ -78,6 +79,6 @@ class WrittenDateRecognizer(EntityRecognizer):
         for (rx, score), needle in zip(_RULES, _NEEDLES):
             if needle and needle not in lowered:
                 continue
-            for m in finditer(rx, text):
+            for m in rx.finditer(text):
                 out.append(RecognizerResult("DATE", m.start("phi"), m.end("phi"), score))
         return out
