@@ -65,7 +65,9 @@ def deid(
             chunk: list[tuple[Path, str]] = []
             for path in files[i:i + _CHUNK]:
                 try:
-                    chunk.append((path, engine.check_text(path.read_bytes(), str(path.name))))
+                    text = engine.check_text(path.read_bytes(), str(path.name))
+                    engine.check_language(text, str(path.name))   # refused files are reported, the rest go on
+                    chunk.append((path, text))
                 except OSError as exc:
                     err.print(f"error: {path}: cannot read ({type(exc).__name__})")
                     failed += 1
@@ -76,8 +78,15 @@ def deid(
                     progress.advance(task)
             if not chunk:
                 continue
-            results = engine.deidentify_batch(
-                [{"text": text, "operator": operator, "patient_key": patient_key} for _, text in chunk])
+            try:
+                results = engine.deidentify_batch(
+                    [{"text": text, "operator": operator, "patient_key": patient_key} for _, text in chunk])
+            except MedinferError as exc:   # the chunk's time budget ran out: nothing of it is written
+                for path, _ in chunk:
+                    err.print(f"error: {path}: {exc.detail}")
+                failed += len(chunk)
+                progress.advance(task, len(chunk))
+                continue
             for (path, _), result in zip(chunk, results):
                 target = (out_dir or path.parent) / (path.name + suffix)
                 payload = orjson.dumps(result.to_dict()) + b"\n" if as_json else result.text.encode("utf-8")

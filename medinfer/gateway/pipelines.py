@@ -14,6 +14,7 @@ forwards it to Triton as is. DICOM headers (where the PHI is) never reach Triton
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Callable
 from typing import Any
@@ -107,9 +108,13 @@ class TextPipeline:
     async def run(self, entry: CatalogEntry, text: str, deadline: Deadline, request_id: str,
                   headers: dict[str, str] | None = None, patient_key: str | None = None,
                   gate: Callable[[str], OodDecision] | None = None) -> TextOutcome:
-        """``gate`` sees the de-identified text (PHI as ``[LABEL]``) before Triton; it raises to refuse."""
+        """``gate`` sees the de-identified text (PHI as ``[LABEL]``) before Triton; it raises to refuse.
+
+        Building that view and the gate's regexes are linear but CPU work on up to 100,000
+        characters, so both run in a worker thread: the event loop keeps serving other requests."""
         clean, counts, entities = await self.deidentify(text, deadline, headers, patient_key)
-        decision = gate(self.tagged(text, entities)) if gate is not None else None
+        decision = (await asyncio.to_thread(lambda: gate(self.tagged(text, entities)))
+                    if gate is not None else None)
         spec = entry.metadata["input"]
         tensor = V2Tensor(spec["name"], "BYTES", [1, 1], np.array([[clean.encode("utf-8")]], dtype=np.object_))
         outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,

@@ -51,7 +51,9 @@ class GatewaySettings(SecuritySettings):
     )
     text_deid_operator: Literal["surrogate", "tag", "redact", "mask"] = Field(
         "surrogate", description="How PHI is replaced before a note reaches a text model (surrogate keeps the prose "
-        "natural for embeddings; consistent per patient with X-Patient-Key).",
+        "natural for embeddings; consistent per patient with X-Patient-Key). De-identification is fail-closed: "
+        "the preprocessor's 422 unsupported-language (MEDINFER_PREPROCESS_DEID_LANGUAGES) is relayed and a timeout "
+        "(MEDINFER_PREPROCESS_DEID_NOTE_BUDGET_MS) or outage answers 503; in both cases nothing reaches Triton.",
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     upstream_timeout_s: float = Field(10.0, description="Per-hop timeout for a call to the preprocessor or Triton.")

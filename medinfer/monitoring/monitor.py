@@ -104,6 +104,9 @@ class DriftMonitor:
     def __init__(self, config: MonitorConfig | None = None, metrics: DriftMetrics | None = None) -> None:
         self.config = config or MonitorConfig()
         self.metrics = metrics or DriftMetrics()
+        # The text gate runs in a worker thread (its regexes are CPU work kept off the event loop),
+        # so the counters it updates are guarded.
+        self._count_lock = threading.Lock()
         self._monitors: dict[tuple[str, str], ModelMonitor] = {}
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -146,12 +149,13 @@ class DriftMonitor:
 
     # ---- request path --------------------------------------------------------------------------
     def _decide(self, mon: ModelMonitor, decision: OodDecision, new_request: bool = True) -> OodDecision:
-        if new_request:
-            mon.checked += 1
-        if decision.ood and mon.policy != "off":
-            reason = decision.reason or "unknown"
-            mon.ood_counts[reason] = mon.ood_counts.get(reason, 0) + 1
-            self.metrics.count_ood(mon.model, mon.version, reason)
+        with self._count_lock:
+            if new_request:
+                mon.checked += 1
+            if decision.ood and mon.policy != "off":
+                reason = decision.reason or "unknown"
+                mon.ood_counts[reason] = mon.ood_counts.get(reason, 0) + 1
+                self.metrics.count_ood(mon.model, mon.version, reason)
         return enforce(decision, mon.policy)
 
     def check(self, model: str, version: str, x: np.ndarray) -> OodDecision:

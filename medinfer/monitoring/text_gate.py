@@ -32,17 +32,37 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 INJECTION_PATTERNS: tuple[str, ...] = (
     r"\bignore\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier)\s+(?:instructions|prompts?|rules)",
     r"\bdisregard\s+(?:all\s+|the\s+)?(?:previous|prior|above|system)\b",
-    r"\bforget\s+(?:all\s+|everything\s+)?(?:you|your|previous)\b.*\b(?:instructions|rules|told)\b",
     r"\byou\s+are\s+now\s+(?:a|an|in)\b",
     r"\b(?:system|developer)\s+prompt\b",
     r"\bact\s+as\s+(?:a|an)\s+(?:unrestricted|jailbroken|different)\b",
     r"\bjailbreak\b|\bDAN\s+mode\b|\bdeveloper\s+mode\b",
     r"<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>",
-    r"\[/?INST\]|<</?SYS>>|^\s*###\s*(?:instruction|system)\b",
+    r"\[/?INST\]|<</?SYS>>|^[^\S\n]*+###\s*+(?:instruction|system)\b",
     r"\b(?:reveal|print|output)\s+(?:your|the)\s+(?:system\s+)?(?:prompt|instructions)\b",
     r"\bdo\s+not\s+follow\s+(?:your|the)\s+(?:rules|guidelines|instructions)\b",
 )
 _INJECTION = re.compile("|".join(f"(?:{p})" for p in INJECTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
+# "forget ... you/your/previous" followed later on the same line by "instructions/rules/told".
+# As one regex (``forget…\b.*\b(?:instructions…)``) every "forget" rescans the rest of its line:
+# quadratic ("forget you " * 2000 took 0.47 s). ``_forget_injection`` scans each line once.
+_FORGET = re.compile(r"\bforget\s++(?:all\s++|everything\s++)?(?:you|your|previous)\b", re.IGNORECASE)
+_FORGET_OBJECT = re.compile(r"\b(?:instructions|rules|told)\b", re.IGNORECASE)
+
+
+def _forget_injection(text: str) -> bool:
+    """Same matches as the single regex above, in linear time: after a "forget" phrase only the
+    part of its line not already searched is searched for the object word."""
+    searched_to = -1
+    m = _FORGET.search(text)
+    while m is not None:
+        line_end = text.find("\n", m.end())
+        line_end = len(text) if line_end < 0 else line_end
+        if line_end > searched_to:
+            if _FORGET_OBJECT.search(text, max(m.end(), searched_to), line_end):
+                return True
+            searched_to = line_end
+        m = _FORGET.search(text, m.start() + 1)
+    return False
 
 CLINICAL_TERMS: frozenset[str] = frozenset("""
 patient pt history hx presents presented presenting complains complaint denies reports admitted admission
@@ -90,7 +110,7 @@ class TextGate:
         words = _WORD.findall(stripped)
         if not words:
             return OodDecision(True, "empty")
-        if _INJECTION.search(stripped):
+        if _INJECTION.search(stripped) or _forget_injection(stripped):
             return OodDecision(True, "prompt-injection")
         if len(words) < self.min_words:
             return OodDecision(True, "too-short")

@@ -46,9 +46,10 @@ class PreprocessSettings(ServiceSettings):
     deid_min_score: float = Field(0.4, ge=0, le=1, description="Entities scoring lower are not reported or replaced.")
     deid_max_shift_days: int = Field(365, ge=1, le=3650, description="Largest per-patient date shift, in days.")
     deid_note_budget_ms: int = Field(
-        15_000, ge=1, description="Time budget per note (a batch gets it once per item). A note not de-identified "
+        8_000, ge=1, description="Time budget per note (a batch gets it once per item). A note not de-identified "
         "within it is answered 503 deidentification-timeout and nothing of it is returned (fail-closed). A "
-        "100,000-character note takes about 5 s on one busy core.")
+        "100,000-character note takes about 5 s on one busy core; keep it below the gateway's upstream_timeout_s "
+        "(10 s) so the preprocessor, not the gateway's hop timeout, ends an overlong note.")
     deid_pipelines: int = Field(
         2, ge=1, le=64, description="spaCy pipeline copies (~30 MB each): how many notes run NER at the same time. "
         "Notes beyond it wait for a free copy within their budget.")

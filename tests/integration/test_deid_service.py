@@ -49,3 +49,14 @@ def test_canaries_appear_only_in_the_callers_response(preprocessor: ServiceProce
         assert canary not in sur.text and canary not in batch.text
         assert all(canary not in e.text for e in errors)
         assert canary not in log, canary
+
+
+def test_a_spanish_note_is_refused_and_nothing_of_it_is_logged(preprocessor: ServiceProcess) -> None:
+    spanish = ("Paciente Zebulon Quixley, MRN 00987123, refiere dolor torácico desde ayer y no tiene fiebre. "
+               "Teléfono 917-555-0142.")
+    r = requests.post(preprocessor.url + "/v1/deidentify", json={"text": spanish, "operator": "tag"}, timeout=30)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "unsupported-language" and r.json()["language"] == "es"
+    log = preprocessor.log()
+    for canary in [*CANARIES, "torácico", "Teléfono"]:
+        assert canary not in r.text and canary not in log

@@ -46,3 +46,16 @@ def test_stdin_json(env) -> None:
 def test_unknown_operator_exits_2(env) -> None:
     result = CliRunner().invoke(app, ["deid", "-o", "shred"], input="x")
     assert result.exit_code == 2 and "operator" in result.output
+
+
+def test_a_file_in_another_language_is_refused_by_name_and_the_rest_are_written(env) -> None:
+    en, es = env / "en.txt", env / "es.txt"
+    en.write_text("Mr. Zebulon Quixley seen 03/14/2021 for chest pain.\n")
+    es.write_text("El paciente Zebulon Quixley refiere dolor torácico desde ayer, sin fiebre ni disnea.\n")
+    result = CliRunner().invoke(app, ["deid", str(en), str(es)])
+    assert result.exit_code == 1
+    assert "es.txt" in result.output and "'es'" in result.output and "Quixley" not in result.output
+    assert "torácico" not in result.output
+    assert (env / "en.txt.deid.txt").exists() and not (env / "es.txt.deid.txt").exists()
+    stdin = CliRunner().invoke(app, ["deid"], input="Le patient se plaint de douleurs thoraciques depuis hier soir.")
+    assert stdin.exit_code == 1 and "'fr'" in stdin.output and "douleurs" not in stdin.output

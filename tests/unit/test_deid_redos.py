@@ -64,6 +64,8 @@ WORST_CASES = {
     "street-words": _rep("12 ", "Aa "),
     "last-first": _rep("", "Aa, "),
     "forget": _rep("", "forget you "),
+    "long-url": _rep("see https://x.org/", "a"),
+    "street-units": _rep("12 Elm St ", "Apt "),
 }
 
 RECOGNIZERS = [e.name for e in DeidConfig.load().recognizers if e.name != "SpacyNerRecognizer"]
@@ -93,17 +95,22 @@ def engine():
     return DeidEngine(TEST_SECRET, pipelines=2, note_budget_s=30.0)
 
 
-def test_engine_finishes_every_worst_case(engine) -> None:
-    """The whole analysis (sentence split, spaCy, twenty recognizers, name propagation)."""
+def test_engine_finishes_every_worst_case_within_the_default_budget(engine) -> None:
+    """The whole analysis (language gate, sentence split, spaCy, the recognizers, name propagation)
+    on each worst case finishes inside the default per-note budget, so none of them is refused.
+    spaCy's NER is linear but the slowest part here: "A-" * 10000 is 20,000 tokens (~2 s)."""
+    from medinfer.preprocess.settings import PreprocessSettings
+
+    bound = PreprocessSettings.model_fields["deid_note_budget_ms"].default / 1000
     slow = {}
     for case, text in WORST_CASES.items():
         start = time.perf_counter()
         try:
-            engine.deidentify(text, "tag")
+            engine.deidentify(text, "surrogate", "patient-1")   # surrogates re-read every span
         except ValidationFailed:   # whitespace only, or refused by the language gate: timed all the same
             pass
         took = time.perf_counter() - start
-        if took > 5 * LIMIT_S:
+        if took > bound:
             slow[case] = round(took, 2)
     assert not slow, f"the engine is slow on {slow}"
 

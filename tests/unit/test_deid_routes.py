@@ -147,3 +147,32 @@ def test_production_refuses_to_start_without_a_secret(tmp_path) -> None:
     dev = PreprocessSettings(home=tmp_path)
     assert dev.deid_secret_bytes() == dev.deid_secret_bytes() and len(dev.deid_secret_bytes()) >= 32
     assert (tmp_path / "keys" / "deid.secret").stat().st_mode & 0o077 == 0
+
+
+SPANISH = ("Paciente Zebulon Quixley, MRN 00987123, refiere dolor torácico desde ayer y no tiene fiebre. "
+           "Se recomienda control en consulta externa.")
+
+
+def test_a_note_in_another_language_is_refused_without_echo(client, log_stream) -> None:
+    for path, body in (("/v1/deidentify", {"text": SPANISH, "operator": "tag"}),
+                       ("/v1/deidentify/batch", {"items": [{"text": NOTE}, {"text": SPANISH}], "operator": "tag"})):
+        r = client.post(path, json=body)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        problem = r.json()
+        assert problem["code"] == "unsupported-language" and problem["language"] == "es"
+        assert problem["supported"] == ["en"]
+        for canary in [*CANARIES, "torácico", "consulta"]:
+            assert canary not in r.text and canary not in log_stream.getvalue()
+
+
+def test_a_note_over_its_budget_is_answered_503_without_echo(tmp_path, log_stream) -> None:
+    settings = PreprocessSettings(home=tmp_path, deid_secret="s" * 40, deid_note_budget_ms=1, deid_pipelines=1)
+    slow = Client(create_app(settings))
+    r = slow.post("/v1/deidentify", json={"text": NOTE * 10, "operator": "tag"})
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "deidentification-timeout" and "retry-after" in r.headers
+    for canary in CANARIES:
+        assert canary not in r.text and canary not in log_stream.getvalue()
+    assert slow.app.state.metrics.deid_failures._value.get() == 1   # the de-identification alert counts it

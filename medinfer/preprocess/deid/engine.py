@@ -89,7 +89,7 @@ class DeidEngine:
 
     def __init__(self, secret: bytes | str, *, config: DeidConfig | None = None, max_chars: int = 100_000,
                  min_score: float = 0.4, max_shift_days: int = 365, batch_size: int = 16,
-                 max_batch_items: int = 256, note_budget_s: float | None = 10.0, pipelines: int = 2,
+                 max_batch_items: int = 256, note_budget_s: float | None = 8.0, pipelines: int = 2,
                  languages: Sequence[str] | None = ("en",)) -> None:
         """``note_budget_s``: seconds per note (``None``: unbounded, for offline runs);
         ``pipelines``: spaCy copies, the number of analyses that run NER at once;
