@@ -14,6 +14,7 @@ Hierarchy (every class carries its HTTP status and a stable ``code``)::
     ├── UnsupportedMediaType (415 unsupported-media-type)
     ├── ValidationFailed (422 validation-failed)  names the offending field, never its value
     ├── RateLimited (429 rate-limited)            adds Retry-After
+    ├── BadGateway (502 bad-gateway)              the backend answered, but failed this request
     ├── BackendUnavailable (503 backend-unavailable) adds Retry-After
     └── DeadlineExceeded (504 deadline-exceeded)
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "INPUT_FAILURE_HEADER",
     "PROBLEM_CONTENT_TYPE",
     "MedinferError",
     "BadRequest",
@@ -39,6 +41,7 @@ __all__ = [
     "UnsupportedMediaType",
     "ValidationFailed",
     "RateLimited",
+    "BadGateway",
     "BackendUnavailable",
     "DeadlineExceeded",
     "problem_type",
@@ -50,6 +53,11 @@ PROBLEM_TYPE_BASE = "urn:medinfer:problem:"
 
 def problem_type(code: str) -> str:
     return PROBLEM_TYPE_BASE + code
+
+
+#: Set by a service on a 5xx that is about this input, not the service's health (a note that exceeds its
+#: de-identification budget): the gateway relays it once, without retrying or counting it towards a circuit.
+INPUT_FAILURE_HEADER = "Medinfer-Failure"
 
 
 class MedinferError(Exception):
@@ -105,7 +113,13 @@ class Unauthorized(MedinferError):
 
 
 class Forbidden(MedinferError):
+    """Every 403 says why in the RFC 6750 (section 3.1) way; the scope checks add ``scope="..."``."""
+
     status, code, title = 403, "forbidden", "Insufficient scope"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        super().__init__(detail, **kw)
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="medinfer", error="insufficient_scope"')
 
 
 class NotFound(MedinferError):
@@ -143,6 +157,10 @@ class RateLimited(MedinferError):
     def __init__(self, detail: str | None = None, *, retry_after: int = 1, **kw: Any) -> None:
         super().__init__(detail, **kw)
         self.headers.setdefault("Retry-After", str(max(1, int(retry_after))))
+
+
+class BadGateway(MedinferError):
+    status, code, title = 502, "bad-gateway", "Backend failed the request"
 
 
 class BackendUnavailable(MedinferError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import zlib
 from typing import Any
 
 import orjson
@@ -18,8 +19,11 @@ from starlette.types import Scope
 
 from medinfer.common.errors import (
     PROBLEM_CONTENT_TYPE,
+    BadRequest,
     MalformedJSON,
     MedinferError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -32,6 +36,8 @@ __all__ = [
     "request_id_of",
     "parse_json_body",
     "opaque_request_id",
+    "request_source",
+    "decode_content",
 ]
 
 log = logging.getLogger("medinfer.http")
@@ -80,7 +86,7 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, str | None]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(MedinferError)
     async def _medinfer(request: Request, exc: MedinferError) -> Response:
-        if request.url.path.startswith("/v2/"):
+        if _is_v2(request.url.path):
             # KServe v2 clients (tritonclient) read the message from an "error" member.
             exc.extra.setdefault("error", exc.detail)
         return problem_response(exc, request_id_of(request))
@@ -105,7 +111,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         err.title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         if exc.headers:
             err.headers.update(exc.headers)
-        if request.url.path.startswith("/v2/"):
+        if _is_v2(request.url.path):
             err.extra["error"] = err.detail
         return problem_response(err, request_id_of(request))
 
@@ -113,7 +119,34 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception) -> Response:
         # Type only: the message or traceback may quote the input.
         log.error("unhandled error", extra={"request_id": request_id_of(request), "code": type(exc).__name__})
-        return problem_response(MedinferError("internal error; see the service log by request id"), request_id_of(request))
+        err = MedinferError("internal error; see the service log by request id")
+        if _is_v2(request.url.path):
+            err.extra["error"] = err.detail
+        return problem_response(err, request_id_of(request))
+
+
+def _is_v2(path: str) -> bool:
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """A request body as sent before ``Content-Encoding`` (gzip, deflate; what tritonclient's
+    ``request_compression_algorithm`` sends), never larger than ``limit`` once decoded (413: no zip bombs)."""
+    coding = (encoding or "identity").strip().lower()
+    if coding == "identity":
+        return body
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        raise UnsupportedMediaType("Content-Encoding must be gzip, deflate or identity", code="unsupported-encoding")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib framing, detected from the header
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise BadRequest("request body is not valid " + coding, code="malformed-encoding") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decoded request body exceeds the limit of {limit} bytes")
+    if not inflater.eof:
+        raise BadRequest("request body is not valid " + coding, code="malformed-encoding")
+    return out
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -133,6 +166,13 @@ _OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}
 
 def new_request_id() -> str:
     return secrets.token_hex(12)
+
+
+def request_source(scope) -> str:
+    """The TCP peer's address, the unit failed-authentication limits count per (forwarded headers are not
+    trusted: behind an Ingress this is the ingress pod)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def opaque_request_id(value: str | None) -> str | None:

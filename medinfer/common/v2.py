@@ -8,6 +8,8 @@ Used by the gateway (to Triton and for its own v2 endpoints) and by the tests.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +27,32 @@ __all__ = [
     "decode_response",
     "decode_request",
     "encode_response",
+    "parse_version",
+    "split_body",
+    "decode_inputs",
+    "EXTENSIONS",
+    "REST_EXTENSIONS",
 ]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+
+#: Protocol extensions the gateway serves on both REST and gRPC (server metadata lists them);
+#: ``binary_tensor_data`` is an HTTP/REST extension and is added on REST only.
+EXTENSIONS = ("classification", "model_configuration", "statistics")
+REST_EXTENSIONS = ("binary_tensor_data", *EXTENSIONS)
+
+_VERSION = re.compile(r"[0-9]{1,18}")
+
+
+def parse_version(value: str | None) -> int | None:
+    """A model version as the protocol spells it: empty/None means "the routed version", otherwise ASCII
+    decimal digits naming a version >= 1. Anything else ("abc", "-1", "²", "٣", " 1") is a 400, never a 500:
+    ``str.isdigit`` accepts superscripts and other scripts' digits that ``int`` then refuses or misreads."""
+    if value is None or value == "":
+        return None
+    if not _VERSION.fullmatch(value) or int(value) < 1:
+        raise BadRequest("model version must be a positive integer", code="invalid-version")
+    return int(value)
 
 NUMPY_OF = {
     "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
@@ -114,12 +139,22 @@ def _split(body: bytes, header_length: str | None) -> tuple[dict[str, Any], byte
     try:
         if header_length is None:
             return orjson.loads(body), b""
+        if not header_length.strip().isascii() or not header_length.strip().isdigit():
+            raise ValueError
         n = int(header_length)
         if n < 0 or n > len(body):
             raise BadRequest(f"{HEADER_LENGTH} is out of range")
         return orjson.loads(body[:n]), body[n:]
     except (orjson.JSONDecodeError, ValueError):
         raise BadRequest("inference body is not valid JSON", code="malformed-json") from None
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
+    """An inference request body as its JSON header (an object, else 400) and the binary data after it."""
+    header, tail = _split(body, header_length)
+    if not isinstance(header, dict):
+        raise BadRequest("inference request must be a JSON object", code="malformed-json")
+    return header, tail
 
 
 def _tensors(specs: Any, tail: bytes, what: str) -> list[V2Tensor]:
@@ -134,14 +169,18 @@ def _tensors(specs: Any, tail: bytes, what: str) -> list[V2Tensor]:
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
         ):
             raise ValidationFailed(f"'{what}[{i}]' needs a name, a v2 datatype and a shape", field=f"{what}[{i}]")
-        count = int(np.prod(shape)) if shape else 1
-        size = (spec.get("parameters") or {}).get("binary_data_size")
+        count = math.prod(shape)  # Python ints: np.prod wraps around for [2**32, 2**32]
+        params = spec.get("parameters")
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
         if size is not None:
-            if not isinstance(size, int) or size < 0 or pos + size > len(tail):
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0 or pos + size > len(tail):
                 raise BadRequest(f"binary data of '{what}[{i}]' is out of range")
             raw = tail[pos : pos + size]
             pos += size
             if dtype == "BYTES":
+                if count > len(raw) // 4:  # every element has a 4-byte length
+                    raise ValidationFailed(f"binary size of '{what}[{i}]' does not match its shape",
+                                           field=f"{what}[{i}]")
                 arr = _wire_to_bytes(raw, count)
             else:
                 itemsize = np.dtype(NUMPY_OF[dtype]).itemsize
@@ -154,23 +193,45 @@ def _tensors(specs: Any, tail: bytes, what: str) -> list[V2Tensor]:
             if not isinstance(data, list):
                 raise ValidationFailed(f"'{what}[{i}]' has no data", field=f"{what}[{i}]")
             try:
+                leaves = _flatten(data)
                 if dtype == "BYTES":
-                    flat = np.array([d.encode() if isinstance(d, str) else d for d in _flatten(data)], dtype=np.object_)
+                    if not all(isinstance(d, str) for d in leaves):
+                        raise TypeError("BYTES data are strings")
+                    flat = np.array([d.encode() for d in leaves], dtype=np.object_)
                 else:
-                    flat = np.asarray(_flatten(data), dtype=NUMPY_OF[dtype])
+                    if any(isinstance(d, (str, type(None))) for d in leaves):
+                        raise TypeError("numbers only")  # numpy would parse "1.5"; the protocol does not
+                    flat = np.asarray(leaves, dtype=NUMPY_OF[dtype])
             except (TypeError, ValueError, OverflowError):
                 raise ValidationFailed(f"data of '{what}[{i}]' does not fit {dtype}", field=f"{what}[{i}]") from None
             if flat.size != count:
                 raise ValidationFailed(f"data of '{what}[{i}]' does not match its shape", field=f"{what}[{i}]")
             arr = flat
-        out.append(V2Tensor(name, dtype, shape, arr.reshape(shape)))
+        try:
+            arr = arr.reshape(shape)
+        except (ValueError, OverflowError):  # e.g. a zero-sized tensor with a dimension past int64
+            raise ValidationFailed(f"shape of '{what}[{i}]' is out of range", field=f"{what}[{i}]") from None
+        out.append(V2Tensor(name, dtype, shape, arr))
     return out
 
 
 def _flatten(data: list) -> list:
-    if data and isinstance(data[0], list):
-        return [x for sub in data for x in _flatten(sub)]
-    return data
+    """Row-major leaves of a (possibly nested) JSON array; ragged or mixed nesting is a TypeError."""
+    if not data or not isinstance(data[0], list):
+        if any(isinstance(d, (list, dict)) for d in data):
+            raise TypeError("mixed nesting")
+        return data
+    out: list = []
+    for sub in data:
+        if not isinstance(sub, list):
+            raise TypeError("mixed nesting")
+        out.extend(_flatten(sub))
+    return out
+
+
+def decode_inputs(header: dict[str, Any], tail: bytes) -> list[V2Tensor]:
+    """The input tensors of an already split request (``split_body``)."""
+    return _tensors(header.get("inputs"), tail, "inputs")
 
 
 def decode_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any], list[V2Tensor]]:
@@ -182,6 +243,8 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict[str, An
 
 def decode_response(body: bytes, header_length: str | None) -> tuple[dict[str, Any], list[V2Tensor]]:
     header, tail = _split(body, header_length)
+    if not isinstance(header, dict):
+        raise ValidationFailed("inference response must be a JSON object")
     return header, _tensors(header.get("outputs", []), tail, "outputs")
 
 

@@ -16,17 +16,21 @@ from medinfer.audit import AuditEvent, AuditRecorder
 from medinfer.audit.registry_sink import LedgerRegistrySink
 from medinfer.common.edge import EdgeMiddleware
 from medinfer.common.http import install_problem_handlers, opaque_request_id
+from medinfer.common.load_shedding import InFlightLimit
+from medinfer.common.ops import ops_app
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
+from medinfer.gateway.dataplane import DataPlane
 from medinfer.gateway.inference import InferenceService
-from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_grpc_server
+from medinfer.gateway.grpc_service import UNSERVED, GatewayGrpcService, GrpcCall, start_grpc_server
 from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
-from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, metrics, v2
+from medinfer.gateway.routes import admin_models, audit, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
+from medinfer.gateway.v2_validation import TensorLimits
 from medinfer.security import (
     Principal,
     SecurityService,
@@ -47,6 +51,10 @@ from medinfer.triton.repository import ModelRepository
 __all__ = ["create_app"]
 
 
+# Probes and scrapes are answered however busy the replica is (see medinfer.common.load_shedding).
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
+
+
 def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None],
                       gm: GatewayMetrics) -> RegistryRuntime:
     """Routing by release tags: the registry shares the gateway's home and repository, its
@@ -54,7 +62,7 @@ def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None]
     metadata before a new routing snapshot takes effect."""
     reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
                                     triton_url=settings.triton_url)
-    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url),
+    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url, ca_file=settings.triton_ca_file),
                          metrics_registry=gm.registry, before_swap=before_swap)
 
 
@@ -98,16 +106,25 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
     async def authenticate(metadata: dict[str, str], method: str, model: str) -> Principal:
         principal = await security.authenticate(metadata.get("authorization"))
         security.check_rate(principal)
+        if method in UNSERVED or method == "<unknown>":
+            return principal  # answered UNIMPLEMENTED (and audited) whatever the caller's rights
         if method == "ModelInfer":
             require_some_infer(principal)
             require_infer(principal, model)
         elif method.startswith("Model") and not principal.has("models:read"):
-            require_infer(principal, model)
+            require_some_infer(principal)
+            if model:  # an empty name is "every model" (ModelStatistics), filtered by rights
+                require_infer(principal, model)
         return principal
 
     async def record(call: GrpcCall) -> None:
         ledger = security.ledger
         if ledger is None:
+            return
+        route = f"/inference.GRPCInferenceService/{call.method}"
+        # gRPC calls carry no peer address here: their failed authentications aggregate under one source
+        if (security.failures is not None and call.principal is None and call.status in (401, 429)
+                and not security.failures.admit("grpc", opaque_request_id(call.request_id) or "", route, call.status)):
             return
         in_h = ledger.key.content_hasher()
         in_h.update(call.request.SerializeToString())
@@ -118,7 +135,7 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
             out_digest = out_h.hexdigest()
         version = getattr(call.response, "model_version", None) or None
         await ledger.append(AuditEvent(
-            action=f"grpc {call.method}", route=f"/inference.GRPCInferenceService/{call.method}", status=call.status,
+            action=f"grpc {call.method}", route=route, status=call.status,
             # Caller-chosen strings (request id, a model name that may not exist) are recorded only when safe.
             request_id=opaque_request_id(call.request_id) or "", sub=getattr(call.principal, "sub", None),
             client_id=getattr(call.principal, "client_id", None),
@@ -130,8 +147,8 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
     return authenticate, record
 
 
-async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics,
-                      security: SecurityService):
+async def _start_grpc(settings: GatewaySettings, service: InferenceService, dataplane: DataPlane,
+                      gm: GatewayMetrics, security: SecurityService, admission: InFlightLimit):
     if settings.triton_grpc_ca_file:
         creds = grpc.ssl_channel_credentials(settings.triton_grpc_ca_file.read_bytes())
         channel = grpc.aio.secure_channel(settings.triton_grpc_target, creds)
@@ -144,12 +161,16 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
     )
     grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security, service.catalog)
     grpc_service.track = service.track
-    grpc_service.ood_gate = service  # OOD gate + drift window for monitored tabular versions
+    grpc_service.admission = admission  # one in-flight bound for HTTP and gRPC
+    grpc_service.dataplane = dataplane  # validation and the per-kind pipeline, as on REST /v2
+    grpc_service.may_read = lambda p, model: (model in service.catalog.names()
+                                              and (p.has("models:read") or p.may_infer(model)))
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
         server_creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-    server, _ = await start_grpc_server(grpc_service, settings.host, settings.grpc_port, server_creds)
+    server, _ = await start_grpc_server(grpc_service, settings.host, settings.grpc_port, server_creds,
+                                        max_message_bytes=settings.max_body_bytes)
     return server, channel, grpc_service
 
 
@@ -157,11 +178,12 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     settings = settings or GatewaySettings()
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     gm = GatewayMetrics(metrics_registry)
+    admission = InFlightLimit(settings.max_in_flight, exempt_paths=_NEVER_SHED, on_shed=gm.count_shed)
     security = build_security(settings)
     if security.ledger is not None:
         security.ledger.observe_write = gm.audit_write.observe
         security.ledger.count_failure = gm.audit_failures.inc
-    # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
+    # drift and OOD metrics share the gateway's registry, so GET /metrics (operations port) serves them too
     monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
 
     def refresh_catalog() -> None:
@@ -190,14 +212,16 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
             text_operator=settings.text_deid_operator,
         )
+        app.state.dataplane = DataPlane(app.state.inference, TensorLimits(
+            max_tensor_bytes=settings.max_tensor_bytes, max_string_bytes=settings.json_max_string_len))
         if rt is not None:
             if security.ledger is not None:
                 rt.registry.audit = LedgerRegistrySink(security.ledger, asyncio.get_running_loop())
             await run_in_threadpool(_start_registry, rt)
         grpc_server = grpc_channel = None
         if settings.grpc_port:
-            grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm,
-                                                                                  security)
+            grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(
+                settings, app.state.inference, app.state.dataplane, gm, security, admission)
         if monitor is not None:
             monitor.start()
         # Everything built so far lives as long as the process: move it out of the collector's reach, so the
@@ -225,6 +249,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
+    app.state.tracer_provider = tracer
     app.state.started_at = datetime.datetime.now(datetime.timezone.utc)
     app.state.catalog = catalog
     app.state.metrics = gm
@@ -239,8 +264,10 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.include_router(v2.router)
     app.include_router(fhir.router)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    # /metrics only on the operations port (it names models and versions): medinfer.common.ops
+    app.state.ops_app = ops_app(app, [health.router, metrics.router], title="medinfer gateway operations")
     app.include_router(drift.router)
+    app.include_router(audit.router)
     if rt is not None:
         app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
                                                       write=_scope_dependency("models:write")))
@@ -248,6 +275,8 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,
                        in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),
                        http_headers=security_headers(None),
-                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None,
-                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response})
+                       recorder=AuditRecorder(security.ledger, failures=security.failures)
+                       if security.ledger is not None else None,
+                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response, "/v2": v2.problem_response},
+                       admission=admission)
     return app

@@ -118,7 +118,7 @@ class InferenceService:
         if not isinstance(model, str) or not model:
             raise ValidationFailed("'model' must be a model name", field="model")
         if version is not None:
-            if isinstance(version, str) and version.isdigit():
+            if isinstance(version, str) and version.isascii() and version.isdigit():  # not "²": int() refuses it
                 version = int(version)
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
                 raise ValidationFailed("'version' must be a positive integer", field="version")

@@ -31,7 +31,7 @@ from medinfer.gateway.resilience import Deadline
 from medinfer.monitoring import OodDecision
 from medinfer.triton.catalog import CatalogEntry
 
-__all__ = ["TextPipeline", "ImagePipeline", "TextOutcome", "ImageOutcome", "IMAGE_INFO_HEADER"]
+__all__ = ["TextPipeline", "ImagePipeline", "TextOutcome", "ImageOutcome", "CleanTexts", "IMAGE_INFO_HEADER"]
 
 #: the preprocessor's PHI-free facts about the decoded frame (modality, size, intensity summary)
 IMAGE_INFO_HEADER = "X-Medinfer-Image"
@@ -54,33 +54,89 @@ class ImageOutcome:
         self.ood = ood
 
 
+class CleanTexts:
+    """De-identified notes, what was removed from them, and the text gate's decision over the batch."""
+
+    __slots__ = ("texts", "phi_counts", "ood")
+
+    def __init__(self, texts: list[str], phi_counts: dict[str, int], ood: OodDecision | None) -> None:
+        self.texts = texts
+        self.phi_counts = phi_counts
+        self.ood = ood
+
+
+def _batch_decision(decisions: list[OodDecision]) -> OodDecision | None:
+    """One decision for a batch of notes: flagged when any note is, with the flagged rows."""
+    if not decisions:
+        return None
+    flagged = [i for i, d in enumerate(decisions) if d.ood]
+    if not flagged:
+        return decisions[0]
+    return OodDecision(True, decisions[flagged[0]].reason, tuple(flagged))
+
+
 class TextPipeline:
     def __init__(self, preprocessor: PreprocessorClient, triton: TritonClient, operator: str = "surrogate") -> None:
         self.preprocessor = preprocessor
         self.triton = triton
         self.operator = operator
 
+    async def _post(self, path: str, payload: dict[str, Any], deadline: Deadline,
+                    headers: dict[str, str] | None) -> Any:
+        try:
+            return await self.preprocessor.post_json(path, payload, deadline, headers, operation="deidentify")
+        except UpstreamProblem:
+            raise  # a 4xx about the input (empty, too long, not UTF-8): nothing was forwarded
+        except DeadlineExceeded:
+            if deadline.remaining() <= 0:
+                raise  # the caller's own deadline ran out: 504, not a de-identification outage
+            raise BackendUnavailable("de-identification is unavailable; the text was not processed",
+                                     retry_after=2, code="deidentification-unavailable") from None
+        except (BackendUnavailable, MedinferError):
+            raise BackendUnavailable("de-identification is unavailable; the text was not processed",
+                                     retry_after=2, code="deidentification-unavailable") from None
+
     async def deidentify(self, text: str, deadline: Deadline, headers: dict[str, str] | None,
                          patient_key: str | None) -> tuple[str, dict[str, int], list[dict[str, Any]]]:
         payload: dict[str, Any] = {"text": text, "operator": self.operator}
         if patient_key:
             payload["patient_key"] = patient_key
-        try:
-            doc = await self.preprocessor.post_json("/v1/deidentify", payload, deadline, headers,
-                                                    operation="deidentify")
-        except UpstreamProblem:
-            raise  # a 4xx about the input (empty, too long, not UTF-8): nothing was forwarded
-        except (BackendUnavailable, DeadlineExceeded, MedinferError):
-            raise BackendUnavailable("de-identification is unavailable; the text was not processed",
-                                     retry_after=2, code="deidentification-unavailable") from None
-        clean = doc.get("text") if isinstance(doc, dict) else None
-        if not isinstance(clean, str):
+        clean, entities = _deidentified(await self._post("/v1/deidentify", payload, deadline, headers))
+        return clean, _counts(entities), entities
+
+    async def deidentify_many(self, texts: list[str], deadline: Deadline, headers: dict[str, str] | None,
+                              patient_key: str | None) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Each note de-identified (one preprocessor call for a batch), in order; fail-closed like ``deidentify``."""
+        if len(texts) == 1:
+            clean, _, entities = await self.deidentify(texts[0], deadline, headers, patient_key)
+            return [(clean, entities)]
+        item: dict[str, Any] = {"operator": self.operator}
+        if patient_key:
+            item["patient_key"] = patient_key
+        doc = await self._post("/v1/deidentify/batch", {"items": [{**item, "text": t} for t in texts]}, deadline,
+                               headers)
+        items = doc.get("items") if isinstance(doc, dict) else None
+        if not isinstance(items, list) or len(items) != len(texts):
             raise BackendUnavailable("de-identification returned no text; the text was not processed",
                                      retry_after=2, code="deidentification-unavailable")
-        entities = doc.get("entities") or []
-        entities = entities if isinstance(entities, list) else []
-        counts = collections.Counter(str(e.get("label", "ID_OTHER")) for e in entities if isinstance(e, dict))
-        return clean, dict(counts), entities
+        return [_deidentified(i) for i in items]
+
+    async def clean(self, texts: list[str], deadline: Deadline, headers: dict[str, str] | None,
+                    patient_key: str | None, gate: Callable[[str], OodDecision] | None) -> CleanTexts:
+        """What every protocol does to notes before a text model sees them: de-identify (fail-closed, 503 and
+        nothing forwarded), then the text OOD gate on the de-identified view (it raises to refuse).
+
+        Building that view and the gate's regexes are linear but CPU work on up to 100,000
+        characters, so both run in a worker thread: the event loop keeps serving other requests."""
+        done = await self.deidentify_many(texts, deadline, headers, patient_key)
+        counts: collections.Counter[str] = collections.Counter()
+        for _, entities in done:
+            counts.update(_counts(entities))
+        decision = None
+        if gate is not None:
+            decision = await asyncio.to_thread(
+                lambda: _batch_decision([gate(self.tagged(t, e)) for t, (_, e) in zip(texts, done)]))
+        return CleanTexts([c for c, _ in done], dict(counts), decision)
 
     @staticmethod
     def tagged(text: str, entities: list[dict[str, Any]]) -> str:
@@ -108,18 +164,14 @@ class TextPipeline:
     async def run(self, entry: CatalogEntry, text: str, deadline: Deadline, request_id: str,
                   headers: dict[str, str] | None = None, patient_key: str | None = None,
                   gate: Callable[[str], OodDecision] | None = None) -> TextOutcome:
-        """``gate`` sees the de-identified text (PHI as ``[LABEL]``) before Triton; it raises to refuse.
-
-        Building that view and the gate's regexes are linear but CPU work on up to 100,000
-        characters, so both run in a worker thread: the event loop keeps serving other requests."""
-        clean, counts, entities = await self.deidentify(text, deadline, headers, patient_key)
-        decision = (await asyncio.to_thread(lambda: gate(self.tagged(text, entities)))
-                    if gate is not None else None)
+        """``gate`` sees the de-identified text (PHI as ``[LABEL]``) before Triton; it raises to refuse."""
+        clean = await self.clean([text], deadline, headers, patient_key, gate)
         spec = entry.metadata["input"]
-        tensor = V2Tensor(spec["name"], "BYTES", [1, 1], np.array([[clean.encode("utf-8")]], dtype=np.object_))
+        tensor = V2Tensor(spec["name"], "BYTES", [1, 1],
+                          np.array([[clean.texts[0].encode("utf-8")]], dtype=np.object_))
         outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline, request_id=request_id,
                                           headers=headers)
-        return TextOutcome(outputs, counts, decision)
+        return TextOutcome(outputs, clean.phi_counts, clean.ood)
 
 
 class ImagePipeline:
@@ -146,9 +198,22 @@ class ImagePipeline:
         resp = await self.triton.forward("POST", f"v2/models/{entry.name}/versions/{entry.version}/infer", deadline,
                                          body, fwd, operation="infer")
         if resp.status != 200:
-            raise triton_error(resp.status, resp.body)
+            raise triton_error(resp.status, headers=resp.headers)
         _, tensors = decode_response(resp.body, resp.headers.get(HEADER_LENGTH))
         return ImageOutcome(tensors, decision)
+
+
+def _deidentified(doc: Any) -> tuple[str, list[dict[str, Any]]]:
+    clean = doc.get("text") if isinstance(doc, dict) else None
+    if not isinstance(clean, str):
+        raise BackendUnavailable("de-identification returned no text; the text was not processed",
+                                 retry_after=2, code="deidentification-unavailable")
+    entities = doc.get("entities") or []
+    return clean, entities if isinstance(entities, list) else []
+
+
+def _counts(entities: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(collections.Counter(str(e.get("label", "ID_OTHER")) for e in entities if isinstance(e, dict)))
 
 
 def _image_info(headers: Any) -> dict[str, Any]:

@@ -15,16 +15,17 @@ is passed through as received from Triton.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import orjson
 
-from medinfer.common.v2 import decode_request
+from medinfer.common.v2 import decode_inputs, decode_request
 from medinfer.monitoring import OodDecision
 from medinfer.triton.catalog import CatalogEntry
 
-__all__ = ["v2_features", "grpc_features", "ood_parameters", "flag_rest_response", "flag_grpc_response"]
+__all__ = ["v2_features", "v2_split_features", "grpc_features", "ood_parameters", "flag_rest_response", "flag_grpc_response"]
 
 _FP32 = np.dtype("<f4")
 
@@ -38,8 +39,17 @@ def v2_features(entry: CatalogEntry, body: bytes, header_length: str | None) -> 
     """The model's FP32 input tensor of a REST v2 request, or None when it has none (Triton then refuses it).
 
     Malformed bodies raise the codec's 400/422 errors before anything reaches Triton."""
-    name = _input_name(entry)
     _, tensors = decode_request(body, header_length)
+    return _fp32_input(entry, tensors)
+
+
+def v2_split_features(entry: CatalogEntry, header: dict[str, Any], tail: bytes) -> np.ndarray | None:
+    """``v2_features`` of a request the route has already split (the JSON is parsed once)."""
+    return _fp32_input(entry, decode_inputs(header, tail))
+
+
+def _fp32_input(entry: CatalogEntry, tensors: list) -> np.ndarray | None:
+    name = _input_name(entry)
     for t in tensors:
         if t.name == name and t.datatype == "FP32":
             return t.data
@@ -76,15 +86,23 @@ def ood_parameters(decision: OodDecision) -> dict[str, Any]:
 
 def flag_rest_response(body: bytes, header_length: str | None, decision: OodDecision) -> tuple[bytes, str | None]:
     """Add the OOD parameters to Triton's v2 response; returns the new body and header length."""
-    if header_length is None:
-        header, tail = orjson.loads(body), b""
-    else:
-        n = int(header_length)
-        header, tail = orjson.loads(body[:n]), body[n:]
+    n = len(body) if header_length is None else int(header_length)
+    raw, tail = body[:n], body[n:]
+    try:
+        header, dump = orjson.loads(raw), orjson.dumps
+    except orjson.JSONDecodeError:
+        # Triton writes non-finite outputs as NaN/Infinity, which strict JSON (orjson) refuses; the standard
+        # library reads and writes them back the same way, so the tensors keep Triton's values.
+        header = json.loads(raw)
+        dump = _dump_non_finite
     params = header.get("parameters")
     header["parameters"] = {**(params if isinstance(params, dict) else {}), **ood_parameters(decision)}
-    head = orjson.dumps(header)
+    head = dump(header)
     return head + tail, (None if header_length is None else str(len(head)))
+
+
+def _dump_non_finite(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), allow_nan=True).encode()
 
 
 def flag_grpc_response(response: Any, decision: OodDecision) -> Any:

@@ -72,7 +72,7 @@ def parse_ttl(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     mult = units.get(text[-1:], None)
     number = text[:-1] if mult else text
-    if not number.isdigit() or int(number) <= 0:
+    if not (number.isascii() and number.isdigit()) or int(number) <= 0:
         raise ValueError("ttl must look like 90s, 15m, 1h or 1d")
     return int(number) * (mult or 1)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medinfer.common.errors import ModelNotFound
+from medinfer.triton.model_config import ModelConfig
 from medinfer.triton.repository import ModelRepository
 
 __all__ = ["ModelCatalog", "CatalogEntry"]
@@ -22,6 +23,9 @@ class CatalogEntry:
     name: str
     version: int
     metadata: dict[str, Any]
+    # Triton's config.pbtxt for the model (inputs, outputs, max_batch_size): what /v2 and gRPC requests are
+    # validated against before anything is forwarded. None when the repository has no readable config.
+    config: ModelConfig | None = None
 
     @property
     def kind(self) -> str:
@@ -39,9 +43,13 @@ class ModelCatalog:
         entries: dict[str, dict[int, CatalogEntry]] = {}
         for name in self.repository.models():
             versions = {}
+            try:
+                config: ModelConfig | None = self.repository.read_config(name)
+            except Exception:  # noqa: BLE001 - a missing or unparsable config.pbtxt: Triton will not load it either
+                config = None
             for v in self.repository.versions(name):
                 try:
-                    versions[v] = CatalogEntry(name, v, self.repository.metadata(name, v))
+                    versions[v] = CatalogEntry(name, v, self.repository.metadata(name, v), config)
                 except (ModelNotFound, ValueError):
                     continue
             if versions:
@@ -59,7 +67,7 @@ class ModelCatalog:
         """``version=None`` means the latest version present (the registry refines this with tags)."""
         versions = self._entries.get(name)
         if not versions:
-            raise ModelNotFound("unknown model (see GET /v2/repository/index or /v1/models)")
+            raise ModelNotFound("unknown model")
         if version is None:
             version = max(versions)
         entry = versions.get(version)

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from medinfer.common.errors import BackendUnavailable, MedinferError
+from medinfer.common.errors import INPUT_FAILURE_HEADER, BackendUnavailable, MedinferError
 from medinfer.gateway.clients.upstream import Upstream
 from medinfer.gateway.resilience import Deadline
 
@@ -14,7 +14,8 @@ __all__ = ["PreprocessorClient", "UpstreamProblem"]
 
 
 class UpstreamProblem(MedinferError):
-    """A 4xx problem+json from the preprocessor, relayed (it names fields and rules only)."""
+    """A problem+json about the input from the preprocessor (a 4xx, or a 5xx marked ``Medinfer-Failure: input``),
+    relayed (it names fields and rules only)."""
 
     def __init__(self, status: int, raw: bytes) -> None:
         try:
@@ -44,8 +45,8 @@ class PreprocessorClient:
                                            operation=operation)
         if resp.status == 200:
             return resp.body, resp.headers
-        if 400 <= resp.status < 500:
-            raise UpstreamProblem(resp.status, resp.body)
+        if 400 <= resp.status < 500 or resp.headers.get(INPUT_FAILURE_HEADER) == "input":
+            raise UpstreamProblem(resp.status, resp.body)  # about this input: relayed, never retried
         raise BackendUnavailable("the preprocessor is unavailable", retry_after=2)
 
     async def post_json(self, path: str, payload: Any, deadline: Deadline,

@@ -1,5 +1,6 @@
 """``POST /infer``: the seed payload ``{"input": ..., "model"?, "version"?}``, or a multipart upload
-(``file`` plus optional ``model``, ``version``, ``frame`` fields) for images and DICOM."""
+(``file`` plus optional ``model``, ``version``, ``frame`` fields) for images and DICOM, or a ``text/*`` file
+part for a note (de-identified like JSON text)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from medinfer.common.http import ORJSONResponse, PlainRoute, parse_json_body, re
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.monitoring import OodRejected
 from medinfer.security import check_json_shape, require_infer, require_some_infer
+from medinfer.common.multipart import read_form
 from medinfer.security.deps import authenticate
 
 __all__ = ["routes"]
@@ -56,18 +58,22 @@ async def infer(request: Request) -> ORJSONResponse:
 
 async def _multipart_body(request: Request) -> dict:
     """The uploaded file becomes ``input`` (bytes, recognised by its magic bytes, not its name)."""
-    try:
-        form = await request.form(max_files=1, max_fields=8)
-    except Exception:  # noqa: BLE001 - the parser's message may quote the body
-        raise BadRequest("multipart body could not be parsed", code="malformed-multipart") from None
+    form = await read_form(request, max_bytes=request.app.state.settings.max_body_bytes, max_fields=8)  # in memory
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ValidationFailed("multipart upload needs a 'file' part", field="file")
-    body: dict = {"input": await upload.read()}
+    data = await upload.read()
+    body: dict = {"input": data}
+    if (upload.content_type or "").lower().startswith("text/"):  # a note as a text file: the text pipeline
+        try:
+            body["input"] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("a text upload must be UTF-8", code="invalid-encoding") from None
     for name in ("model", "version", "frame"):
         value = form.get(name)
         if isinstance(value, str) and value:
-            body[name] = int(value) if name != "model" and value.isdigit() else value
+            digits = value.isascii() and value.isdigit()  # not "²", which isdigit() accepts and int() refuses
+            body[name] = int(value) if name != "model" and digits else value
     await form.close()
     return body
 

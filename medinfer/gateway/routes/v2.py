@@ -1,11 +1,14 @@
 """Open Inference Protocol (KServe v2) over HTTP/REST on the gateway.
 
-``tritonclient.http`` works through these routes unchanged. Inference bodies
-(JSON or the binary tensor extension) are forwarded to Triton as they are,
-without re-serializing tensors; the gateway resolves the version (release tags,
-canary) and applies auth, audit, deadlines, retries and circuit breaking.
-Monitored tabular versions pass the same OOD gate and drift window as
-``/infer`` first (:mod:`medinfer.gateway.v2_ood`).
+``tritonclient.http`` works through these routes unchanged. Every inference
+body (JSON or the binary tensor extension, plain or gzip/deflate encoded) is
+checked against the model's signature and passes the data plane's per-kind
+pipeline (:mod:`medinfer.gateway.dataplane`: text de-identified, images
+refused in favour of ``/infer``, tabular OOD-gated) before anything is
+forwarded; tensors of other models are forwarded as received, without
+re-serializing. The gateway resolves the version (release tags, canary) and
+applies auth, audit, deadlines, retries and circuit breaking. Where ``/v2``
+differs from Triton by design: docs/protocols.md.
 """
 
 from __future__ import annotations
@@ -13,19 +16,32 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+import orjson
+
 from medinfer import __version__
 from medinfer.audit import annotate
-from medinfer.common.errors import BackendUnavailable, ModelNotFound
-from medinfer.common.http import ORJSONResponse, PlainRoute, request_id_of
-from medinfer.common.v2 import HEADER_LENGTH
+from medinfer.common.errors import BackendUnavailable, BadRequest, ModelNotFound, ValidationFailed
+from medinfer.common.errors import MedinferError
+from medinfer.common.http import ORJSONResponse, PlainRoute, decode_content, request_id_of
+from medinfer.common.http import problem_response as _problem
+from medinfer.common.v2 import HEADER_LENGTH, REST_EXTENSIONS, decode_response, parse_version, split_body
 from medinfer.gateway.clients.triton import triton_error
+from medinfer.gateway.dataplane import rewrite_rest_texts
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
-from medinfer.gateway.v2_ood import flag_rest_response, v2_features
-from medinfer.monitoring import OodDecision, OodRejected
-from medinfer.security import Principal, require_infer, require_some_infer
+from medinfer.gateway.v2_ood import flag_rest_response, v2_split_features
+from medinfer.gateway.v2_validation import InvalidTensor, rest_views
+from medinfer.monitoring import OodRejected
+from medinfer.security import Principal, check_json_shape, require_infer, require_some_infer
 from medinfer.security.deps import CurrentPrincipal, authenticate
 
 router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
+
+
+def problem_response(err: MedinferError, request_id: str) -> Response:
+    """How the edge renders its own errors (413, 500, an audit 503) under /v2: problem+json with the ``error``
+    member KServe v2 clients read (tritonclient shows it as the exception's message)."""
+    err.extra.setdefault("error", err.detail)
+    return _problem(err, request_id)
 
 _RELAYED = ("content-type", HEADER_LENGTH.lower())
 
@@ -49,10 +65,7 @@ def _may_read_any(principal: Principal) -> None:
 
 def _resolve(request: Request, name: str, version: str | None, principal: Principal):
     svc = request.app.state.inference
-    if version is not None and not version.isdigit():
-        raise ModelNotFound("the model has no such version")
-    entry, tag = svc.resolve_named(name, int(version) if version else None, request_id_of(request),
-                                   principal.rate_key)
+    entry, tag = svc.resolve_named(name, parse_version(version), request_id_of(request), principal.rate_key)
     state = request.scope.setdefault("state", {})
     state["metric_model"], state["metric_version"] = entry.name, str(entry.version)
     state["model_tag"] = tag
@@ -65,7 +78,7 @@ async def _relay(request: Request, path: str, *, method: str = "GET", body: byte
     triton = request.app.state.inference.triton
     resp = await triton.forward(method, path, _deadline(request), body, headers, operation=operation)
     if resp.status != 200:
-        raise triton_error(resp.status, resp.body)
+        raise triton_error(resp.status, headers=resp.headers)
     out_headers = {k: v for k, v in resp.headers.items() if k.lower() in _RELAYED}
     return Response(resp.body, status_code=200, headers=out_headers)
 
@@ -73,8 +86,7 @@ async def _relay(request: Request, path: str, *, method: str = "GET", body: byte
 @router.get("")
 async def server_metadata(principal: CurrentPrincipal) -> ORJSONResponse:
     """Server metadata."""
-    return ORJSONResponse({"name": "medinfer", "version": __version__,
-                           "extensions": ["binary_tensor_data", "classification", "statistics"]})
+    return ORJSONResponse({"name": "medinfer", "version": __version__, "extensions": list(REST_EXTENSIONS)})
 
 
 @router.get("/health/live")
@@ -100,6 +112,23 @@ async def _model_read(request: Request, principal: Principal, name: str, version
     return await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}{suffix}", operation=operation)
 
 
+@router.get("/models/stats")
+async def all_model_statistics(request: Request, principal: CurrentPrincipal) -> Response:
+    """Triton's statistics for every model the caller may read (``get_inference_statistics()``)."""
+    _may_read_any(principal)
+    resp = await request.app.state.inference.triton.forward("GET", "v2/models/stats", _deadline(request),
+                                                            operation="stats")
+    if resp.status != 200:
+        raise triton_error(resp.status, headers=resp.headers)
+    doc = orjson.loads(resp.body)
+    catalog = request.app.state.catalog
+    known = set(catalog.names())
+    stats = doc.get("model_stats") if isinstance(doc, dict) else None
+    doc["model_stats"] = [m for m in (stats or []) if isinstance(m, dict) and m.get("name") in known
+                          and (principal.has("models:read") or principal.may_infer(m["name"]))]
+    return Response(orjson.dumps(doc), media_type="application/json")
+
+
 @router.get("/models/{name}")
 @router.get("/models/{name}/versions/{version}")
 async def model_metadata(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
@@ -110,8 +139,12 @@ async def model_metadata(request: Request, principal: CurrentPrincipal, name: st
 @router.get("/models/{name}/ready")
 @router.get("/models/{name}/versions/{version}/ready")
 async def model_ready(request: Request, principal: CurrentPrincipal, name: str, version: str | None = None) -> Response:
-    """200 when the resolved version is loaded and ready in Triton."""
-    return await _model_read(request, principal, name, version, "/ready", "ready")
+    """200 when the resolved version is loaded and ready in Triton; 400 for a model or version that is not there,
+    as Triton answers (``tritonclient``'s ``is_model_ready`` reads both as not ready)."""
+    try:
+        return await _model_read(request, principal, name, version, "/ready", "ready")
+    except ModelNotFound as err:
+        raise BadRequest(err.detail, code=err.code) from None
 
 
 @router.get("/models/{name}/config")
@@ -129,28 +162,53 @@ async def model_statistics(request: Request, principal: CurrentPrincipal, name: 
     return await _model_read(request, principal, name, version, "/stats", "stats")
 
 
+def _check_json_shape(header: dict, limits) -> None:
+    try:
+        check_json_shape(header, limits)
+    except ValidationFailed as err:  # the protocol's client errors are 400s
+        raise InvalidTensor(err.detail) from None
+
+
 async def model_infer(request: Request) -> Response:
-    """Inference: the body is forwarded to Triton unchanged (JSON or binary tensors)."""
+    """Inference: validated and passed through the data plane, then forwarded to Triton (JSON or binary)."""
     principal = await authenticate(request)
     require_some_infer(principal)
     params = request.path_params
     entry, tag = _resolve(request, params["name"], params.get("version"), principal)
     require_infer(principal, entry.name)
-    body = await request.body()
+    state = request.app.state
     req_headers = request.headers
-    headers = {"Content-Type": req_headers.get("content-type", "application/json")}
+    body = decode_content(await request.body(), req_headers.get("content-encoding"), state.settings.max_body_bytes)
     hl = req_headers.get(HEADER_LENGTH)
-    if hl is not None:
-        headers[HEADER_LENGTH] = hl
+    header, tail = split_body(body, hl)
+    _check_json_shape(header, state.security.json_limits)
+    views, outputs, spans = rest_views(header, tail)
+    headers = {"Content-Type": req_headers.get("content-type", "application/json")}
     tp = req_headers.get("traceparent")
     if tp:
         headers["traceparent"] = tp
-    svc = request.app.state.inference
-    ood = _gate(request, svc, entry, body, hl) if svc.monitors_tabular(entry) else None
-    with svc.track(entry.name, entry.version):
+    deadline = _deadline(request)
+    try:
+        admission = await state.dataplane.admit_v2(
+            entry, views, outputs, features=lambda: v2_split_features(entry, header, tail), deadline=deadline,
+            headers={"traceparent": tp} if tp else None, patient_key=req_headers.get("x-patient-key"))
+    except OodRejected as err:  # the 422's reason code goes into the audit record too
+        annotate(request.scope, ood_reason=err.extra.get("reason"))
+        raise
+    if admission.phi_counts:
+        annotate(request.scope, phi_counts=admission.phi_counts)
+    if admission.texts is not None:
+        body, new_hl = rewrite_rest_texts(header, tail, spans, admission.texts)
+        hl = None if new_hl is None else str(new_hl)
+    if hl is not None:
+        headers[HEADER_LENGTH] = hl
+    with state.inference.track(entry.name, entry.version):
         response = await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/infer", method="POST",
                                 body=body, headers=headers, operation="infer")
+    ood = state.dataplane.settle_v2(
+        entry, admission, lambda: decode_response(response.body, response.headers.get(HEADER_LENGTH))[1])
     if ood is not None and ood.ood:
+        annotate(request.scope, ood_reason=ood.reason)
         out, out_hl = flag_rest_response(response.body, response.headers.get(HEADER_LENGTH), ood)
         out_headers = {"content-type": response.headers.get("content-type", "application/json")}
         if out_hl is not None:
@@ -160,21 +218,6 @@ async def model_infer(request: Request) -> Response:
     if tag:
         response.headers["X-Model-Tag"] = tag
     return response
-
-
-def _gate(request: Request, svc, entry, body: bytes, header_length: str | None) -> OodDecision | None:
-    """OOD gate + drift window on the decoded input; the reason code (flag or reject) goes to the audit note."""
-    features = v2_features(entry, body, header_length)
-    if features is None:
-        return None  # no FP32 input of the model's name: Triton refuses the request
-    try:
-        decision = svc.gate_tabular(entry, features)
-    except OodRejected as err:
-        annotate(request.scope, ood_reason=err.extra.get("reason"))
-        raise
-    if decision is not None and decision.ood:
-        annotate(request.scope, ood_reason=decision.reason)
-    return decision
 
 
 # Plain Starlette routes: the hot path skips FastAPI's dependency solving (about a quarter of the gateway's

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from medinfer.common.errors import BackendUnavailable
+from medinfer.common.errors import INPUT_FAILURE_HEADER, BackendUnavailable
 
 __all__ = ["Budget", "DeidTimeout", "checkpoint", "finditer", "note_budget"]
 
@@ -31,6 +31,11 @@ class DeidTimeout(BackendUnavailable):
     """The note was not de-identified within its budget; nothing of it is returned."""
 
     code, title = "deidentification-timeout", "De-identification timed out"
+
+    def __init__(self, detail: str | None = None, *, about_input: bool = True, **kw) -> None:
+        super().__init__(detail, **kw)
+        if about_input:  # the note itself is too slow: the gateway must not retry it or count it as an outage
+            self.headers[INPUT_FAILURE_HEADER] = "input"
 
 
 class Budget:

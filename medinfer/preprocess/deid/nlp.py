@@ -104,7 +104,7 @@ class ClinicalSpacyNlpEngine(SpacyNlpEngine):
             return self._pool.get(timeout=None if budget is None else max(0.0, budget.remaining()))
         except queue.Empty:
             raise DeidTimeout("no de-identification pipeline became free within the note's budget; "
-                              "the text was not processed", retry_after=1) from None
+                              "the text was not processed", retry_after=1, about_input=False) from None
 
     def _artifacts(self, spans: list[NerSpan], language: str) -> NlpArtifacts:
         return NlpArtifacts(entities=spans, tokens=None, tokens_indices=[], lemmas=[], nlp_engine=None,
