@@ -133,12 +133,12 @@ class NameGazetteerRecognizer(EntityRecognizer):
             weak = [p for p in words if p[4] and p[5]]
             initials = len(piece) - len(words)
             if len(words) == 1 and not initials:
-                s, e, word, _kind, _ev, _common = words[0]
+                s, e, word, _kind, evidence, _common = words[0]
                 z = lexicon.zipf(word.lower())
                 if lexicon.sentence_initial(text, s) and z >= 3.0:
                     continue
                 # a common word is a name here only as a given name in mid-sentence ('Tell Maria her ...')
-                if not strong and not (_ev and lexicon.name_evidence(word)[0] and z < 5.0):
+                if not strong and not (evidence and lexicon.name_evidence(word)[0] and z < 5.0):
                     continue
                 after = _HEAD_AFTER.match(text, e)
                 if after and after.group(1).lower() in EPONYM_HEADS:
@@ -147,7 +147,8 @@ class NameGazetteerRecognizer(EntityRecognizer):
                 continue
             # several words: a strong word, or two weak ones, or a weak one with an initial or with a
             # word English does not use ('Hyun-woo Park')
-            unknown = [p for p in words if not p[4] and lexicon.zipf(p[2].lower()) < (3.5 if "-" in p[2] else 2.5)]
+            unknown = [p for p in words
+                       if not p[4] and lexicon.zipf(p[2].lower()) < (3.5 if "-" in p[2] else 2.5)]
             if strong or len(weak) >= 2 or (weak and (initials or unknown)):
                 out.append(RecognizerResult("NAME", piece[0][0], piece[-1][1], self.score))
         return out
@@ -172,7 +173,8 @@ class NameGazetteerRecognizer(EntityRecognizer):
             if all(f is not None for f in facts[:2]):
                 (known_a, z_a), (known_b, z_b) = facts[0], facts[1]
                 if ((known_a and known_b and max(z_a, z_b) < 4.7)
-                        or (known_a and z_b < 2.5 and (z_a < 5.0 or known_b)) or (known_b and z_a < 2.5 and (known_a or z_a < 2.5))):
+                        or (known_a and z_b < 2.5 and (z_a < 5.0 or known_b))
+                        or (known_b and z_a < 2.5)):
                     n = 2
                     if len(facts) == 3 and facts[2] is not None and (facts[2][0] and facts[2][1] < 4.0
                                                                       or facts[2][1] < 2.5):

@@ -38,13 +38,14 @@ class SafeListRecognizer(EntityRecognizer):
 
     - not clinical vocabulary, an abbreviation, a credential or an eponym head (``lexicon.CLINICAL_SAFE``),
     - not a drug name (drug-named-entity-recognition's dictionary), and
-    - not a common English word (wordfreq Zipf frequency below ``max_zipf``: 'Vanderbilt' 3.3,
-      'Okafor' 2.6 are flagged; 'Assessment', 'Quest', 'Epic' are not).
+    - not a common English word (wordfreq Zipf frequency below ``max_zipf``: 'Okafor' 2.6 and
+      'Dlamini' 2.3 are flagged; 'Vanderbilt' 3.3 only after a place cue; 'Quest', 'Epic' are not).
 
     After a place cue ('at', 'from', 'in') the bar is higher (Zipf below ``place_zipf``) and the
     capitalised words that follow are taken too: 'at Quest Diagnostics', 'seen in Arsoyberg'.
-    Countries and states are not PHI and are left. Unknown all-caps words of 3 to 6 letters ('OHSU', 'UCSF') are flagged only after a place cue
-    ('at', 'from', 'to'), since most such words in notes are abbreviations. Output is NAME, or
+    Countries and states are not PHI and are left. Unknown all-caps words of 3 to 6 letters
+    ('OHSU', 'UCSF') are flagged only after a place cue, since most such words in notes are
+    abbreviations. Output is NAME, or
     LOCATION after a place cue, at a low score: the overlap merge lets a more specific recognizer
     name the span."""
 
