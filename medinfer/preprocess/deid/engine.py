@@ -14,7 +14,8 @@ Span resolution, after Presidio's own de-duplication:
 2. name propagation: every other occurrence of a word from a confident NAME
    span (Title Case or UPPER) is also a NAME, so 'Reed' is caught in prose
    after 'REED, AMY' in the header -- the biggest single recall gain;
-3. overlapping spans are merged into their union (a partial mask leaks), the
+3. NAME spans take in a title before them and an initial after them (``name_spans``);
+4. overlapping spans are merged into their union (a partial mask leaks), the
    label taken from the highest (score, specificity) member.
 """
 
@@ -35,6 +36,7 @@ from medinfer.common.errors import PayloadTooLarge, ValidationFailed
 from medinfer.preprocess.deid.budget import checkpoint, note_budget
 from medinfer.preprocess.deid.labels import LABELS, priority
 from medinfer.preprocess.deid.language import LanguageGate
+from medinfer.preprocess.deid.name_spans import extend_names
 from medinfer.preprocess.deid.nlp import ClinicalSpacyNlpEngine
 from medinfer.preprocess.deid.registry import DeidConfig, DeidRegistryProvider
 from medinfer.preprocess.deid.surrogate import NoteSurrogates, SurrogateKeys
@@ -100,6 +102,8 @@ class DeidEngine:
         self.max_chars = max_chars
         self.min_score = min_score
         self.batch_size = batch_size
+        # Span rules after the recognizers (name_spans.py): NAME spans take in titles and initials.
+        self.extend_names = True
         self.max_batch_items = max_batch_items
         self.note_budget_s = note_budget_s
         self.language_gate = LanguageGate(languages) if languages is not None else None
@@ -159,6 +163,8 @@ class DeidEngine:
         spans = [(r.start, r.end, r.entity_type, r.score) for r in results
                  if r.score >= self.min_score and r.end > r.start and r.entity_type in LABELS]
         spans.extend(self._propagate_names(text, spans))
+        if self.extend_names:
+            spans = extend_names(text, spans)
         spans.sort(key=lambda s: (s[0], -s[1]))
         merged: list[list] = []
         for start, end, label, score in spans:

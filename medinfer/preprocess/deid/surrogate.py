@@ -30,6 +30,7 @@ from faker.providers.address.en_US import Provider as _Address
 from faker.providers.person.en_US import Provider as _Person
 
 from medinfer.preprocess.deid.dates import parse_date, shift_date
+from medinfer.preprocess.deid.name_spans import TITLE
 from medinfer.preprocess.deid.vocab import GENERIC_FACILITY_WORDS
 
 __all__ = ["NoteSurrogates", "SurrogateKeys"]
@@ -40,6 +41,7 @@ STREET_SUFFIXES = tuple(_Address.street_suffixes)
 _CITY_PREFIXES = tuple(_Address.city_prefixes)
 _CITY_SUFFIXES = tuple(_Address.city_suffixes)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
+_TITLE = re.compile(TITLE + r"\.?[ \t]+")
 _STREET_KEEP = re.compile(r"(?i)^(?:apt|apartment|suite|ste|unit|bldg|building|floor|fl|rm|room|p|o|box|po|"
                           r"n|s|e|w|ne|nw|se|sw|north|south|east|west|" + "|".join(STREET_SUFFIXES) + r")\.?$")
 
@@ -101,6 +103,9 @@ class NoteSurrogates:
         return _match_case(rng.choice(pool), word)
 
     def _name(self, value: str) -> str:
+        title = _TITLE.match(value)             # 'Dr. Okafor' -> 'Dr. ' + a fake surname
+        if title and title.end() < len(value):
+            return value[:title.end()] + self._name(value[title.end():])
         if re.fullmatch(r"(?:[A-Z]\.?\s?){1,3}", value.strip()):
             rng = self._rng("initials", value.upper())
             return re.sub(r"[A-Z]", lambda _: rng.choice("ABCDEFGHJKLMNPRSTW"), value)

@@ -7,6 +7,7 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from medinfer.preprocess.deid import lexicon
 from medinfer.preprocess.deid.vocab import EPONYM_HEADS, STATE_CODES, STATE_NAMES, cannot_be_name
 
 __all__ = ["SpacyNerRecognizer"]
@@ -56,6 +57,12 @@ class SpacyNerRecognizer(EntityRecognizer):
             # A lone all-caps token from the model is an abbreviation far more often than a name
             # (capitalised headers are covered by the context recognizers).
             if len(words) == 1 and words[0].isupper() and len(words[0]) <= 5:
+                continue
+            # One safe word ('Biopsy', 'Mediterranean'), or a common word opening a sentence ('Check'),
+            # is the small model's guess from capitalisation alone.
+            if len(words) == 1 and (lexicon.is_safe(words[0]) or lexicon.sentence_initial(text, tokens[0].start())
+                                    and lexicon.zipf(words[0].lower()) >= 3.0
+                                    and not any(lexicon.name_evidence(words[0]))):
                 continue
             after = _AFTER.match(text[ent.end_char:ent.end_char + 24])
             if after and after.group(1).lower() in EPONYM_HEADS:
