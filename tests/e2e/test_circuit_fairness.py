@@ -108,7 +108,7 @@ def test_a_thousand_1ms_deadlines_leave_the_circuit_closed_for_others(stack: Sta
         assert r.status_code == 200, r.text
         assert stub.ModelInfer(_grpc_request(), timeout=10, metadata=meta).outputs[0].name == "probability"
         channel.close()
-        metrics = _session(stack).get(gw.url + "/metrics", timeout=5).text
+        metrics = _session(stack).get(_ops(gw) + "/metrics", timeout=5).text
     _circuits_never_opened(metrics)
 
 
@@ -118,7 +118,7 @@ def test_ids_that_read_like_tritons_errors_change_nothing(stack: Stack, tmp_path
     with run_service("medinfer.gateway", "MEDINFER_GATEWAY_", env, tmp_path / "gw.log") as gw:
         for rid in IDS:
             _crafted_ids_leave_circuits_closed(stack, gw.url, grpc_port, rid)
-        metrics = _session(stack).get(gw.url + "/metrics", timeout=5).text
+        metrics = _session(stack).get(_ops(gw) + "/metrics", timeout=5).text
     _circuits_never_opened(metrics)
 
 
@@ -195,14 +195,20 @@ def test_a_cancelled_half_open_probe_does_not_leave_the_circuit_stuck(stack: Sta
                 assert time.monotonic() < deadline, f"the circuit stayed open after the cancel: {details[-3:]}"
                 time.sleep(0.3)
             channel.close()
-            metrics = _session(stack).get(gw.url + "/metrics", timeout=5).text
+            metrics = _session(stack).get(_ops(gw) + "/metrics", timeout=5).text
             ready = _session(stack).get(gw.url + "/readyz", timeout=5).json()
     assert _metric(metrics, "medinfer_gateway_circuit_state", backend="triton-grpc") == 0
     assert ready == {"status": "ready"}
 
 
-def _in_flight(stack: Stack, url: str) -> float:
-    return _metric(_session(stack).get(url + "/metrics", timeout=5).text, "medinfer_gateway_in_flight_requests") - 1
+def _ops(gw) -> str:
+    """The gateway's operations listener (/metrics, /healthz, /readyz): never on the API port."""
+    return gw.metrics_url
+
+
+def _in_flight(stack: Stack, gw) -> float:
+    # the operations listener is outside the edge middleware: scraping it is not an in-flight request
+    return _metric(_session(stack).get(_ops(gw) + "/metrics", timeout=5).text, "medinfer_gateway_in_flight_requests")
 
 
 def _grpc_error(stub, meta, timeout: float) -> str:
@@ -239,13 +245,14 @@ def test_past_the_in_flight_bound_fast_503s_and_none_below_it(stack: Stack, tmp_
             with ThreadPoolExecutor(bound) as pool:
                 held = [pool.submit(call, i) for i in range(bound)]
                 deadline = time.monotonic() + 5
-                while _in_flight(stack, gw.url) < bound:  # /metrics is never shed; it counts itself too
+                while _in_flight(stack, gw) < bound:  # /metrics is never shed; it counts itself too
                     assert time.monotonic() < deadline, "the held requests did not reach the gateway"
                     time.sleep(0.05)
                 shed = [call(i) for i in range(20)]
                 v2 = _session(stack).post(gw.url + "/v2/models/breast_cancer/infer", timeout=5,
                                           data=json.dumps({"inputs": []}), headers=headers)
-                probes = [_session(stack).get(gw.url + p, timeout=5).status_code for p in ("/healthz", "/metrics")]
+                probes = [_session(stack).get(gw.url + "/healthz", timeout=5).status_code,
+                          _session(stack).get(_ops(gw) + "/metrics", timeout=5).status_code]
                 channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
                 stub = pb_grpc.GRPCInferenceServiceStub(channel)
                 meta = (("authorization", dev_auth_header(stack.home)["Authorization"]),)
@@ -258,7 +265,7 @@ def test_past_the_in_flight_bound_fast_503s_and_none_below_it(stack: Stack, tmp_
                 held_codes = [f.result()[0] for f in held]
             proxy.set_mode("pass")
             after = call(0)
-            metrics = _session(stack).get(gw.url + "/metrics", timeout=5).text
+            metrics = _session(stack).get(_ops(gw) + "/metrics", timeout=5).text
     for code, elapsed, r in shed:
         assert code == 503 and r.json()["code"] == "overloaded" and r.headers["Retry-After"] == "1"
         assert elapsed < 0.5, elapsed  # refused at once, not queued behind the stalled requests

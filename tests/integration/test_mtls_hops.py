@@ -51,7 +51,12 @@ def mtls_preprocessor(tmp_path):
             assert proc.poll() is None, (tmp_path / "pre.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "preprocessor did not start"
             time.sleep(0.2)
-        yield url, tls, f"http://127.0.0.1:{ops_port}"
+        ops = f"http://127.0.0.1:{ops_port}"
+        while _get(ops) != 200:  # the operations listener starts once the API app's lifespan has run
+            assert proc.poll() is None, (tmp_path / "pre.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the operations port did not start"
+            time.sleep(0.1)
+        yield url, tls, ops
     finally:
         proc.terminate()
         proc.wait(timeout=15)

@@ -60,6 +60,16 @@ def run_service(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{module} did not start:\n{svc.log()[-3000:]}")
             time.sleep(0.1)
+        ops_deadline = min(deadline, time.monotonic() + 15)
+        while True:  # the operations listener starts once the API app's lifespan has run
+            try:
+                if requests.get(svc.metrics_url + "/healthz", timeout=2).status_code < 500:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None or time.monotonic() > ops_deadline:
+                break  # a service without an operations listener: the caller's checks say what is missing
+            time.sleep(0.1)
         yield svc
     finally:
         proc.terminate()
