@@ -40,7 +40,6 @@ from medinfer.security.deps import CurrentPrincipal
 from medinfer.registry.bootstrap import adopt_repository
 from medinfer.registry.runtime import RegistryRuntime, build_runtime
 from medinfer.registry.settings import RegistrySettings
-from medinfer.registry.triton_control import TritonHTTPControl
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
 
@@ -54,8 +53,8 @@ def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None]
     metadata before a new routing snapshot takes effect."""
     reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
                                     triton_url=settings.triton_url)
-    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url),
-                         metrics_registry=gm.registry, before_swap=before_swap)
+    # Triton endpoints: MEDINFER_REGISTRY_TRITON_ENDPOINTS(_DNS), else triton_url alone (docs/registry.md).
+    return build_runtime(reg_settings, metrics_registry=gm.registry, before_swap=before_swap)
 
 
 def _scope_dependency(scope: str):
@@ -182,9 +181,13 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
         pre_session = make_session(settings.preprocessor_url, connections=settings.upstream_connections,
                                    timeout_s=settings.upstream_timeout_s, ca_file=settings.preprocessor_ca_file,
                                    client_cert=client_cert)
+        triton_upstream = _upstream("triton", triton_session, settings, gm)
+        if rt is not None and rt.pool is not None:
+            # REST inference goes to one of the servers that serve every routed version (reconcile.py).
+            triton_upstream.endpoint, triton_upstream.on_unreachable = rt.pool.pick, rt.pool.mark_down
         app.state.inference = InferenceService(
             catalog,
-            TritonClient(_upstream("triton", triton_session, settings, gm)),
+            TritonClient(triton_upstream),
             PreprocessorClient(_upstream("preprocessor", pre_session, settings, gm)),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,

@@ -141,12 +141,15 @@ class SnapshotRefresher:
         interval_s: float = 0.5,
         before_swap: Callable[[], None] | None = None,
         on_tick: Callable[[], None] | None = None,
+        prepare: Callable[[dict[str, dict[str, Any]]], None] | None = None,
     ) -> None:
         """``before_swap`` runs before a new snapshot takes effect (the gateway rereads
         its model catalog there, so a newly routed version's metadata is known first).
         ``on_tick`` runs after every poll (the audit outbox retries from there; it
-        throttles itself)."""
+        throttles itself). ``prepare(snapshot)`` runs first and may refuse the swap by
+        raising (the gateway's endpoint reconciler: no Triton server serves it yet)."""
         self.table, self.store, self.interval_s = table, store, interval_s
+        self.prepare = prepare
         self.before_swap = before_swap
         self.on_tick = on_tick
         self._lock = threading.Lock()
@@ -158,6 +161,8 @@ class SnapshotRefresher:
             if not force and self.store.generation() == self.table.generation:
                 return False
             gen, snap = self.store.snapshot()
+            if self.prepare is not None:
+                self.prepare(snap)
             if self.before_swap is not None:
                 self.before_swap()
             self.table.load(gen, snap)
@@ -226,6 +231,10 @@ class InflightTracker:
 
     def inflight(self, model: str, version: int) -> int:
         return self._counts.get((model, version), 0)
+
+    def snapshot(self) -> dict[tuple[str, int], int]:
+        with self._lock:
+            return dict(self._counts)
 
     def wait_drained(self, model: str, version: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -70,6 +70,11 @@ class Upstream:
         self.on_retry = on_retry
         self.observe = observe
         self.trace = trace
+        # Client-side balancing over several servers (the registry's Triton endpoint pool): each attempt,
+        # retries included, asks ``endpoint()`` for a base URL; a server that refuses the connection is
+        # reported to ``on_unreachable`` so the next attempt goes elsewhere.
+        self.endpoint: Callable[[], str] | None = None
+        self.on_unreachable: Callable[[str], None] | None = None
 
     async def probe(self, path: str) -> bool:
         """A health check: no retries, does not move the breaker."""
@@ -89,15 +94,18 @@ class Upstream:
             hdrs[DEADLINE_HEADER] = deadline.header_value()
             if self.trace:
                 inject_trace_headers(hdrs)  # the current span's traceparent replaces the client's
+            base = self.endpoint() if self.endpoint is not None else None
             start = time.perf_counter()
             try:
-                async with self.session.request(method, path, data=body, headers=hdrs,
+                async with self.session.request(method, f"{base}/{path}" if base else path, data=body, headers=hdrs,
                                                 timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                     if resp.status in RETRYABLE_STATUS:
                         raise RetryableUpstreamError(self.name, f"status {resp.status}")
                     raw = await resp.read()
                     return UpstreamResponse(resp.status, dict(resp.headers), raw)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if base and self.on_unreachable is not None:
+                    self.on_unreachable(base)
                 raise RetryableUpstreamError(self.name, type(exc).__name__) from None
             except asyncio.TimeoutError:
                 raise DeadlineExceeded(f"{self.name} did not answer within the deadline") from None
