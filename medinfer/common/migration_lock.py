@@ -33,20 +33,24 @@ def lock_key(component: str) -> int:
 
 
 @contextmanager
-def migration_lock(conn: sa.Connection, component: str) -> Iterator[None]:
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(component)})
-        yield
+def migration_lock(engine: sa.Engine, component: str) -> Iterator[sa.Connection]:
+    """A connection in a transaction, held exclusively against other replicas migrating
+    ``component`` until that transaction has committed (the schema change is visible)."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(component)})
+            yield conn
         return
-    database = conn.engine.url.database if dialect == "sqlite" else None
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:" or database.startswith("file::memory:"):
-        yield
+        with engine.begin() as conn:
+            yield conn
         return
     fd = os.open(f"{database}.migrate.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        with engine.begin() as conn:  # committed before the lock is released
+            yield conn
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

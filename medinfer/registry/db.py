@@ -233,7 +233,7 @@ def migrate(engine: Engine, revision: str = "head") -> str | None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     target = ScriptDirectory.from_config(cfg).as_revision_number(revision)
-    with engine.begin() as conn, migration_lock(conn, "registry"):
+    with migration_lock(engine, "registry") as conn:
         current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
         if current == target:
             return None

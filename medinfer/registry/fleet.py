@@ -9,7 +9,7 @@ tag and retire steps drive all servers at once:
   not answer at all is skipped: no gateway routes to it (the gateways' reconcile
   loop takes it out of routing), and it gets the routed versions from that loop
   before it is routed to again.
-* ``wait_ready(name, version, timeout)`` waits until the version is READY on every
+* ``wait_ready_everywhere(name, version, timeout)`` waits until the version is READY on every
   live server; a server that (re)started meanwhile is asked to load again.
 """
 
@@ -138,7 +138,7 @@ class TritonFleet:
             return all(_ready_model(u, name) for u in live)
         return all(_version_ready(u, name, version) for u in live)
 
-    def wait_ready(self, name: str, version: int, timeout: float) -> bool:
+    def wait_ready_everywhere(self, name: str, version: int, timeout: float) -> bool:
         """READY on every live server; a live server without it (restarted) is asked to load again."""
         deadline = time.monotonic() + timeout
         asked: dict[str, float] = {}

@@ -129,13 +129,15 @@ class EndpointReconciler:
         ready = ready_versions(index(url))
         return {m: vs - ready.get(m, set()) for m, vs in required.items() if vs - ready.get(m, set())}
 
-    def _reconcile_endpoint(self, url: str, required: Required) -> tuple[bool, str | None]:
-        """(routable, reason). Loads what is missing; never loads on a consistent server."""
+    def _reconcile_endpoint(self, url: str, required: Required, mark: bool) -> tuple[bool, str | None]:
+        """(routable, reason). Loads what is missing; never loads on a consistent server.
+        ``mark``: take the server out of routing while it loads (the current table needs it)."""
         try:
             missing = self._missing(url, required)
             if not missing:
                 return True, None
-            self.pool.set(url, False, "loading " + ", ".join(sorted(missing)))
+            if mark:
+                self.pool.set(url, False, "loading " + ", ".join(sorted(missing)))
             log.warning("Triton endpoint is missing routed versions; loading",
                         extra={"endpoint": _label(url), "models": sorted(missing)})
             for model in sorted(missing):
@@ -151,22 +153,27 @@ class EndpointReconciler:
             return False, f"load failed: {str(e)[:120]}"
 
     # ---- passes ------------------------------------------------------------------------------
-    def reconcile(self, required: Required | None = None) -> list[str]:
-        """One pass over every endpoint; returns the routable ones."""
+    def reconcile(self, required: Required | None = None, *, refuse_empty: bool = False) -> list[str]:
+        """One pass over every endpoint; returns the routable ones. ``refuse_empty``: when no
+        endpoint qualifies, change nothing and raise ``SnapshotUnservable``."""
         urls = self.endpoints.urls()
         with self._busy:
+            current = required is None
             if required is None:
                 # A snapshot checked by prepare() may not be swapped in yet: require both.
                 required = self.required()
                 for m, vs in self._prepared.items():
                     required[m] = required.get(m, set()) | vs
+            results = []
+            if urls:
+                with ThreadPoolExecutor(max_workers=min(8, len(urls))) as ex:
+                    results = list(ex.map(lambda u: (u, self._reconcile_endpoint(u, required, current)), urls))
+            if refuse_empty and not any(ok for _, (ok, _) in results):
+                raise SnapshotUnservable("no Triton endpoint serves the new routing snapshot; keeping the old one",
+                                         code="triton-unavailable")
             for gone in set(self.pool.state) - set(urls):
                 self.pool.forget(gone)
                 self.gauge.remove(_label(gone))
-            if not urls:
-                return []
-            with ThreadPoolExecutor(max_workers=min(8, len(urls))) as ex:
-                results = list(ex.map(lambda u: (u, self._reconcile_endpoint(u, required)), urls))
             for url, (ok, reason) in results:
                 was = self.pool.state.get(url, {}).get("routing")
                 self.pool.set(url, ok, reason)
@@ -177,13 +184,11 @@ class EndpointReconciler:
             return self.pool.routable()
 
     def prepare(self, snapshot: dict[str, dict[str, Any]]) -> None:
-        """Before a snapshot takes effect: route only to servers that serve all of it."""
+        """Before a snapshot takes effect: route only to servers that serve all of it; if none
+        does, refuse the swap and leave the pool as it is (it serves the current snapshot)."""
         required = required_versions(snapshot)
-        if self.reconcile(required):
-            self._prepared = required
-        else:
-            raise SnapshotUnservable("no Triton endpoint serves the new routing snapshot; keeping the old one",
-                                     code="triton-unavailable")
+        self.reconcile(required, refuse_empty=True)
+        self._prepared = required
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

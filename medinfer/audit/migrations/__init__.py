@@ -26,8 +26,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from medinfer.common.migration_lock import migration_lock
 
     cfg = alembic_config()
-    with engine.connect() as conn:
-        with migration_lock(conn, "audit"):  # replicas starting together migrate one at a time
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-            conn.commit()
+    with migration_lock(engine, "audit") as conn:  # replicas starting together migrate one at a time
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
