@@ -13,150 +13,22 @@ only once it serves the routed versions.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 
-from medinfer.common.devpki import ensure_dev_tls
-from medinfer.security.devkeys import ensure_dev_keys
-from medinfer.triton.server import prepare_server_dir
 from tests.support.onnx_models import linear, write_folder
-from tests.support.ports import free_ports
 from tests.support.postgres import PostgresServer
-from tests.support.replicas import Backend, GatewayReplica, HAProxy, TritonReplica
+from tests.support.replicas import MODEL, Cluster, Load, TritonReplica
 from tests.support.stack import dev_auth_header
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 
-MODEL = "replicated"
 LAG_S = 1.5  # a replica swaps a new snapshot within its refresh interval (0.25 s here); margin for 2 busy cores
-
-
-@dataclass
-class Answer:
-    sent: float
-    received: float
-    status: int
-    version: str | None
-    body_version: str | None
-    error: str = ""
-
-
-class Load:
-    """Client threads through the gateways' balancer, one keep-alive connection each (HAProxy spreads
-    the connections over the gateway replicas)."""
-
-    def __init__(self, url: str, token: str, threads: int = 4) -> None:
-        self.url = f"{url}/v2/models/{MODEL}/infer"
-        self.headers = {"Authorization": token, "Content-Type": "application/json"}
-        x = np.random.default_rng(0).random((1, 4)).astype(np.float32)
-        self.body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4],
-                                            "data": x.ravel().tolist()}]})
-        self.answers: list[Answer] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self) -> None:
-        s = requests.Session()
-        s.trust_env = False
-        while not self._stop.is_set():
-            t0 = time.time()
-            try:
-                r = s.post(self.url, data=self.body, headers=self.headers, timeout=30)
-                body_v = r.json().get("model_version") if r.status_code == 200 else None
-                self.answers.append(Answer(t0, time.time(), r.status_code, r.headers.get("X-Model-Version"),
-                                           body_v, "" if r.status_code == 200 else r.text[:200]))
-            except requests.RequestException:
-                self.answers.append(Answer(t0, time.time(), 0, None, None))
-            time.sleep(0.01)
-        s.close()
-
-    def start(self) -> Load:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> list[Answer]:
-        self._stop.set()
-        for t in self._threads:
-            t.join(30)
-        return self.answers
-
-
-class Cluster:
-    def __init__(self, home: Path, pg: PostgresServer) -> None:
-        self.home = home
-        self.repo = home / "models"
-        self.repo.mkdir(parents=True)
-        ensure_dev_tls(home)
-        ensure_dev_keys(home)
-        prepare_server_dir(home)
-        self.tritons = [TritonReplica(self.repo, home, i) for i in range(4)]  # the 4th joins mid-run
-        self.lb_ports = dict(zip(("triton_http", "triton_grpc", "gateways"), free_ports(3), strict=True))
-        db = pg.create_database()
-        endpoints = ",".join(t.http_url for t in self.tritons)
-        env = {
-            "MEDINFER_HOME": str(home),
-            "MEDINFER_GATEWAY_INSECURE_HTTP": "true",
-            "MEDINFER_GATEWAY_GRPC_PORT": "0",
-            "MEDINFER_GATEWAY_TRITON_URL": f"http://127.0.0.1:{self.lb_ports['triton_http']}",
-            "MEDINFER_GATEWAY_TRITON_GRPC_TARGET": f"127.0.0.1:{self.lb_ports['triton_grpc']}",
-            "MEDINFER_GATEWAY_PREPROCESSOR_URL": f"http://127.0.0.1:{free_ports(1)[0]}",  # not needed: tabular
-            "MEDINFER_GATEWAY_AUDIT_URL": db,
-            "MEDINFER_GATEWAY_RATE_LIMIT_RPS": "100000",
-            "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "100000",
-            "MEDINFER_GATEWAY_DRIFT_ENABLED": "false",
-            "MEDINFER_REGISTRY_DATABASE_URL": db,
-            "MEDINFER_REGISTRY_TRITON_ENDPOINTS": endpoints,
-            "MEDINFER_REGISTRY_REFRESH_INTERVAL_S": "0.25",
-            "MEDINFER_REGISTRY_RECONCILE_INTERVAL_S": "0.25",
-            "MEDINFER_REGISTRY_DRAIN_TIMEOUT_S": "15",
-            "MEDINFER_REGISTRY_LOAD_TIMEOUT_S": "30",
-            "OMP_NUM_THREADS": "1",
-        }
-        self.gateways = [GatewayReplica(home, i, env) for i in range(2)]
-        self.haproxy = HAProxy(home, [
-            Backend("triton_http", self.lb_ports["triton_http"], [t.ports.http for t in self.tritons]),
-            Backend("triton_grpc", self.lb_ports["triton_grpc"], [t.ports.grpc for t in self.tritons]),
-            Backend("gateways", self.lb_ports["gateways"], [g.port for g in self.gateways]),
-        ])
-        self.admin = {"Authorization": dev_auth_header(home, "infer models:read models:write")["Authorization"]}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.lb_ports['gateways']}"
-
-    def stop(self) -> None:
-        for g in self.gateways:
-            g.stop()
-        for t in self.tritons:
-            t.stop()
-        self.haproxy.stop()
-
-    # -- admin API of one replica ------------------------------------------------------------------
-    def call(self, gw: int, method: str, path: str, **kw) -> requests.Response:
-        return requests.request(method, f"{self.gateways[gw].url}/admin/models{path}", headers=self.admin,
-                                timeout=120, **kw)
-
-    def publish(self, gw: int, folder: Path) -> int:
-        with open(folder / "model.onnx", "rb") as f:
-            r = self.call(gw, "POST", f"/{MODEL}/versions", files={"model": f}, data={"reason": "retrained"})
-        assert r.status_code == 201, r.text
-        return r.json()["version"]
-
-    def history(self) -> list[dict]:
-        return self.call(0, "GET", f"/{MODEL}/history").json()
-
-    def routing(self, gw: int) -> dict:
-        body = self.gateways[gw].readyz()
-        return body.get("triton_endpoints") or body.get("extra", {}).get("triton_endpoints") or {}
 
 
 def _label(t: TritonReplica) -> str:
@@ -178,7 +50,7 @@ def _at(event: dict) -> float:
 
 @pytest.fixture
 def cluster(tmp_path: Path, postgres_server: PostgresServer) -> Iterator[Cluster]:
-    c = Cluster(tmp_path / "home", postgres_server)
+    c = Cluster(tmp_path / "home", postgres_server, tritons=3, spare_tritons=1, gateways=2)
     try:
         yield c
     finally:
@@ -188,16 +60,7 @@ def cluster(tmp_path: Path, postgres_server: PostgresServer) -> Iterator[Cluster
 def test_releases_across_three_tritons_and_two_gateways_lose_no_request(cluster: Cluster, tmp_path: Path) -> None:
     c = cluster
     t_begin = time.monotonic()
-    for t in c.tritons[:3]:
-        t.start()
-    c.haproxy.start()
-    for t in c.tritons[:3]:
-        t.wait_live()
-    # Both gateways start at the same moment on an empty database: the schema is migrated once.
-    for g in c.gateways:
-        g.start()
-    for g in c.gateways:
-        g.wait_up()
+    c.start()  # both gateways start at the same moment on an empty database: the schema is migrated once
     migrated = [g.index for g in c.gateways if "registry schema migrated" in g.log()]
     assert len(migrated) == 1, [g.log()[-2000:] for g in c.gateways]
 

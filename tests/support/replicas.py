@@ -8,21 +8,30 @@ tritonserver's Python-backend stubs go with it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import requests
 
-from medinfer.triton.server import TritonPorts, TritonServer, stop_process_group
+from medinfer.common.devpki import ensure_dev_tls
+from medinfer.security.devkeys import ensure_dev_keys
+from medinfer.triton.server import TritonPorts, TritonServer, prepare_server_dir, stop_process_group
 from tests.support.ports import free_ports
+from tests.support.postgres import PostgresServer
+from tests.support.stack import dev_auth_header
 
-__all__ = ["TritonReplica", "HAProxy", "GatewayReplica", "Backend"]
+__all__ = ["TritonReplica", "HAProxy", "GatewayReplica", "Backend", "Cluster", "Load", "Answer", "MODEL"]
+
+MODEL = "replicated"
 
 
 class TritonReplica(TritonServer):
@@ -181,3 +190,141 @@ class GatewayReplica:
         if self.process is not None:
             stop_process_group(self.process)
             self.process = None
+
+
+@dataclass
+class Answer:
+    sent: float
+    received: float
+    status: int
+    version: str | None
+    body_version: str | None
+    error: str = ""
+
+
+class Load:
+    """Client threads through the gateways' balancer, one keep-alive connection each (HAProxy spreads
+    the connections over the gateway replicas)."""
+
+    def __init__(self, url: str, token: str, threads: int = 4) -> None:
+        self.url = f"{url}/v2/models/{MODEL}/infer"
+        self.headers = {"Authorization": token, "Content-Type": "application/json"}
+        x = np.random.default_rng(0).random((1, 4)).astype(np.float32)
+        self.body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4],
+                                            "data": x.ravel().tolist()}]})
+        self.answers: list[Answer] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        s = requests.Session()
+        s.trust_env = False
+        while not self._stop.is_set():
+            t0 = time.time()
+            try:
+                r = s.post(self.url, data=self.body, headers=self.headers, timeout=30)
+                body_v = r.json().get("model_version") if r.status_code == 200 else None
+                self.answers.append(Answer(t0, time.time(), r.status_code, r.headers.get("X-Model-Version"),
+                                           body_v, "" if r.status_code == 200 else r.text[:200]))
+            except requests.RequestException:
+                self.answers.append(Answer(t0, time.time(), 0, None, None))
+            time.sleep(0.01)
+        s.close()
+
+    def start(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> list[Answer]:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+        return self.answers
+
+
+class Cluster:
+    """Tritonservers, gateways on one PostgreSQL database, HAProxy in front of both (not started yet)."""
+
+    def __init__(self, home: Path, pg: PostgresServer, *, tritons: int = 3, spare_tritons: int = 0,
+                 gateways: int = 2) -> None:
+        self.home = home
+        self.repo = home / "models"
+        self.repo.mkdir(parents=True)
+        ensure_dev_tls(home)
+        ensure_dev_keys(home)
+        prepare_server_dir(home)
+        # ``spare_tritons`` are listed (endpoints, balancer) but not started: servers that join later.
+        self.n_tritons = tritons
+        self.tritons = [TritonReplica(self.repo, home, i) for i in range(tritons + spare_tritons)]
+        self.lb_ports = dict(zip(("triton_http", "triton_grpc", "gateways"), free_ports(3), strict=True))
+        db = pg.create_database()
+        endpoints = ",".join(t.http_url for t in self.tritons)
+        env = {
+            "MEDINFER_HOME": str(home),
+            "MEDINFER_GATEWAY_INSECURE_HTTP": "true",
+            "MEDINFER_GATEWAY_GRPC_PORT": "0",
+            "MEDINFER_GATEWAY_TRITON_URL": f"http://127.0.0.1:{self.lb_ports['triton_http']}",
+            "MEDINFER_GATEWAY_TRITON_GRPC_TARGET": f"127.0.0.1:{self.lb_ports['triton_grpc']}",
+            "MEDINFER_GATEWAY_PREPROCESSOR_URL": f"http://127.0.0.1:{free_ports(1)[0]}",  # not needed: tabular
+            "MEDINFER_GATEWAY_AUDIT_URL": db,
+            "MEDINFER_GATEWAY_RATE_LIMIT_RPS": "100000",
+            "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "100000",
+            "MEDINFER_GATEWAY_DRIFT_ENABLED": "false",
+            "MEDINFER_REGISTRY_DATABASE_URL": db,
+            "MEDINFER_REGISTRY_TRITON_ENDPOINTS": endpoints,
+            "MEDINFER_REGISTRY_REFRESH_INTERVAL_S": "0.25",
+            "MEDINFER_REGISTRY_RECONCILE_INTERVAL_S": "0.25",
+            "MEDINFER_REGISTRY_DRAIN_TIMEOUT_S": "15",
+            "MEDINFER_REGISTRY_LOAD_TIMEOUT_S": "30",
+            "OMP_NUM_THREADS": "1",
+        }
+        self.gateways = [GatewayReplica(home, i, env) for i in range(gateways)]
+        self.haproxy = HAProxy(home, [
+            Backend("triton_http", self.lb_ports["triton_http"], [t.ports.http for t in self.tritons]),
+            Backend("triton_grpc", self.lb_ports["triton_grpc"], [t.ports.grpc for t in self.tritons]),
+            Backend("gateways", self.lb_ports["gateways"], [g.port for g in self.gateways]),
+        ])
+        self.admin = {"Authorization": dev_auth_header(home, "infer models:read models:write")["Authorization"]}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.lb_ports['gateways']}"
+
+    def stop(self) -> None:
+        for g in self.gateways:
+            g.stop()
+        for t in self.tritons:
+            t.stop()
+        self.haproxy.stop()
+
+    # -- admin API of one replica ------------------------------------------------------------------
+    def call(self, gw: int, method: str, path: str, **kw) -> requests.Response:
+        return requests.request(method, f"{self.gateways[gw].url}/admin/models{path}", headers=self.admin,
+                                timeout=120, **kw)
+
+    def publish(self, gw: int, folder: Path) -> int:
+        with open(folder / "model.onnx", "rb") as f:
+            r = self.call(gw, "POST", f"/{MODEL}/versions", files={"model": f}, data={"reason": "retrained"})
+        assert r.status_code == 201, r.text
+        return r.json()["version"]
+
+    def history(self) -> list[dict]:
+        return self.call(0, "GET", f"/{MODEL}/history").json()
+
+    def routing(self, gw: int) -> dict:
+        body = self.gateways[gw].readyz()
+        return body.get("triton_endpoints") or body.get("extra", {}).get("triton_endpoints") or {}
+
+
+    def start(self) -> None:
+        """Tritonservers and the balancer, then every gateway at the same moment."""
+        for t in self.tritons[:self.n_tritons]:
+            t.start()
+        self.haproxy.start()
+        for t in self.tritons[:self.n_tritons]:
+            t.wait_live()
+        for g in self.gateways:
+            g.start()
+        for g in self.gateways:
+            g.wait_up()
