@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -73,6 +74,26 @@ class ReplicaReporter:
             self.report()
         except MedinferError:
             log.warning("replica acknowledgement failed", extra={"code": "registry-unavailable"})
+
+    def start(self, interval_s: float) -> None:
+        """Heart-beat from a thread of its own: a snapshot swap that waits on a Triton load must not
+        make this replica look gone (it still routes, on the older generation it reports)."""
+        self.tick()
+        self._stop = threading.Event()
+
+        def run() -> None:
+            while not self._stop.wait(interval_s):
+                self.tick()
+
+        self._thread = threading.Thread(target=run, name="replica-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+            self._thread.join(timeout=5)
+        self.remove()
 
     def remove(self) -> None:
         try:

@@ -182,7 +182,13 @@ class SnapshotRefresher:
                     log.exception("registry background task failed")
 
     def start(self) -> None:
-        self.refresh(force=True)
+        try:
+            self.refresh(force=True)
+        except MedinferError:
+            if self.prepare is None:
+                raise
+            # No Triton endpoint serves the snapshot yet (all down at start-up): the poll loop retries.
+            log.warning("initial routing snapshot not served yet", extra={"code": "triton-unavailable"})
         self._thread = threading.Thread(target=self._run, name="routing-refresh", daemon=True)
         self._thread.start()
 

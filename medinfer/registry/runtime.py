@@ -68,14 +68,14 @@ class RegistryRuntime:
             self.reconciler.start()  # endpoints checked (and loaded) before the first snapshot routes
         self.refresher.start()
         if self.reporter is not None:
-            self.reporter.tick()
+            self.reporter.start(self.refresher.interval_s)
 
     def stop(self) -> None:
         self.refresher.stop()
         if self.reconciler is not None:
             self.reconciler.stop()
         if self.reporter is not None:
-            self.reporter.remove()  # this replica routes nothing any more: it holds up no drain
+            self.reporter.stop()  # and delete the row: this replica routes nothing any more
         self.registry.store.engine.dispose()
 
     def endpoint_status(self) -> dict[str, dict]:
