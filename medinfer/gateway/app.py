@@ -27,6 +27,7 @@ from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
+from medinfer.gateway.shadow import ShadowMirror
 from medinfer.security import (
     Principal,
     SecurityService,
@@ -194,6 +195,13 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             text_operator=settings.text_deid_operator,
         )
         if rt is not None:
+            # Shadow traffic: its own breaker and no retries, so a failing candidate never touches real traffic.
+            shadow_upstream = Upstream("triton-shadow", triton_session, hop_timeout_s=settings.upstream_timeout_s,
+                                       policy=RetryPolicy(1), breaker=_breaker("triton-shadow", settings, gm))
+            if rt.pool is not None:
+                shadow_upstream.endpoint, shadow_upstream.on_unreachable = rt.pool.pick, rt.pool.mark_down
+            app.state.inference.shadow = ShadowMirror(rt.table, TritonClient(shadow_upstream), rt.tracker,
+                                                      registry=gm.registry, ledger=security.ledger)
             if security.ledger is not None:
                 rt.registry.audit = LedgerRegistrySink(security.ledger, asyncio.get_running_loop())
             await run_in_threadpool(_start_registry, rt)
@@ -216,6 +224,8 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
                 await grpc_channel.close()
+            if getattr(app.state.inference, "shadow", None) is not None:
+                await app.state.inference.shadow.aclose()
             await triton_session.close()
             await pre_session.close()
             if rt is not None:

@@ -53,7 +53,7 @@ class SnapshotUnservable(BackendUnavailable):
 
 
 def required_versions(snapshot: dict[str, dict[str, Any]]) -> Required:
-    """Every version a routing snapshot (``Store.snapshot``) can send requests to."""
+    """Every version a routing snapshot (``Store.snapshot``) can send requests to (mirrored ones too)."""
     out: Required = {}
     for name, snap in snapshot.items():
         versions = {v for v in snap.get("tags", {}).values() if v is not None}
@@ -61,6 +61,8 @@ def required_versions(snapshot: dict[str, dict[str, Any]]) -> Required:
             versions.add(snap["current"])
         if snap.get("canary"):
             versions.add(snap["canary"][0])
+        if snap.get("shadow"):
+            versions.add(snap["shadow"][0])
         if versions:
             out[name] = versions
     return out

@@ -59,6 +59,8 @@ class _Route:
     sticky: bool
     tags: dict[str, int] = field(default_factory=dict)
     by_version: dict[int, str] = field(default_factory=dict)
+    shadow: int | None = None  # mirrored only; never in by_version: no request is answered by it
+    shadow_threshold: int = 0
 
 
 class RoutingTable:
@@ -77,7 +79,10 @@ class RoutingTable:
                 by_version[canary[0]] = "canary"
             if snap.get("current") is not None:
                 by_version[snap["current"]] = "current"
+            shadow = snap.get("shadow")
             routes[name] = _Route(
+                shadow=shadow[0] if shadow else None,
+                shadow_threshold=int(round(shadow[1] * _SCALE / 100)) if shadow else 0,
                 current=snap.get("current"),
                 canary=canary[0] if canary else None,
                 threshold=int(round(canary[1] * _SCALE / 100)) if canary else 0,
@@ -92,8 +97,19 @@ class RoutingTable:
         return sorted(self._routes)
 
     def served(self, model: str) -> set[int]:
+        """Versions Triton must have loaded for this table: routed and mirrored ones."""
         route = self._routes.get(model)
-        return set(route.by_version) if route else set()
+        if route is None:
+            return set()
+        return set(route.by_version) | ({route.shadow} if route.shadow is not None else set())
+
+    def shadow(self, model: str, request_id: str) -> int | None:
+        """The version to mirror this request to, or None (a share of requests by request id,
+        sampled independently of the canary)."""
+        route = self._routes.get(model)
+        if route is None or route.shadow is None:
+            return None
+        return route.shadow if canary_bucket("shadow:" + request_id) < route.shadow_threshold else None
 
     def resolve(
         self, model: str, version: str | int | None, request_id: str, client: str | None = None

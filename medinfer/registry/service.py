@@ -28,6 +28,7 @@ from medinfer.registry.db import EventRow, ModelRow, utcnow
 from medinfer.registry.outbox import AuditOutbox
 from medinfer.registry.publishing import NAME_PATTERN, PublishMixin
 from medinfer.registry.routing import DrainWaiter, GraceDrain
+from medinfer.registry.shadow import ShadowMixin
 from medinfer.registry.store import CANARY, CURRENT, RESERVED_TAGS, Store
 from medinfer.registry.triton_control import TritonControl, wait_version_ready
 from medinfer.triton.model_config import ModelConfig
@@ -40,7 +41,7 @@ log = logging.getLogger("medinfer.registry")
 _TAG_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
 
-class Registry(PublishMixin, CanaryMixin):
+class Registry(PublishMixin, CanaryMixin, ShadowMixin):
     def __init__(
         self,
         store: Store,

@@ -81,6 +81,11 @@ def test_releases_across_three_tritons_and_two_gateways_lose_no_request(cluster:
     try:
         time.sleep(1.0)
         assert c.publish(1, write_folder(tmp_path / "v2", linear, seed=2)) == 2
+        # Shadow first: half the requests are repeated on v2 and compared; no answer comes from v2.
+        r = c.call(1, "PUT", f"/{MODEL}/shadow", json={"version": 2, "share": 50, "reason": "shadow"})
+        assert r.status_code == 200, r.text
+        time.sleep(2.0)
+        assert c.call(0, "POST", f"/{MODEL}/shadow/clear", json={"reason": "compared"}).status_code == 200
         time.sleep(0.5)
         r = c.call(0, "PUT", f"/{MODEL}/canary", json={"version": 2, "weight": 10, "reason": "canary"})
         assert r.status_code == 200, r.text
@@ -156,5 +161,19 @@ def test_releases_across_three_tritons_and_two_gateways_lose_no_request(cluster:
         ok, bad = t.inference_counts(MODEL)
         assert bad == 0, (t.index, ok, bad)
     assert c.tritons[3].inference_counts(MODEL)[0] > 0 and c.tritons[1].inference_counts(MODEL)[0] > 0
+    # The shadow phase: mirrored on both replicas, outputs compared (v2 has other weights), audited as shadow.
+    mirrored = {}
+    for g in c.gateways:
+        for line in requests.get(f"{g.url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("medinfer_shadow_requests_total{"):
+                mirrored[(g.index, line.split('outcome="')[1].split('"')[0])] = float(line.rsplit(" ", 1)[1])
+    assert mirrored.get((0, "mismatch"), 0) > 0 and mirrored.get((1, "mismatch"), 0) > 0, mirrored
+    assert not any(o in ("match", "error") and n > 0 for (_, o), n in mirrored.items()), mirrored
+    import psycopg
+
+    with psycopg.connect(c.db_dsn) as conn:
+        audited = conn.execute("SELECT count(*), min(version), max(version) FROM audit_ledger "
+                               "WHERE action = 'shadow infer mismatch'").fetchone()
+    assert audited[0] == sum(n for (_, o), n in mirrored.items() if o == "mismatch") and audited[1:] == ("2", "2")
     kinds = [e["kind"] for e in c.history()]
     assert kinds[-3:] == ["canary", "promote", "rollback"] or "release_aborted" in kinds, kinds

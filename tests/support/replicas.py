@@ -259,6 +259,7 @@ class Cluster:
         self.tritons = [TritonReplica(self.repo, home, i) for i in range(tritons + spare_tritons)]
         self.lb_ports = dict(zip(("triton_http", "triton_grpc", "gateways"), free_ports(3), strict=True))
         db = pg.create_database()
+        self.db_dsn = db.replace("postgresql+psycopg://", "postgresql://")
         endpoints = ",".join(t.http_url for t in self.tritons)
         env = {
             "MEDINFER_HOME": str(home),

@@ -150,6 +150,9 @@ async def model_infer(request: Request) -> Response:
     with svc.track(entry.name, entry.version):
         response = await _relay(request, f"v2/models/{entry.name}/versions/{entry.version}/infer", method="POST",
                                 body=body, headers=headers, operation="infer")
+    if svc.shadow is not None and response.status_code == 200:
+        svc.shadow.mirror_v2(entry.name, entry.version, request_id_of(request), body, headers, response.body,
+                             response.headers.get(HEADER_LENGTH))
     if ood is not None and ood.ood:
         out, out_hl = flag_rest_response(response.body, response.headers.get(HEADER_LENGTH), ood)
         out_headers = {"content-type": response.headers.get("content-type", "application/json")}
