@@ -241,3 +241,53 @@ def test_replicas_starting_together_migrate_once(backend, request, tmp_path):
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version_registry")) == "registry_0003"
     for e in engines:
         e.dispose()
+
+
+# ---- shadow traffic -----------------------------------------------------------------------------
+def test_a_shadow_version_is_mirrored_never_routed(tmp_path):
+    from medinfer.registry.routing import RoutingTable
+
+    reg = build_registry(RegistrySettings(home=tmp_path / "home", drain_grace_s=0))
+    for i in range(2):
+        reg.publish(write_folder(tmp_path / f"src{i}", linear, seed=i), "m", actor="t", reason="")
+    reg.promote("m", 1, actor="t")
+    with pytest.raises(ValidationFailed):
+        reg.set_tag("m", "shadow", 2, actor="t")
+    with pytest.raises(MedinferError):
+        reg.set_shadow("m", 2, 0, actor="t")
+    out = reg.set_shadow("m", 2, 20, actor="alice", reason="compare before a canary")
+    assert out == {"name": "m", "shadow": 2, "share": 20.0, "current": 1}
+    assert reg.get_model("m")["shadow"] == {"version": 2, "share": 20.0} and reg.get_model("m")["tags"] == {}
+    table = RoutingTable()
+    table.load(*reg.store.snapshot())
+    ids = [f"req-{i}" for i in range(2000)]
+    mirrored = [i for i in ids if table.shadow("m", i) == 2]
+    assert 0.15 < len(mirrored) / len(ids) < 0.25
+    assert {table.resolve("m", None, i)[0] for i in ids} == {1}, "no answer comes from the shadow"
+    with pytest.raises(MedinferError):
+        table.resolve("m", 2, "x")  # not even pinned
+    assert table.served("m") == {1, 2} and required_versions(reg.store.snapshot()[1]) == {"m": {1, 2}}
+    reg.clear_shadow("m", actor="alice", reason="done")
+    table.load(*reg.store.snapshot())
+    assert table.shadow("m", mirrored[0]) is None and table.served("m") == {1}
+    kinds = [h["kind"] for h in reg.history("m")]
+    assert kinds[-2:] == ["shadow", "shadow_clear"]
+    reg.store.engine.dispose()
+
+
+def test_shadow_outputs_are_compared_by_name_shape_and_value():
+    import numpy as np
+
+    from medinfer.common.v2 import V2Tensor
+    from medinfer.gateway.shadow import compare_outputs
+
+    def t(name, data, dtype="FP32"):
+        arr = np.asarray(data, dtype=np.float32 if dtype == "FP32" else object)
+        return V2Tensor(name, dtype, list(arr.shape), arr)
+
+    assert compare_outputs([t("y", [[1.0, 2.0]])], [t("y", [[1.0, 2.00001]])]) == (True, pytest.approx(1e-5, rel=0.1))
+    match, diff = compare_outputs([t("y", [[1.0, 2.0]])], [t("y", [[1.0, 2.5]])])
+    assert not match and diff == pytest.approx(0.5)
+    assert compare_outputs([t("y", [[1.0]])], [t("z", [[1.0]])])[0] is False
+    assert compare_outputs([t("y", [[1.0, 2.0]])], [t("y", [[1.0], [2.0]])])[0] is False
+    assert compare_outputs([t("c", [b"a"], "BYTES")], [t("c", [b"b"], "BYTES")])[0] is False
