@@ -7,7 +7,8 @@ promoting process (any replica, or the CLI) waits with ``FleetDrain`` before it 
 a retired version: every *live* replica (heartbeat within ``stale_s``) must route on the
 change's generation or later and report nothing in flight on that version. A replica
 that stopped heart-beating routes nothing, so it does not block a release; a replica
-that stops normally deletes its row.
+that stops normally deletes its row; rows of replicas that died are deleted by the next
+replica to start once they are a day old.
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class ReplicaReporter:
     def start(self, interval_s: float) -> None:
         """Heart-beat from a thread of its own: a snapshot swap that waits on a Triton load must not
         make this replica look gone (it still routes, on the older generation it reports)."""
+        try:
+            with self.store.session() as s:
+                s.execute(sa.delete(ReplicaRow).where(ReplicaRow.heartbeat_at < utcnow() - dt.timedelta(days=1)))
+        except MedinferError:
+            pass
         self.tick()
         self._stop = threading.Event()
 
