@@ -172,12 +172,12 @@ class SnapshotRefresher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def refresh(self, force: bool = False) -> bool:
+    def refresh(self, force: bool = False, *, check: bool = True) -> bool:
         with self._lock:
             if not force and self.store.generation() == self.table.generation:
                 return False
             gen, snap = self.store.snapshot()
-            if self.prepare is not None:
+            if self.prepare is not None and check:
                 self.prepare(snap)
             if self.before_swap is not None:
                 self.before_swap()
@@ -203,8 +203,10 @@ class SnapshotRefresher:
         except MedinferError:
             if self.prepare is None:
                 raise
-            # No Triton endpoint serves the snapshot yet (all down at start-up): the poll loop retries.
+            # No Triton endpoint serves the snapshot yet (all down at start-up). There is no older table to
+            # keep: route on this one (requests get 503 until the reconcile loop has made an endpoint serve it).
             log.warning("initial routing snapshot not served yet", extra={"code": "triton-unavailable"})
+            self.refresh(force=True, check=False)
         self._thread = threading.Thread(target=self._run, name="routing-refresh", daemon=True)
         self._thread.start()
 
