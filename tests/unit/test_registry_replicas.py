@@ -291,3 +291,29 @@ def test_shadow_outputs_are_compared_by_name_shape_and_value():
     assert compare_outputs([t("y", [[1.0]])], [t("z", [[1.0]])])[0] is False
     assert compare_outputs([t("y", [[1.0, 2.0]])], [t("y", [[1.0], [2.0]])])[0] is False
     assert compare_outputs([t("c", [b"a"], "BYTES")], [t("c", [b"b"], "BYTES")])[0] is False
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_gateways_starting_together_create_the_audit_ledger_once(backend, request, tmp_path):
+    """The audit ledger's Alembic upgrade takes the same kind of lock (its own key)."""
+    from medinfer.audit.store import AuditStore
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'a.db'}"
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            store = AuditStore(url)
+            store.engine.dispose()
+            results.append("ok")
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            results.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == ["ok"] * 4, results
