@@ -3,30 +3,44 @@ the preprocessor and the gateway as child processes on 127.0.0.1.
 
 Every child runs in its own process group, so ``stop()`` ends it with all its
 descendants (Triton's Python-backend stubs included): Ctrl-C leaves no orphans.
+
+Triton dying does not end the stack: a supervisor thread restarts it the way
+Kubernetes restarts the pod (``RestartPolicy``: exponential backoff, at most
+``max_restarts`` within ``window_s``, each step reported through ``on_event``).
+The gateway keeps running and answers 503 meanwhile (its circuit opens on the
+refused connections, ``/readyz`` says Triton is not ready). The restarted server
+loads every model of the repository as its ``config.pbtxt`` stands: the registry
+writes the versions it routes to there before it routes to them, so Triton
+serves exactly those again (``wait_ready`` checks each listed version).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from medinfer.common.devpki import DevTLS, ensure_dev_tls
 from medinfer.security.devkeys import ensure_dev_keys
 from medinfer.shipped_models import ensure_shipped_models
+from medinfer.triton.model_config import ModelConfig
 from medinfer.triton.repository import ModelRepository
-from medinfer.triton.server import TritonPorts, TritonServer, stop_process_group
+from medinfer.triton.server import TritonPorts, TritonServer, TritonStartError, stop_process_group
 from medinfer.triton.settings import TritonSettings
 
-__all__ = ["StackPorts", "Stack", "StackError"]
+__all__ = ["StackPorts", "Stack", "StackError", "RestartPolicy"]
+
+log = logging.getLogger("medinfer.stack")
 
 
 class StackError(RuntimeError):
@@ -39,6 +53,21 @@ class StackPorts:
     preprocessor: int = 8080
     triton: TritonPorts = field(default_factory=TritonPorts)
     gateway_grpc: int = 8444
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the stack restarts a tritonserver that exited: like a pod's ``restartPolicy: Always`` with
+    CrashLoopBackOff, but bounded (past ``max_restarts`` within ``window_s`` the stack gives up)."""
+
+    max_restarts: int = 5
+    window_s: float = 300.0
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 15.0
+    ready_timeout_s: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.initial_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
 
 
 @dataclass
@@ -63,7 +92,11 @@ class Stack:
         insecure_http: bool = False,
         extra_env: dict[str, str] | None = None,
         models: tuple[str, ...] | None = None,
+        triton_restart: RestartPolicy | None = RestartPolicy(),
+        on_event: Callable[[str], None] | None = None,
     ) -> None:
+        """``triton_restart`` None: a Triton exit is final (``failed_child`` reports it). ``on_event``
+        receives one line per supervisor step (``medinfer up`` prints them); they are also logged."""
         self.home = Path(home).resolve()
         self.ports = ports or StackPorts()
         self.insecure_http = insecure_http
@@ -73,6 +106,13 @@ class Stack:
         self.triton: TritonServer | None = None
         self.children: list[_Child] = []
         self.tls: DevTLS | None = None
+        self.triton_restart = triton_restart
+        self.on_event = on_event
+        self.triton_restarts = 0  # restarts done so far (all time)
+        self._triton_gave_up = False
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock = threading.Lock()  # guards self.triton against stop() racing a restart
 
     # -- URLs ------------------------------------------------------------
     @property
@@ -116,19 +156,89 @@ class Stack:
     def start(self, timeout: float = 180.0) -> None:
         try:
             self.prepare()
-            models = self.models or tuple(self.repository.models())
-            self.triton = TritonServer(self.repository.root, self.home, self.ports.triton, models=models,
-                                       log_path=self.home / "logs" / "tritonserver.log",
-                                       extra_args=TritonSettings().grpc_ssl_args())
+            self._stopping.clear()
+            self.triton = self._new_triton()
             self.triton.start()
             self._spawn("preprocessor", [sys.executable, "-m", "medinfer.preprocess"])
-            self.triton.wait_ready(timeout)
+            self._wait_triton(self.triton, timeout)
             self._wait_http("preprocessor", self.preprocessor_url + "/readyz", timeout)
             self._spawn("gateway", [sys.executable, "-m", "medinfer.gateway"])
             self._wait_http("gateway", self.gateway_url + "/readyz", timeout)
+            if self.triton_restart is not None:
+                self._supervisor = threading.Thread(target=self._supervise, name="triton-supervisor", daemon=True)
+                self._supervisor.start()
         except BaseException:
             self.stop()
             raise
+
+    # -- Triton supervision --------------------------------------------------
+    def _new_triton(self) -> TritonServer:
+        # Read at each (re)start: a model published since the last start is served too.
+        models = self.models or tuple(self.repository.models())
+        return TritonServer(self.repository.root, self.home, self.ports.triton, models=models,
+                            log_path=self.home / "logs" / "tritonserver.log",
+                            extra_args=TritonSettings().grpc_ssl_args())
+
+    def _wait_triton(self, server: TritonServer, timeout: float) -> None:
+        """Ready, with every version each model's config.pbtxt lists (the registry's served versions)."""
+        server.wait_ready(timeout)
+        deadline = time.monotonic() + timeout
+        for name in server.models:
+            path = self.repository.root / name / "config.pbtxt"
+            versions = ModelConfig.from_pbtxt(path.read_text()).versions if path.is_file() else None
+            for v in versions or ():
+                while not server.model_ready(name, v):
+                    if server.process is None or server.process.poll() is not None or time.monotonic() > deadline:
+                        raise TritonStartError(f"model '{name}' version {v} did not become ready:\n"
+                                               f"{server.log_tail()}")
+                    time.sleep(0.1)
+
+    def _event(self, message: str) -> None:
+        log.warning(message, extra={"event": "triton-supervisor"})
+        if self.on_event is not None:
+            self.on_event(message)
+
+    def _supervise(self) -> None:
+        policy = self.triton_restart
+        assert policy is not None
+        recent: list[float] = []  # restart times within the window
+        while not self._stopping.wait(0.2):
+            triton = self.triton
+            if triton is None or triton.process is None or triton.process.poll() is None:
+                continue
+            code = triton.process.returncode
+            now = time.monotonic()
+            recent = [t for t in recent if now - t < policy.window_s]
+            if len(recent) >= policy.max_restarts:
+                self._event(f"tritonserver exited with {code}; {len(recent)} restarts within "
+                            f"{policy.window_s:.0f}s, giving up")
+                self._triton_gave_up = True
+                return
+            recent.append(now)
+            attempt = len(recent)
+            delay = policy.backoff(attempt)
+            self._event(f"tritonserver exited with {code}; restart {attempt}/{policy.max_restarts} in {delay:.1f}s "
+                        "(the gateway answers 503 meanwhile)")
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                triton.stop()  # the exited server's process group: stubs left behind, its log
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                fresh = self._new_triton()
+                fresh.start()
+                self.triton = fresh
+            started = time.monotonic()
+            try:
+                self._wait_triton(fresh, policy.ready_timeout_s)
+            except TritonStartError:
+                continue  # it exited or never got ready: the next turn restarts it again (counted)
+            self.triton_restarts += 1
+            self._event(f"tritonserver restarted and ready in {time.monotonic() - started:.1f}s "
+                        f"({len(fresh.models)} models, restart #{self.triton_restarts})")
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         log_path = self.home / "logs" / f"{name}.log"
@@ -176,7 +286,10 @@ class Stack:
         for c in self.children:
             if c.process.poll() is not None:
                 return c.name
-        if self.triton and self.triton.process and self.triton.process.poll() is not None:
+        proc = self.triton.process if self.triton else None
+        if self.triton_restart is None and proc is not None and proc.poll() is not None:
+            return "tritonserver"
+        if self._triton_gave_up:
             return "tritonserver"
         return None
 
@@ -187,12 +300,17 @@ class Stack:
         return pids
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)  # it waits in short steps; a server start in flight is awaited below
+            self._supervisor = None
         for child in reversed(self.children):
             stop_process_group(child.process)
         self.children.clear()
-        if self.triton is not None:
-            self.triton.stop()
-            self.triton = None
+        with self._lock:
+            if self.triton is not None:
+                self.triton.stop()
+                self.triton = None
 
     def __enter__(self) -> Stack:
         self.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import ssl
 import time
@@ -36,7 +37,8 @@ def _curl(stack: Stack) -> str:
 def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (development only).")) -> None:
     """Build missing models, then run tritonserver, the preprocessor and the gateway until Ctrl-C."""
     ports, gw = _ports()
-    stack = Stack(gw.home, ports, insecure_http=insecure_http or gw.insecure_http)
+    stack = Stack(gw.home, ports, insecure_http=insecure_http or gw.insecure_http,
+                  on_event=lambda line: typer.echo(f"medinfer: {line}", err=True))
     stopping = False
 
     def _stop(signum, frame):  # noqa: ARG001
@@ -56,7 +58,8 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
                f"metrics 127.0.0.1:{ports.triton.metrics}  preprocessor {stack.preprocessor_url}")
     typer.echo("Try a real inference:")
     typer.echo("  " + _curl(stack))
-    typer.echo("Ctrl-C stops every process.")
+    typer.echo("Ctrl-C stops every process. If tritonserver exits it is restarted (with backoff); meanwhile the "
+               "gateway answers 503.")
     code = 0
     try:
         while not stopping:
@@ -85,13 +88,17 @@ def status() -> None:
     }
     bad = 0
     for name, (url, context) in checks.items():
+        detail = ""
         try:
             with urllib.request.urlopen(url, timeout=3, context=context) as resp:
                 ok = resp.status == 200
-        except OSError:
+                if name == "gateway":  # 200 "degraded" names circuits that are not closed
+                    circuits = json.loads(resp.read() or b"{}").get("circuits") or {}
+                    detail = "".join(f"  (circuit {b} {state})" for b, state in sorted(circuits.items()))
+        except (OSError, ValueError):
             ok = False
         bad += not ok
-        typer.echo(f"{name:13s} {'ready' if ok else 'NOT READY'}  {url}")
+        typer.echo(f"{name:13s} {'ready' if ok else 'NOT READY'}  {url}{detail}")
     raise typer.Exit(1 if bad else 0)
 
 

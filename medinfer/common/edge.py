@@ -11,6 +11,8 @@ its CPU, so they are one layer now and the parts stay separately testable:
   past it, gets 413 before the route reads it;
 - ``on_done(scope, status, seconds)`` and ``in_flight``: the service labels its
   own series (route template, and on the gateway the catalog model/version);
+- ``admission`` (:class:`InFlightLimit`): past the replica's in-flight bound a
+  request gets a fast 503 before anything else (and no audit record);
 - ``recorder`` (:class:`RequestRecorder`): sees the request and response bodies
   stream past and commits its record before the response is sent; if it cannot,
   the client gets its error instead of the response (fail-closed). The response
@@ -30,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medinfer.common.errors import MedinferError, PayloadTooLarge
 from medinfer.common.http import new_request_id, opaque_request_id, problem_response
+from medinfer.common.load_shedding import InFlightLimit
 
 __all__ = ["EdgeMiddleware", "RequestRecorder", "RequestRecord", "ErrorRenderer", "render_problem"]
 
@@ -89,7 +92,7 @@ class EdgeMiddleware:
         self, app: ASGIApp, *, max_body_bytes: int, on_done: Callable[[Scope, int, float], None] | None = None,
         in_flight: Gauge | None = None, https_headers: Iterable[tuple[bytes, bytes]] = (),
         http_headers: Iterable[tuple[bytes, bytes]] = (), recorder: RequestRecorder | None = None,
-        error_renderers: dict[str, ErrorRenderer] | None = None,
+        error_renderers: dict[str, ErrorRenderer] | None = None, admission: InFlightLimit | None = None,
     ) -> None:
         """``https_headers`` / ``http_headers``: added to every response on that scheme unless the route set them.
         ``error_renderers``: path prefix -> how the edge's own errors (413, 500, the recorder's 503) are rendered
@@ -101,6 +104,7 @@ class EdgeMiddleware:
         self.extra = {"https": list(https_headers), "http": list(http_headers)}
         self.recorder = recorder
         self.error_renderers = tuple((error_renderers or {}).items())
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,7 +114,12 @@ class EdgeMiddleware:
         rid = _request_id(scope["headers"])
         scope.setdefault("state", {})["request_id"] = rid
         extra = [(b"x-request-id", rid.encode()), *self.extra["https" if scope.get("scheme") == "https" else "http"]]
-        record = self.recorder.begin(scope) if self.recorder is not None else None
+        admission = self.admission
+        admitted = shed = False
+        if admission is not None and not admission.exempt(scope["path"]):
+            admitted = admission.try_acquire()
+            shed = not admitted
+        record = self.recorder.begin(scope) if self.recorder is not None and not shed else None
         status = 500
         start: Message | None = None
         body: list[bytes] = []
@@ -158,6 +167,9 @@ class EdgeMiddleware:
         if self.in_flight is not None:
             self.in_flight.inc()
         try:
+            if shed:
+                await self._answer(admission.refusal(scope["path"]), scope, edge_send)
+                return
             if self._declared_too_large(scope):
                 await self._answer(self._too_large(), scope, edge_send)
                 return
@@ -175,6 +187,8 @@ class EdgeMiddleware:
                     await self._answer(MedinferError("internal error; see the service log by request id"), scope,
                                        edge_send)
         finally:
+            if admitted:
+                admission.release()
             if self.in_flight is not None:
                 self.in_flight.dec()
             if self.on_done is not None:

@@ -14,6 +14,7 @@ Hierarchy (every class carries its HTTP status and a stable ``code``)::
     ├── UnsupportedMediaType (415 unsupported-media-type)
     ├── ValidationFailed (422 validation-failed)  names the offending field, never its value
     ├── RateLimited (429 rate-limited)            adds Retry-After
+    ├── BadGateway (502 bad-gateway)              the backend answered, but failed this request
     ├── BackendUnavailable (503 backend-unavailable) adds Retry-After
     └── DeadlineExceeded (504 deadline-exceeded)
 
@@ -39,6 +40,7 @@ __all__ = [
     "UnsupportedMediaType",
     "ValidationFailed",
     "RateLimited",
+    "BadGateway",
     "BackendUnavailable",
     "DeadlineExceeded",
     "problem_type",
@@ -143,6 +145,10 @@ class RateLimited(MedinferError):
     def __init__(self, detail: str | None = None, *, retry_after: int = 1, **kw: Any) -> None:
         super().__init__(detail, **kw)
         self.headers.setdefault("Retry-After", str(max(1, int(retry_after))))
+
+
+class BadGateway(MedinferError):
+    status, code, title = 502, "bad-gateway", "Backend failed the request"
 
 
 class BackendUnavailable(MedinferError):

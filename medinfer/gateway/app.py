@@ -16,6 +16,7 @@ from medinfer.audit import AuditEvent, AuditRecorder
 from medinfer.audit.registry_sink import LedgerRegistrySink
 from medinfer.common.edge import EdgeMiddleware
 from medinfer.common.http import install_problem_handlers, opaque_request_id
+from medinfer.common.load_shedding import InFlightLimit
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
@@ -45,6 +46,10 @@ from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
 
 __all__ = ["create_app"]
+
+
+# Probes and scrapes are answered however busy the replica is (see medinfer.common.load_shedding).
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
 
 
 def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None],
@@ -131,7 +136,7 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
 
 
 async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: GatewayMetrics,
-                      security: SecurityService):
+                      security: SecurityService, admission: InFlightLimit):
     if settings.triton_grpc_ca_file:
         creds = grpc.ssl_channel_credentials(settings.triton_grpc_ca_file.read_bytes())
         channel = grpc.aio.secure_channel(settings.triton_grpc_target, creds)
@@ -145,6 +150,7 @@ async def _start_grpc(settings: GatewaySettings, service: InferenceService, gm: 
     grpc_service.authenticate, grpc_service.on_call = _grpc_hooks(security, service.catalog)
     grpc_service.track = service.track
     grpc_service.ood_gate = service  # OOD gate + drift window for monitored tabular versions
+    grpc_service.admission = admission  # one in-flight bound for HTTP and gRPC
     server_creds = None
     if not settings.insecure_http:
         cert, key = settings.tls_paths()
@@ -157,6 +163,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     settings = settings or GatewaySettings()
     catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     gm = GatewayMetrics(metrics_registry)
+    admission = InFlightLimit(settings.max_in_flight, exempt_paths=_NEVER_SHED, on_shed=gm.count_shed)
     security = build_security(settings)
     if security.ledger is not None:
         security.ledger.observe_write = gm.audit_write.observe
@@ -208,7 +215,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
         grpc_server = grpc_channel = None
         if settings.grpc_port:
             grpc_server, grpc_channel, app.state.grpc_service = await _start_grpc(settings, app.state.inference, gm,
-                                                                                  security)
+                                                                                  security, admission)
         if monitor is not None:
             monitor.start()
         # Everything built so far lives as long as the process: move it out of the collector's reach, so the
@@ -262,5 +269,5 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
                        in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),
                        http_headers=security_headers(None),
                        recorder=AuditRecorder(security.ledger) if security.ledger is not None else None,
-                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response})
+                       error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response}, admission=admission)
     return app

@@ -29,7 +29,9 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from medinfer import __version__
 from medinfer.common.errors import MedinferError
 from medinfer.common.http import new_request_id, opaque_request_id
-from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryableUpstreamError, RetryPolicy, call_with_resilience
+from medinfer.common.load_shedding import InFlightLimit
+from medinfer.gateway.clients.triton_errors import grpc_failure
+from medinfer.gateway.resilience import CircuitBreaker, Deadline, RetryPolicy, call_with_resilience
 from medinfer.gateway.v2_ood import flag_grpc_response, grpc_features
 from medinfer.monitoring import OodDecision
 
@@ -42,7 +44,8 @@ STATUS_OF = {
     422: grpc.StatusCode.INVALID_ARGUMENT, 429: grpc.StatusCode.RESOURCE_EXHAUSTED,
     503: grpc.StatusCode.UNAVAILABLE, 504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
-_RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
+
+_NEVER_SHED = frozenset({"ServerLive", "ServerReady"})  # health checks, like /healthz and /readyz
 
 Authenticate = Callable[[dict[str, str], str, str], Awaitable[Any]]
 
@@ -97,6 +100,7 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
         # retired version only after its requests finished (set to InferenceService.track).
         self.track: Callable[[str, int], Any] = lambda model, version: nullcontext()
         self.ood_gate: OodGate | None = None  # set to the InferenceService by create_app
+        self.admission: InFlightLimit | None = None  # the replica's in-flight bound, shared with HTTP
 
     # -- plumbing -----------------------------------------------------------
     def _deadline(self, context: grpc.aio.ServicerContext) -> Deadline:
@@ -106,7 +110,25 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _guard(self, method: str, request: Any, context: grpc.aio.ServicerContext,
                      body: Callable[[Any, Deadline], Awaitable[Any]], model: str = "") -> Any:
-        """Authenticate, run, then write the audit record before anything is returned (fail-closed)."""
+        """Authenticate, run, then write the audit record before anything is returned (fail-closed).
+
+        Past the replica's in-flight bound the call is refused first (UNAVAILABLE with gRPC's
+        ``grpc-retry-pushback-ms``), like HTTP: before authentication, and not audited."""
+        admission = self.admission
+        if admission is not None and method not in _NEVER_SHED:
+            if not admission.try_acquire("grpc"):
+                err = admission.refusal()
+                context.set_trailing_metadata((("grpc-retry-pushback-ms", str(admission.retry_after_s * 1000)),
+                                               ("retry-after", str(admission.retry_after_s))))
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{err.code}: {err.detail}")
+            try:
+                return await self._guarded(method, request, context, body, model)
+            finally:
+                admission.release()
+        return await self._guarded(method, request, context, body, model)
+
+    async def _guarded(self, method: str, request: Any, context: grpc.aio.ServicerContext,
+                       body: Callable[[Any, Deadline], Awaitable[Any]], model: str) -> Any:
         start = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         rid = opaque_request_id(metadata.get("x-request-id")) or new_request_id()
@@ -139,9 +161,7 @@ class GatewayGrpcService(pb_grpc.GRPCInferenceServiceServicer):
             try:
                 return await rpc(request, timeout=timeout)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in _RETRYABLE:
-                    raise RetryableUpstreamError("triton", exc.code().name) from None
-                raise _from_grpc(exc) from None
+                raise grpc_failure(exc.code()) from None  # by status code only: details quote the caller's id
 
         return await call_with_resilience(once, breaker=self.breaker, deadline=deadline,
                                           hop_timeout_s=self.hop_timeout_s, policy=self.policy)
@@ -212,22 +232,6 @@ def _ood_reason(error: MedinferError | None, result: Any) -> str | None:
     if params is not None and "ood_reason" in params:
         return params["ood_reason"].string_param
     return None
-
-
-def _from_grpc(exc: grpc.aio.AioRpcError) -> MedinferError:
-    from medinfer.common.errors import BackendUnavailable, DeadlineExceeded, ValidationFailed
-
-    code = exc.code()
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded("Triton did not answer within the deadline")
-    if code in (grpc.StatusCode.INVALID_ARGUMENT,):
-        details = (exc.details() or "").lower()
-        if "unavailable" in details or "not found" in details or "unknown model" in details:
-            return BackendUnavailable("the model is not loaded in Triton", retry_after=2, code="model-unavailable")
-        return ValidationFailed("Triton rejected the inputs for this model", code="triton-rejected")
-    if code == grpc.StatusCode.NOT_FOUND:
-        return BackendUnavailable("the model is not loaded in Triton", retry_after=2, code="model-unavailable")
-    return BackendUnavailable("Triton is unavailable", retry_after=2)
 
 
 async def start_grpc_server(service: GatewayGrpcService, host: str, port: int,

@@ -34,12 +34,17 @@ class GatewayMetrics:
         self.circuit_transitions = Counter("medinfer_gateway_circuit_transitions_total", "Circuit state changes",
                                            ["backend", "state"], registry=r)
         self.in_flight = Gauge("medinfer_gateway_in_flight_requests", "Requests being served", registry=r)
+        self.shed = Counter("medinfer_gateway_shed_requests_total", "Requests refused at the in-flight bound "
+                            "(503 overloaded)", ["protocol"], registry=r)
         self.audit_write = Histogram("medinfer_audit_write_duration_seconds", "Time to commit an audit record",
                                      buckets=LATENCY_BUCKETS, registry=r)
         self.audit_failures = Counter("medinfer_audit_write_failures_total", "Audit writes that failed", registry=r)
 
     def observe_upstream(self, backend: str, operation: str, seconds: float) -> None:
         self.upstream_latency.labels(backend, operation).observe(seconds)
+
+    def count_shed(self, protocol: str) -> None:
+        self.shed.labels(protocol).inc()
 
     def count_retry(self, backend: str) -> None:
         self.retries.labels(backend).inc()

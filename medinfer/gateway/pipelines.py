@@ -141,7 +141,7 @@ class ImagePipeline:
         resp = await self.triton.forward("POST", f"v2/models/{entry.name}/versions/{entry.version}/infer", deadline,
                                          body, fwd, operation="infer")
         if resp.status != 200:
-            raise triton_error(resp.status, resp.body)
+            raise triton_error(resp.status, headers=resp.headers)
         _, tensors = decode_response(resp.body, resp.headers.get(HEADER_LENGTH))
         return ImageOutcome(tensors, decision)
 

@@ -10,6 +10,27 @@
   one probe through after a cool-down (half-open), and closes on its success.
   Written here rather than taken from aiobreaker/purgatory/circuitbreaker
   because none of them offers the error-rate window or exposes state for metrics.
+
+What moves the breaker (decided in one place, ``_attempt``). The breaker guards
+every client's access to a shared backend, so only the backend's own failures
+may count, never something one caller chose:
+
+- **failure**: the backend is unreachable or says it is unhealthy: connection
+  refused, reset or dropped (any ``aiohttp.ClientConnectionError``, gRPC
+  ``UNAVAILABLE``), a 502/503/504 status, a response cut off mid-body, and a
+  timeout *of the gateway's own hop budget*: the attempt was allowed the full
+  ``upstream_timeout_s`` and the backend did not answer in it.
+- **success**: the backend answered, whatever it said about the input: a 4xx, a
+  model that is not loaded, a model that failed on this request (a per-model,
+  often input-dependent 500 must not cut every model off; see
+  :mod:`medinfer.gateway.clients.triton_errors`).
+- **nothing**: the caller's own deadline ended the attempt (its remaining budget
+  was shorter than the hop budget, so a timeout says nothing about the backend;
+  five requests with ``X-Request-Timeout-Ms: 1`` get 504 and leave the circuit
+  as it was), the deadline had passed before the attempt started, the call was
+  cancelled (a client hanging up, a gRPC cancellation) or failed in our own code.
+  A half-open probe that ends this way gives its slot back, so the next call
+  probes instead; the probe can never stay "in flight" after its call ended.
 """
 
 from __future__ import annotations
@@ -30,6 +51,8 @@ from medinfer.common.errors import BackendUnavailable, DeadlineExceeded, Medinfe
 __all__ = [
     "Deadline",
     "RetryableUpstreamError",
+    "UpstreamTimeout",
+    "BackendFault",
     "CircuitState",
     "CircuitBreaker",
     "RetryPolicy",
@@ -79,6 +102,23 @@ class RetryableUpstreamError(Exception):
         self.reason = reason
 
 
+class UpstreamTimeout(Exception):
+    """The attempt's timeout ran out before the backend answered (``_attempt`` decides whose fault it was)."""
+
+    def __init__(self, backend: str) -> None:
+        super().__init__(f"{backend} did not answer within the deadline")
+        self.backend = backend
+
+
+class BackendFault(Exception):
+    """The backend answered in a way that shows it is unhealthy (a truncated body): counts as a failure,
+    not safe to repeat; ``error`` is what the caller gets."""
+
+    def __init__(self, error: MedinferError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
 class CircuitState(IntEnum):
     CLOSED = 0
     HALF_OPEN = 1
@@ -111,18 +151,26 @@ class CircuitBreaker:
     def retry_after(self) -> int:
         return max(1, int(self.reset_timeout_s - (time.monotonic() - self._opened_at) + 0.999))
 
-    def before_call(self) -> None:
-        """Raise 503 while open; admit a single probe once the cool-down has passed."""
+    def before_call(self) -> bool:
+        """Raise 503 while open; admit a single probe once the cool-down has passed.
+
+        Returns True when this call is the half-open probe: its caller must end it with
+        ``record_success``, ``record_failure`` or ``release_probe`` (``_attempt`` does, in a ``finally``)."""
         if self.state == CircuitState.CLOSED:
-            return
+            return False
         if self.state == CircuitState.OPEN and time.monotonic() - self._opened_at >= self.reset_timeout_s:
             self._set(CircuitState.HALF_OPEN)
             self._probe_in_flight = False
         if self.state == CircuitState.HALF_OPEN and not self._probe_in_flight:
             self._probe_in_flight = True
-            return
+            return True
         raise BackendUnavailable(f"{self.name} is unavailable (circuit open)", retry_after=self.retry_after(),
                                  code="circuit-open")
+
+    def release_probe(self) -> None:
+        """The probe ended without a verdict (cancelled, the caller's deadline): the next call probes."""
+        if self.state == CircuitState.HALF_OPEN:
+            self._probe_in_flight = False
 
     def record_success(self) -> None:
         self._consecutive = 0
@@ -158,18 +206,35 @@ class RetryPolicy:
 
 async def _attempt(fn: Callable[[float], Awaitable[T]], breaker: CircuitBreaker, deadline: Deadline,
                    hop_timeout_s: float) -> T:
-    """One call under the breaker; the outcome moves the breaker."""
-    breaker.before_call()
+    """One call under the breaker; the outcome moves it as the module docstring says."""
+    timeout = deadline.hop_timeout(hop_timeout_s)  # a deadline already past: 504, nothing admitted or counted
+    probe = breaker.before_call()
+    decided = False
     try:
-        result = await fn(deadline.hop_timeout(hop_timeout_s))
-    except (RetryableUpstreamError, DeadlineExceeded, BackendUnavailable):
+        result = await fn(timeout)
+        breaker.record_success()
+        decided = True
+        return result
+    except (RetryableUpstreamError, BackendFault) as exc:
         breaker.record_failure()
+        decided = True
+        if isinstance(exc, BackendFault):
+            raise exc.error from None
         raise
+    except UpstreamTimeout as exc:
+        if timeout >= hop_timeout_s:  # the gateway's own hop budget ran out, not the caller's deadline
+            breaker.record_failure()
+            decided = True
+        raise DeadlineExceeded(str(exc)) from None
+    except DeadlineExceeded:
+        raise  # the caller's deadline, seen inside ``fn``: no verdict
     except MedinferError:
-        breaker.record_success()  # the backend answered (a 4xx about the input)
+        breaker.record_success()  # the backend answered (about the input, or a model that is not loaded)
+        decided = True
         raise
-    breaker.record_success()
-    return result
+    finally:
+        if probe and not decided:  # cancelled, the caller's deadline, or our own bug: no verdict
+            breaker.release_probe()
 
 
 async def call_with_resilience(

@@ -72,6 +72,9 @@ class GatewaySettings(SecuritySettings):
     breaker_min_calls: int = Field(10, description="Calls in the window before the error rate can trip.")
     breaker_reset_timeout_s: float = Field(2.0, description="Open time before a half-open probe is let through.")
     upstream_connections: int = Field(64, description="Pooled keep-alive connections per upstream.")
+    max_in_flight: int = Field(
+        256, ge=0, description="Requests (HTTP and gRPC together) one replica serves at once; past it a fast 503 "
+        "'overloaded' with Retry-After (gRPC UNAVAILABLE). Health and metrics endpoints are exempt; 0 disables it.")
     registry_routing: bool = Field(
         True,
         description="Resolve versions through the model registry's release tags and canary (and serve the "

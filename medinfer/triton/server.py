@@ -127,7 +127,7 @@ class TritonServer:
         log_path = self.log_path or Path(self.home) / "logs" / f"tritonserver-{self.ports.http}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop(); appended: a restart keeps the crash
         self.process = subprocess.Popen(
             self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=server_environment(),
             start_new_session=True,
@@ -157,8 +157,11 @@ class TritonServer:
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise TritonStartError(f"tritonserver exited with {self.process.returncode}:\n{self.log_tail()}")
+            proc = self.process
+            if proc is None:
+                raise TritonStartError("tritonserver was stopped while starting")
+            if proc.poll() is not None:
+                raise TritonStartError(f"tritonserver exited with {proc.returncode}:\n{self.log_tail()}")
             if self.is_ready() and all(self.model_ready(m) for m in self.models):
                 return
             time.sleep(0.2)

@@ -1,4 +1,5 @@
-"""Fault injection on loopback: a backend that stalls, and a proxy that answers 503 some of the time."""
+"""Fault injection on loopback: a backend that stalls, a proxy that answers 503 some of the time, and a TCP
+proxy whose behaviour is switched while a test runs (pass through, reset every connection, stall)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 import aiohttp
 from aiohttp import web
 
-__all__ = ["stalling_server", "flaky_proxy", "FlakyProxy"]
+__all__ = ["stalling_server", "flaky_proxy", "FlakyProxy", "switchable_proxy", "SwitchableProxy"]
 
 
 class _LoopThread:
@@ -107,5 +108,89 @@ def flaky_proxy(target: str, every: int = 2) -> Iterator[tuple[str, FlakyProxy]]
         async def stop():
             await runner.cleanup()
             await proxy.session.close()
+        lt.run(stop())
+        lt.close()
+
+
+class SwitchableProxy:
+    """A TCP proxy to ``target`` (host, port) for any protocol (gRPC's HTTP/2 too), in one of four modes:
+    ``pass`` forwards bytes, ``reset`` accepts and resets at once, ``stall`` accepts, reads and never answers,
+    ``freeze`` keeps open connections open but forwards nothing more (a backend that hangs mid-session:
+    a gRPC channel stays READY and its calls wait). Switching drops every open connection (except into
+    ``freeze``), so a client's next call meets the new mode."""
+
+    def __init__(self, lt: _LoopThread, target: tuple[str, int]) -> None:
+        self.lt = lt
+        self.target = target
+        self.mode = "pass"
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.accepted = 0
+
+    def set_mode(self, mode: str) -> None:
+        assert mode in ("pass", "reset", "stall", "freeze")
+
+        async def switch() -> None:
+            self.mode = mode
+            if mode == "freeze":
+                return
+            for w in list(self.writers):
+                w.transport.abort()
+            self.writers.clear()
+
+        self.lt.run(switch())
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if self.mode == "reset":
+            writer.transport.abort()
+            return
+        self.writers.add(writer)
+        if self.mode in ("stall", "freeze"):
+            try:
+                while await reader.read(65536):
+                    pass
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.writers.add(up_writer)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while chunk := await src.read(65536):
+                    if self.mode == "freeze":
+                        continue  # read and dropped: nothing reaches the other side any more
+                    dst.write(chunk)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@contextmanager
+def switchable_proxy(target: tuple[str, int]) -> Iterator[tuple[str, SwitchableProxy]]:
+    """Yields ("127.0.0.1:PORT", proxy)."""
+    lt = _LoopThread()
+    proxy = SwitchableProxy(lt, target)
+
+    async def start():
+        return await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+
+    server = lt.run(start())
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}", proxy
+    finally:
+        async def stop():
+            server.close()
+            for w in list(proxy.writers):
+                w.transport.abort()
         lt.run(stop())
         lt.close()

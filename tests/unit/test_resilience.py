@@ -7,13 +7,15 @@ import time
 
 import pytest
 
-from medinfer.common.errors import BackendUnavailable, DeadlineExceeded, ValidationFailed
+from medinfer.common.errors import BackendUnavailable, BadGateway, BadRequest, DeadlineExceeded, ValidationFailed
 from medinfer.gateway.resilience import (
+    BackendFault,
     CircuitBreaker,
     CircuitState,
     Deadline,
     RetryableUpstreamError,
     RetryPolicy,
+    UpstreamTimeout,
     call_with_resilience,
 )
 
@@ -105,3 +107,127 @@ def test_breaker_opens_on_error_rate_window():
     for i in range(10):
         (breaker.record_failure if i % 2 else breaker.record_success)()
     assert breaker.state is CircuitState.OPEN
+
+
+# -- what moves the breaker: only the backend's own failures ------------------------------------------------------
+
+def _timeout_fn(calls: list[float]):
+    async def fn(timeout: float) -> str:
+        calls.append(timeout)
+        raise UpstreamTimeout("triton")
+
+    return fn
+
+
+def test_a_callers_short_deadline_never_counts_against_the_backend():
+    breaker = CircuitBreaker("triton", failure_threshold=5, window=20, min_calls=10)
+    calls: list[float] = []
+    for _ in range(1000):
+        with pytest.raises(DeadlineExceeded):
+            asyncio.run(call_with_resilience(_timeout_fn(calls), breaker=breaker, deadline=Deadline(0.001),
+                                             hop_timeout_s=1.0, policy=POLICY))
+    assert breaker.state is CircuitState.CLOSED and breaker._consecutive == 0
+    assert len(calls) <= 1000 and all(t < 1.0 for t in calls)
+
+
+def test_a_deadline_already_past_admits_nothing():
+    breaker = CircuitBreaker("triton", failure_threshold=1, reset_timeout_s=0.0)
+    breaker.record_failure()  # open, cool-down over: the next admitted call would be the probe
+    calls: list[float] = []
+    with pytest.raises(DeadlineExceeded):
+        _run(_flaky(0, calls), breaker=breaker, deadline_s=-1.0)
+    assert calls == [] and not breaker._probe_in_flight
+    assert _run(_flaky(0, calls), breaker=breaker) == "ok" and breaker.state is CircuitState.CLOSED
+
+
+def test_the_gateways_own_hop_budget_running_out_counts():
+    breaker = CircuitBreaker("triton", failure_threshold=3)
+    for _ in range(3):
+        with pytest.raises(DeadlineExceeded):
+            asyncio.run(call_with_resilience(_timeout_fn([]), breaker=breaker, deadline=Deadline(30.0),
+                                             hop_timeout_s=1.0, policy=POLICY))
+    assert breaker.state is CircuitState.OPEN
+
+
+@pytest.mark.parametrize("error", [BadRequest("rejected"), BadGateway("model failed"),
+                                   BackendUnavailable("not loaded", code="model-unavailable")])
+def test_an_answer_about_the_request_is_a_success_for_the_breaker(error):
+    breaker = CircuitBreaker("triton", failure_threshold=1, reset_timeout_s=0.0)
+    breaker.record_failure()
+
+    async def fn(timeout: float) -> str:
+        raise error
+
+    with pytest.raises(type(error)):
+        _run(fn, breaker=breaker)  # the half-open probe: Triton answered, so it is up
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_a_truncated_answer_counts_and_is_not_repeated():
+    breaker = CircuitBreaker("triton", failure_threshold=1)
+    calls: list[int] = []
+
+    async def fn(timeout: float) -> str:
+        calls.append(1)
+        raise BackendFault(BackendUnavailable("truncated"))
+
+    with pytest.raises(BackendUnavailable):
+        _run(fn, breaker=breaker)
+    assert calls == [1] and breaker.state is CircuitState.OPEN
+
+
+# -- the half-open probe always gives its slot back -------------------------------------------------------------
+
+def _open_breaker() -> CircuitBreaker:
+    breaker = CircuitBreaker("triton", failure_threshold=1, reset_timeout_s=0.05)
+    breaker.record_failure()
+    time.sleep(0.06)
+    return breaker
+
+
+def test_a_cancelled_probe_lets_the_next_call_probe():
+    breaker = _open_breaker()
+
+    async def scenario() -> str:
+        started = asyncio.Event()
+
+        async def hang(timeout: float) -> str:
+            started.set()
+            await asyncio.sleep(10)
+            return "never"
+
+        probe = asyncio.create_task(call_with_resilience(hang, breaker=breaker, deadline=Deadline(5), hop_timeout_s=1,
+                                                         policy=POLICY))
+        await started.wait()
+        assert breaker.state is CircuitState.HALF_OPEN and breaker._probe_in_flight
+        with pytest.raises(BackendUnavailable):  # while the probe runs, others are refused
+            await call_with_resilience(_flaky(0, []), breaker=breaker, deadline=Deadline(5), hop_timeout_s=1,
+                                       policy=POLICY)
+        probe.cancel()  # a gRPC client cancelling, a client hanging up
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        return await call_with_resilience(_flaky(0, []), breaker=breaker, deadline=Deadline(5), hop_timeout_s=1,
+                                          policy=POLICY)
+
+    assert asyncio.run(scenario()) == "ok"
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_a_probe_ended_by_the_callers_deadline_gives_its_slot_back():
+    breaker = _open_breaker()
+    with pytest.raises(DeadlineExceeded):
+        asyncio.run(call_with_resilience(_timeout_fn([]), breaker=breaker, deadline=Deadline(0.01), hop_timeout_s=1,
+                                         policy=POLICY))
+    assert breaker.state is CircuitState.HALF_OPEN and not breaker._probe_in_flight
+    assert _run(_flaky(0, []), breaker=breaker) == "ok" and breaker.state is CircuitState.CLOSED
+
+
+def test_a_probe_failing_in_our_own_code_gives_its_slot_back():
+    breaker = _open_breaker()
+
+    async def bug(timeout: float) -> str:
+        raise KeyError("a bug of ours, not the backend's")
+
+    with pytest.raises(KeyError):
+        _run(bug, breaker=breaker)
+    assert not breaker._probe_in_flight

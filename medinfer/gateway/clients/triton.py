@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import orjson
-
-from medinfer.common.errors import BackendUnavailable, MedinferError, ValidationFailed
 from medinfer.common.v2 import HEADER_LENGTH, V2Tensor, decode_response, encode_request
+from medinfer.gateway.clients.triton_errors import triton_error
 from medinfer.gateway.clients.upstream import Upstream, UpstreamResponse
 from medinfer.gateway.resilience import Deadline
 
 __all__ = ["TritonClient", "triton_error"]
-
-
-def triton_error(status: int, raw: bytes) -> MedinferError:
-    """Map a non-200 Triton answer to our errors; Triton's text is not relayed (it can quote tensor names only,
-    but we keep the contract simple: nothing from upstream bodies reaches the caller)."""
-    try:
-        msg = str(orjson.loads(raw).get("error", ""))[:300].lower()
-    except (orjson.JSONDecodeError, AttributeError):
-        msg = ""
-    if status == 400 and ("unavailable" in msg or "not ready" in msg or "is not found" in msg or "unknown model" in msg):
-        return BackendUnavailable("the model is not loaded in Triton", retry_after=2, code="model-unavailable")
-    if status == 400:
-        return ValidationFailed("Triton rejected the inputs for this model", code="triton-rejected")
-    if status == 404:
-        return BackendUnavailable("the model is not loaded in Triton", retry_after=2, code="model-unavailable")
-    return BackendUnavailable(f"Triton answered {status}", retry_after=2)
 
 
 class TritonClient:
@@ -50,6 +32,6 @@ class TritonClient:
         resp = await self.forward("POST", f"v2/models/{model}/versions/{version}/infer", deadline, body, extra,
                                   operation="infer")
         if resp.status != 200:
-            raise triton_error(resp.status, resp.body)
+            raise triton_error(resp.status, headers=resp.headers)
         _, tensors = decode_response(resp.body, resp.headers.get(HEADER_LENGTH))
         return tensors

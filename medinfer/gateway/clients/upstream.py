@@ -11,14 +11,16 @@ from pathlib import Path
 
 import aiohttp
 
-from medinfer.common.errors import BackendUnavailable, DeadlineExceeded
+from medinfer.common.errors import BackendUnavailable
 from medinfer.common.tracing import inject_trace_headers
 from medinfer.gateway.resilience import (
     DEADLINE_HEADER,
+    BackendFault,
     CircuitBreaker,
     Deadline,
     RetryableUpstreamError,
     RetryPolicy,
+    UpstreamTimeout,
     call_with_resilience,
 )
 
@@ -103,15 +105,20 @@ class Upstream:
                         raise RetryableUpstreamError(self.name, f"status {resp.status}")
                     raw = await resp.read()
                     return UpstreamResponse(resp.status, dict(resp.headers), raw)
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            except asyncio.TimeoutError:  # before ClientConnectionError: aiohttp's timeouts are both
+                raise UpstreamTimeout(self.name) from None
+            except aiohttp.ClientConnectionError as exc:
+                # Refused, reset (ClientConnectionResetError), dropped, DNS: inference is idempotent, repeat it.
                 if base and self.on_unreachable is not None:
-                    self.on_unreachable(base)
+                    self.on_unreachable(base)  # the next attempt goes to another server
                 raise RetryableUpstreamError(self.name, type(exc).__name__) from None
-            except asyncio.TimeoutError:
-                raise DeadlineExceeded(f"{self.name} did not answer within the deadline") from None
             except aiohttp.ClientPayloadError:
                 # The body had started: not safe to repeat.
-                raise BackendUnavailable(f"{self.name} sent a truncated response", retry_after=1) from None
+                truncated = BackendUnavailable(f"{self.name} sent a truncated response", retry_after=1)
+                raise BackendFault(truncated) from None
+            except (aiohttp.ClientError, OSError):
+                # Anything else the client library raises about this exchange: the backend's side, not repeated.
+                raise BackendFault(BackendUnavailable(f"{self.name} is unavailable", retry_after=1)) from None
             finally:
                 if self.observe:
                     self.observe(self.name, operation, time.perf_counter() - start)

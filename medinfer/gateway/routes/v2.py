@@ -65,7 +65,7 @@ async def _relay(request: Request, path: str, *, method: str = "GET", body: byte
     triton = request.app.state.inference.triton
     resp = await triton.forward(method, path, _deadline(request), body, headers, operation=operation)
     if resp.status != 200:
-        raise triton_error(resp.status, resp.body)
+        raise triton_error(resp.status, headers=resp.headers)
     out_headers = {k: v for k, v in resp.headers.items() if k.lower() in _RELAYED}
     return Response(resp.body, status_code=200, headers=out_headers)
 
