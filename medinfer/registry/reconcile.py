@@ -102,8 +102,9 @@ class EndpointPool:
             self._routable = tuple(sorted(u for u, s in self.state.items() if s["routing"]))
 
     def mark_down(self, url: str) -> None:
-        """The data path could not connect: stop routing there until the reconciler re-checks it."""
-        if url in self._routable:
+        """The data path could not connect: stop routing there until the reconciler re-checks it. The last
+        routable endpoint stays (a retry there may still succeed; an empty pool fails every request)."""
+        if url in self._routable and len(self._routable) > 1:
             self.set(url, False, "unreachable")
 
     def status(self) -> dict[str, dict[str, Any]]:

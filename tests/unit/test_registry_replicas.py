@@ -81,6 +81,8 @@ def test_pool_round_robins_over_routable_endpoints_only():
     pool.mark_down("http://a:1")
     assert {pool.pick() for _ in range(3)} == {"http://b:1"}
     assert pool.status()["a:1"] == {"routing": False, "reason": "unreachable"}
+    pool.mark_down("http://b:1")
+    assert pool.routable() == ["http://b:1"], "the last routable endpoint is kept"
 
 
 def test_required_versions_cover_current_canary_and_tags():
