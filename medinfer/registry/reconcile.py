@@ -73,38 +73,57 @@ def _label(url: str) -> str:
 
 
 class EndpointPool:
-    """The endpoints this replica routes to; ``pick`` is lock-free (one tuple swap per change)."""
+    """The endpoints this replica routes to, per model: a server that lacks one model's routed versions
+    still serves the others. ``pick`` is lock-free (tuples swapped per change)."""
 
     def __init__(self) -> None:
-        self._routable: tuple[str, ...] = ()
+        self._routable: tuple[str, ...] = ()  # servers that serve every routed version
+        self._by_model: dict[str, tuple[str, ...]] = {}
+        self._answering: tuple[str, ...] = ()
         self._next = itertools.count()
         self._lock = threading.Lock()
-        self.state: dict[str, dict[str, Any]] = {}  # url -> {"routing": bool, "reason": str | None}
+        # url -> {"routing": serves everything, "reason": why not, "models": models it serves consistently}
+        self.state: dict[str, dict[str, Any]] = {}
 
-    def pick(self) -> str:
-        routable = self._routable
-        if not routable:
-            raise BackendUnavailable("no Triton endpoint serves the routed model versions", retry_after=2,
-                                     code="triton-unavailable")
-        return routable[next(self._next) % len(routable)]
+    def pick(self, path: str = "") -> str:
+        """A server for one request; ``path`` (``v2/models/<m>/...``) names the model."""
+        model = path.split("/", 3)[2] if path.startswith("v2/models/") and path.count("/") >= 2 else None
+        urls = self._by_model.get(model) if model is not None else self._routable
+        if not urls:
+            # A path naming no model, or a model no table routes: any server that answers.
+            urls = self._routable if model is not None and self._routable else self._answering
+        if not urls:
+            raise BackendUnavailable("no Triton endpoint serves the routed model versions", retry_after=2)
+        return urls[next(self._next) % len(urls)]
 
-    def routable(self) -> list[str]:
-        return list(self._routable)
+    def routable(self, model: str | None = None) -> list[str]:
+        return list(self._by_model.get(model, ()) if model is not None else self._routable)
 
-    def set(self, url: str, routing: bool, reason: str | None = None) -> None:
+    def _rebuild(self) -> None:
+        self._routable = tuple(sorted(u for u, s in self.state.items() if s["routing"]))
+        self._answering = tuple(sorted(u for u, s in self.state.items()
+                                       if s["routing"] or (s["reason"] or "").startswith(("loading", "inconsistent"))))
+        by_model: dict[str, list[str]] = {}
+        for u, st in sorted(self.state.items()):
+            for m in st["models"]:
+                by_model.setdefault(m, []).append(u)
+        self._by_model = {m: tuple(us) for m, us in by_model.items()}
+
+    def set(self, url: str, routing: bool, reason: str | None = None, models: set[str] | None = None) -> None:
         with self._lock:
-            self.state[url] = {"routing": routing, "reason": reason}
-            self._routable = tuple(sorted(u for u, s in self.state.items() if s["routing"]))
+            self.state[url] = {"routing": routing, "reason": reason, "models": sorted(models or ())}
+            self._rebuild()
 
     def forget(self, url: str) -> None:
         with self._lock:
             self.state.pop(url, None)
-            self._routable = tuple(sorted(u for u, s in self.state.items() if s["routing"]))
+            self._rebuild()
 
     def mark_down(self, url: str) -> None:
         """The data path could not connect: stop routing there until the reconciler re-checks it. The last
         routable endpoint stays (a retry there may still succeed; an empty pool fails every request)."""
-        if url in self._routable and len(self._routable) > 1:
+        st = self.state.get(url)
+        if st is not None and st["models"] and len([s for s in self.state.values() if s["models"]]) > 1:
             self.set(url, False, "unreachable")
 
     def status(self) -> dict[str, dict[str, Any]]:
@@ -128,32 +147,40 @@ class EndpointReconciler:
         self._prepared: Required = {}
 
     # ---- one endpoint ------------------------------------------------------------------------
-    def _missing(self, url: str, required: Required) -> Required:
-        ready = ready_versions(index(url))
-        return {m: vs - ready.get(m, set()) for m, vs in required.items() if vs - ready.get(m, set())}
+    def _missing(self, url: str, required: Required) -> tuple[Required, set[str]]:
+        """Routed versions the server lacks, and the models it is loading or unloading right now."""
+        entries = index(url)
+        ready = ready_versions(entries)
+        busy = {str(e.get("name")) for e in entries if e.get("state") in ("LOADING", "UNLOADING")}
+        return {m: vs - ready.get(m, set()) for m, vs in required.items() if vs - ready.get(m, set())}, busy
 
-    def _reconcile_endpoint(self, url: str, required: Required, mark: bool) -> tuple[bool, str | None]:
-        """(routable, reason). Loads what is missing; never loads on a consistent server.
-        ``mark``: take the server out of routing while it loads (the current table needs it)."""
+    def _reconcile_endpoint(self, url: str, required: Required, mark: bool) -> tuple[bool, str | None, set[str]]:
+        """(serves everything, reason, models it serves). Loads what is missing, never on a consistent
+        server, and never a model the server is loading already. ``mark``: while it loads, route only the
+        models it already serves there (the current table needs it)."""
         try:
-            missing = self._missing(url, required)
+            missing, busy = self._missing(url, required)
             if not missing:
-                return True, None
+                return True, None, set(required)
+            serving = set(required) - set(missing)
             if mark:
-                self.pool.set(url, False, "loading " + ", ".join(sorted(missing)))
-            log.warning("Triton endpoint is missing routed versions; loading",
-                        extra={"endpoint": _label(url), "models": sorted(missing)})
-            for model in sorted(missing):
-                load_on(url, model, self.load_timeout_s)
-            missing = self._missing(url, required)
+                self.pool.set(url, False, "loading " + ", ".join(sorted(missing)), serving)
+            to_load = sorted(set(missing) - busy)  # a load already running there (its start-up, a promotion)
+            if to_load:                            # is awaited, not repeated: a second one would reload
+                log.warning("Triton endpoint is missing routed versions; loading",
+                            extra={"endpoint": _label(url), "models": to_load})
+                for model in to_load:
+                    load_on(url, model, self.load_timeout_s)
+                missing, _ = self._missing(url, required)
             if missing:
-                return False, "inconsistent: " + ", ".join(f"{m} {sorted(v)}" for m, v in sorted(missing.items()))
+                reason = "inconsistent: " + ", ".join(f"{m} {sorted(v)}" for m, v in sorted(missing.items()))
+                return False, reason, set(required) - set(missing)
             log.info("Triton endpoint serves the routed versions", extra={"endpoint": _label(url)})
-            return True, None
+            return True, None, set(required)
         except Unreachable:
-            return False, "unreachable"
+            return False, "unreachable", set()
         except EndpointError as e:
-            return False, f"load failed: {str(e)[:120]}"
+            return False, f"load failed: {str(e)[:120]}", set()
 
     # ---- passes ------------------------------------------------------------------------------
     def reconcile(self, required: Required | None = None, *, refuse_empty: bool = False) -> list[str]:
@@ -171,15 +198,15 @@ class EndpointReconciler:
             if urls:
                 with ThreadPoolExecutor(max_workers=min(8, len(urls))) as ex:
                     results = list(ex.map(lambda u: (u, self._reconcile_endpoint(u, required, current)), urls))
-            if refuse_empty and not any(ok for _, (ok, _) in results):
+            if refuse_empty and required and not any(models for _, (_, _, models) in results):
                 raise SnapshotUnservable("no Triton endpoint serves the new routing snapshot; keeping the old one",
                                          code="triton-unavailable")
             for gone in set(self.pool.state) - set(urls):
                 self.pool.forget(gone)
                 self.gauge.remove(_label(gone))
-            for url, (ok, reason) in results:
+            for url, (ok, reason, models) in results:
                 was = self.pool.state.get(url, {}).get("routing")
-                self.pool.set(url, ok, reason)
+                self.pool.set(url, ok, reason, models)
                 self.gauge.labels(_label(url)).set(1 if ok else 0)
                 if was and not ok:
                     log.warning("Triton endpoint taken out of routing",

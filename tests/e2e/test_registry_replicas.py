@@ -89,7 +89,7 @@ def test_releases_across_three_tritons_and_two_gateways_lose_no_request(cluster:
     assert all(c.tritons[i].ready_versions(MODEL) == {1} for i in range(3)), "loaded on every endpoint"
     for gw in (0, 1):
         assert _wait(lambda gw=gw: sum(e["routing"] for e in c.routing(gw).values()) == 3, 10), c.routing(gw)
-        assert c.routing(gw)[_label(c.tritons[3])] == {"routing": False, "reason": "unreachable"}
+        assert c.routing(gw)[_label(c.tritons[3])] == {"routing": False, "reason": "unreachable", "models": []}
 
     token = dev_auth_header(c.home)["Authorization"]
     probe = Load(c.url, token)

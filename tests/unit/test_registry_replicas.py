@@ -74,13 +74,13 @@ def test_pool_round_robins_over_routable_endpoints_only():
     pool = EndpointPool()
     with pytest.raises(BackendUnavailable):
         pool.pick()
-    pool.set("http://a:1", True)
-    pool.set("http://b:1", True)
+    pool.set("http://a:1", True, None, {"m"})
+    pool.set("http://b:1", True, None, {"m"})
     pool.set("http://c:1", False, "loading m")
     assert sorted(pool.pick() for _ in range(4)) == ["http://a:1"] * 2 + ["http://b:1"] * 2
     pool.mark_down("http://a:1")
     assert {pool.pick() for _ in range(3)} == {"http://b:1"}
-    assert pool.status()["a:1"] == {"routing": False, "reason": "unreachable"}
+    assert pool.status()["a:1"] == {"routing": False, "reason": "unreachable", "models": []}
     pool.mark_down("http://b:1")
     assert pool.routable() == ["http://b:1"], "the last routable endpoint is kept"
 
@@ -120,7 +120,7 @@ def test_reconciler_loads_what_is_missing_before_routing_and_reports_what_it_can
         assert fresh.loads == ["m"] and fresh.ready == {"m": {1, 2}}
         status = pool.status()
         assert status[broken.url[7:]]["routing"] is False and "load failed" in status[broken.url[7:]]["reason"]
-        assert status[dead[7:]] == {"routing": False, "reason": "unreachable"}
+        assert status[dead[7:]] == {"routing": False, "reason": "unreachable", "models": []}
         assert metrics.get_sample_value("medinfer_triton_endpoint_routable", {"endpoint": broken.url[7:]}) == 0
         assert metrics.get_sample_value("medinfer_triton_endpoint_routable", {"endpoint": good.url[7:]}) == 1
 
@@ -319,3 +319,12 @@ def test_gateways_starting_together_create_the_audit_ledger_once(backend, reques
     for t in threads:
         t.join(60)
     assert results == ["ok"] * 4, results
+
+
+def test_pool_routes_each_model_to_the_servers_that_serve_it():
+    pool = EndpointPool()
+    pool.set("http://a:1", True, None, {"m", "n"})
+    pool.set("http://b:1", False, "loading n", {"m"})
+    assert {pool.pick("v2/models/m/versions/1/infer") for _ in range(4)} == {"http://a:1", "http://b:1"}
+    assert {pool.pick("v2/models/n/versions/2/infer") for _ in range(4)} == {"http://a:1"}
+    assert pool.pick("v2/health/ready") == "http://a:1"

@@ -73,9 +73,9 @@ class Upstream:
         self.observe = observe
         self.trace = trace
         # Client-side balancing over several servers (the registry's Triton endpoint pool): each attempt,
-        # retries included, asks ``endpoint()`` for a base URL; a server that refuses the connection is
-        # reported to ``on_unreachable`` so the next attempt goes elsewhere.
-        self.endpoint: Callable[[], str] | None = None
+        # retries included, asks ``endpoint(path)`` for a base URL (the path names the model); a server
+        # that refuses the connection is reported to ``on_unreachable`` so the next attempt goes elsewhere.
+        self.endpoint: Callable[[str], str] | None = None
         self.on_unreachable: Callable[[str], None] | None = None
 
     async def probe(self, path: str) -> bool:
@@ -96,7 +96,7 @@ class Upstream:
             hdrs[DEADLINE_HEADER] = deadline.header_value()
             if self.trace:
                 inject_trace_headers(hdrs)  # the current span's traceparent replaces the client's
-            base = self.endpoint() if self.endpoint is not None else None
+            base = self.endpoint(path) if self.endpoint is not None else None
             start = time.perf_counter()
             try:
                 async with self.session.request(method, f"{base}/{path}" if base else path, data=body, headers=hdrs,
