@@ -80,6 +80,7 @@ class EndpointPool:
         self._routable: tuple[str, ...] = ()  # servers that serve every routed version
         self._by_model: dict[str, tuple[str, ...]] = {}
         self._answering: tuple[str, ...] = ()
+        self._all: tuple[str, ...] = ()
         self._next = itertools.count()
         self._lock = threading.Lock()
         # url -> {"routing": serves everything, "reason": why not, "models": models it serves consistently}
@@ -93,6 +94,10 @@ class EndpointPool:
             # A path naming no model, or a model no table routes: any server that answers.
             urls = self._routable if model is not None and self._routable else self._answering
         if not urls:
+            # No server is known to serve it: send it anyway (the server's own answer, e.g. a 504 from a
+            # stalled one, tells the caller more than a refusal here would).
+            urls = self._all
+        if not urls:
             raise BackendUnavailable("no Triton endpoint serves the routed model versions", retry_after=2)
         return urls[next(self._next) % len(urls)]
 
@@ -101,6 +106,7 @@ class EndpointPool:
 
     def _rebuild(self) -> None:
         self._routable = tuple(sorted(u for u, s in self.state.items() if s["routing"]))
+        self._all = tuple(sorted(self.state))
         self._answering = tuple(sorted(u for u, s in self.state.items()
                                        if s["routing"] or (s["reason"] or "").startswith(("loading", "inconsistent"))))
         by_model: dict[str, list[str]] = {}

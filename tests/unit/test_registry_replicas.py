@@ -83,6 +83,9 @@ def test_pool_round_robins_over_routable_endpoints_only():
     assert pool.status()["a:1"] == {"routing": False, "reason": "unreachable", "models": []}
     pool.mark_down("http://b:1")
     assert pool.routable() == ["http://b:1"], "the last routable endpoint is kept"
+    alone = EndpointPool()
+    alone.set("http://d:1", False, "unreachable")
+    assert alone.pick("v2/models/m/infer") == "http://d:1", "no server serves it: the request goes anyway"
 
 
 def test_required_versions_cover_current_canary_and_tags():
