@@ -248,6 +248,24 @@ def _ops_metrics_url(gateway: str) -> str:
 
 
 @models_app.command()
+def shadow(
+    name: str,
+    version: int | None = typer.Argument(None, help="Shadow version (omit with --off)."),
+    share: float = typer.Option(10.0, "--share", help="Percent of requests mirrored to the shadow version."),
+    off: bool = typer.Option(False, "--off", help="Stop mirroring (the version is unloaded after the drain)."),
+    reason: str = typer.Option("", "--reason"),
+) -> None:
+    """Mirror SHARE percent of NAME's requests to VERSION and compare its outputs; it never answers."""
+    if off:
+        _out(_run(_ops().clear_shadow, name, actor=_state["actor"], reason=reason))
+        return
+    if version is None:
+        typer.echo("error: VERSION is required unless --off", err=True)
+        raise typer.Exit(2)
+    _out(_run(_ops().set_shadow, name, version, share, actor=_state["actor"], reason=reason))
+
+
+@models_app.command()
 def rollout(
     name: str,
     version: int,

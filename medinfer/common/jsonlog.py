@@ -19,7 +19,7 @@ __all__ = ["configure_logging", "SAFE_FIELDS"]
 
 SAFE_FIELDS = (
     "request_id", "principal", "client_id", "route", "method", "model", "version",
-    "status", "latency_ms", "backend", "code", "event", "attempt", "port", "pid",
+    "status", "latency_ms", "backend", "code", "event", "attempt", "port", "pid", "endpoint",
 )
 
 

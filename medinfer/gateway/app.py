@@ -30,6 +30,7 @@ from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
 from medinfer.gateway.routes import admin_models, audit, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
+from medinfer.gateway.shadow import ShadowMirror
 from medinfer.gateway.v2_validation import TensorLimits
 from medinfer.security import (
     Principal,
@@ -44,7 +45,7 @@ from medinfer.security.deps import CurrentPrincipal
 from medinfer.registry.bootstrap import adopt_repository
 from medinfer.registry.runtime import RegistryRuntime, build_runtime
 from medinfer.registry.settings import RegistrySettings
-from medinfer.registry.triton_control import TritonHTTPControl
+from medinfer.registry.fleet import trust_triton_ca
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
 
@@ -62,8 +63,9 @@ def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None]
     metadata before a new routing snapshot takes effect."""
     reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
                                     triton_url=settings.triton_url)
-    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url, ca_file=settings.triton_ca_file),
-                         metrics_registry=gm.registry, before_swap=before_swap)
+    # Triton endpoints: MEDINFER_REGISTRY_TRITON_ENDPOINTS(_DNS), else triton_url alone (docs/registry.md).
+    trust_triton_ca(settings.triton_ca_file)
+    return build_runtime(reg_settings, metrics_registry=gm.registry, before_swap=before_swap)
 
 
 def _scope_dependency(scope: str):
@@ -204,9 +206,13 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
         pre_session = make_session(settings.preprocessor_url, connections=settings.upstream_connections,
                                    timeout_s=settings.upstream_timeout_s, ca_file=settings.preprocessor_ca_file,
                                    client_cert=client_cert)
+        triton_upstream = _upstream("triton", triton_session, settings, gm)
+        if rt is not None and rt.pool is not None:
+            # REST inference goes to one of the servers that serve every routed version (reconcile.py).
+            triton_upstream.endpoint, triton_upstream.on_unreachable = rt.pool.pick, rt.pool.mark_down
         app.state.inference = InferenceService(
             catalog,
-            TritonClient(_upstream("triton", triton_session, settings, gm)),
+            TritonClient(triton_upstream),
             PreprocessorClient(_upstream("preprocessor", pre_session, settings, gm)),
             default_models=settings.default_models, tabular_normalizer=settings.tabular_normalizer,
             versions=rt.table if rt else None, track=rt.metrics.track if rt else None, monitor=monitor,
@@ -215,6 +221,13 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
         app.state.dataplane = DataPlane(app.state.inference, TensorLimits(
             max_tensor_bytes=settings.max_tensor_bytes, max_string_bytes=settings.json_max_string_len))
         if rt is not None:
+            # Shadow traffic: its own breaker and no retries, so a failing candidate never touches real traffic.
+            shadow_upstream = Upstream("triton-shadow", triton_session, hop_timeout_s=settings.upstream_timeout_s,
+                                       policy=RetryPolicy(1), breaker=_breaker("triton-shadow", settings, gm))
+            if rt.pool is not None:
+                shadow_upstream.endpoint, shadow_upstream.on_unreachable = rt.pool.pick, rt.pool.mark_down
+            app.state.inference.shadow = ShadowMirror(rt.table, TritonClient(shadow_upstream), rt.tracker,
+                                                      registry=gm.registry, ledger=security.ledger)
             if security.ledger is not None:
                 rt.registry.audit = LedgerRegistrySink(security.ledger, asyncio.get_running_loop())
             await run_in_threadpool(_start_registry, rt)
@@ -237,6 +250,8 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
                 await grpc_channel.close()
+            if getattr(app.state.inference, "shadow", None) is not None:
+                await app.state.inference.shadow.aclose()
             await triton_session.close()
             await pre_session.close()
             if rt is not None:

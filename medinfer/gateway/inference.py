@@ -112,6 +112,7 @@ class InferenceService:
         self.text = TextPipeline(preprocessor, triton, text_operator)
         self.image = ImagePipeline(preprocessor, triton)
         self.media_ood = MediaOod(monitor)
+        self.shadow: Any = None  # ShadowMirror when the registry routes (gateway/shadow.py)
 
     def resolve_named(self, model: Any, version: Any, request_id: str,
                       client: str | None = None) -> tuple[CatalogEntry, str | None]:
@@ -183,6 +184,8 @@ class InferenceService:
                 with self.track(entry.name, entry.version):
                     outputs = await self.triton.infer(entry.name, entry.version, [tensor], deadline,
                                                       request_id=request_id, headers=headers)
+            if self.shadow is not None:
+                self.shadow.mirror_tensors(entry.name, entry.version, request_id, [tensor], outputs)
             return InferenceResult(entry.name, entry.version, outputs, kind, tag, ood)
         if kind is InputKind.TEXT:
             with self.track(entry.name, entry.version):

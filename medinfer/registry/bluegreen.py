@@ -1,4 +1,5 @@
-"""Blue-green Triton in Kubernetes: one Service ``triton`` whose selector picks the
+"""Blue-green Triton in Kubernetes: the Services ``triton`` and ``triton-pods`` (headless:
+the pods the gateways' registry loads versions on and routes to) whose selectors pick the
 slot (``triton-blue`` or ``triton-green`` Deployment). The manifests live in
 ``deploy/components/bluegreen``; the label key and names here must match them.
 
@@ -31,6 +32,7 @@ SLOTS = ("blue", "green")
 SLOT_LABEL = "medinfer.io/slot"
 APP_LABEL = ("app.kubernetes.io/name", "triton")
 SERVICE = "triton"
+PODS_SERVICE = "triton-pods"  # headless; both follow the live slot
 NAMESPACE = "medinfer"
 
 
@@ -44,11 +46,12 @@ class BlueGreenPlan:
     def patch_json(self) -> str:
         return json.dumps(self.patch, separators=(",", ":"))
 
-    def kubectl_args(self) -> list[str]:
-        return ["-n", self.namespace, "patch", "service", SERVICE, "--type", "merge", "-p", self.patch_json]
+    def kubectl_args(self, service: str = SERVICE) -> list[str]:
+        return ["-n", self.namespace, "patch", "service", service, "--type", "merge", "-p", self.patch_json]
 
     def command(self) -> str:
-        return f"kubectl -n {self.namespace} patch service {SERVICE} --type merge -p '{self.patch_json}'"
+        return " && ".join(f"kubectl -n {self.namespace} patch service {svc} --type merge -p '{self.patch_json}'"
+                           for svc in (PODS_SERVICE, SERVICE))
 
 
 def plan_switch(to: str, namespace: str = NAMESPACE) -> BlueGreenPlan:
@@ -87,4 +90,7 @@ def apply_switch(plan: BlueGreenPlan, kubectl: str = "kubectl", rollout_timeout:
         kubectl,
         600,
     )
-    return _kubectl(plan.kubectl_args(), kubectl, 60)
+    # The gateways reconcile the new slot's pods (loading the routed versions) before the
+    # load-balanced Service moves to them.
+    out = _kubectl(plan.kubectl_args(PODS_SERVICE), kubectl, 60)
+    return out + _kubectl(plan.kubectl_args(SERVICE), kubectl, 60)

@@ -150,3 +150,9 @@ class AdminClient:
         self, name: str, *, actor: str = "", reason: str = "", automatic: bool = False
     ) -> dict[str, Any]:
         return self._call("POST", f"/{name}/canary/clear", json={"reason": reason, "automatic": automatic})
+
+    def set_shadow(self, name: str, version: int, share: float, *, actor: str = "", reason: str = "") -> dict[str, Any]:
+        return self._call("PUT", f"/{name}/shadow", json={"version": version, "share": share, "reason": reason})
+
+    def clear_shadow(self, name: str, *, actor: str = "", reason: str = "") -> dict[str, Any]:
+        return self._call("POST", f"/{name}/shadow/clear", json={"reason": reason})

@@ -10,6 +10,7 @@ code; the schema is created only through the Alembic migrations in
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,15 @@ __all__ = [
     "EventRow",
     "StateRow",
     "OutboxRow",
+    "ReplicaRow",
     "VERSION_TABLE",
     "MIGRATIONS_DIR",
     "make_engine",
     "migrate",
     "utcnow",
 ]
+
+log = logging.getLogger("medinfer.registry")
 
 VERSION_TABLE = "alembic_version_registry"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -177,6 +181,23 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(sa.String(64))
 
 
+class ReplicaRow(Base):
+    """One gateway replica's acknowledgement, rewritten every refresh tick: the routing
+    ``generation`` it routes on, its in-flight requests per ``"model/version"`` and the
+    Triton endpoints it routes to. A promotion unloads a retired version only once every
+    live replica (``heartbeat_at`` recent) routes on the new generation and has nothing
+    in flight on the old version (``replicas.py``)."""
+
+    __tablename__ = "registry_replicas"
+
+    replica_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    generation: Mapped[int] = mapped_column(sa.BigInteger)
+    inflight: Mapped[dict[str, Any]]
+    endpoints: Mapped[dict[str, Any]]
+    started_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -198,13 +219,25 @@ def make_engine(url: str, **kw: Any) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kw)
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the registry tables to ``revision`` with Alembic (idempotent)."""
+def migrate(engine: Engine, revision: str = "head") -> str | None:
+    """Bring the registry tables to ``revision`` with Alembic (idempotent), one replica at
+    a time (``migration_lock``). Returns the revision it upgraded from (``"base"`` on an
+    empty database), or None when the schema was already at ``revision``."""
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from medinfer.common.migration_lock import migration_lock
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
+    target = ScriptDirectory.from_config(cfg).as_revision_number(revision)
+    with migration_lock(engine, "registry") as conn:
+        current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        if current == target:
+            return None
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    log.info("registry schema migrated", extra={"from_revision": current or "base", "to_revision": target})
+    return current or "base"

@@ -8,11 +8,13 @@ from medinfer.common.errors import BackendUnavailable
 from medinfer.registry.audit import AuditSink
 from medinfer.registry.db import make_engine, migrate
 from medinfer.registry.outbox import AuditOutbox
-from medinfer.registry.routing import DrainWaiter, GraceDrain
+from medinfer.registry.fleet import TritonFleet
+from medinfer.registry.replicas import FleetDrain
+from medinfer.registry.routing import DrainWaiter
 from medinfer.registry.service import Registry
 from medinfer.registry.settings import RegistrySettings
 from medinfer.registry.store import Store
-from medinfer.registry.triton_control import TritonControl, TritonHTTPControl
+from medinfer.registry.triton_control import TritonControl
 from medinfer.triton.repository import ModelRepository
 
 __all__ = ["build_registry"]
@@ -28,8 +30,9 @@ def build_registry(
 ) -> Registry:
     """Engine, migrations, repository and Triton control wired once.
 
-    ``drain`` defaults to a grace period: outside the gateway process the registry
-    cannot see in-flight requests; the gateway passes its ``InflightTracker``.
+    ``drain`` defaults to ``FleetDrain``: wait until every live gateway replica
+    acknowledged the change and drained the retired version (a grace period when no
+    replica reports). ``triton`` defaults to ``TritonFleet`` over ``settings.endpoints()``.
     """
     settings = settings or RegistrySettings()
     engine = make_engine(settings.resolved_database_url())
@@ -41,14 +44,16 @@ def build_registry(
             raise BackendUnavailable(
                 "the registry database is unavailable", code="registry-unavailable", retry_after=5
             ) from None
-    if triton is None and settings.triton_url:
-        triton = TritonHTTPControl(settings.triton_url, timeout=settings.load_timeout_s)
+    endpoints = settings.endpoints()
+    if triton is None and endpoints is not None:
+        triton = TritonFleet(endpoints, timeout=settings.load_timeout_s)  # every server, not one behind a Service
+    store = Store(engine)
     return Registry(
-        Store(engine),
+        store,
         ModelRepository(settings.resolved_repository()),
         triton=triton,
         audit=audit,
-        drain=drain or GraceDrain(settings.drain_grace_s),
+        drain=drain or FleetDrain(store, stale_s=settings.replica_stale_s, grace_s=settings.drain_grace_s),
         backend=settings.backend,
         load_timeout_s=settings.load_timeout_s,
         drain_timeout_s=settings.drain_timeout_s,

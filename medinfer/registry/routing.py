@@ -59,6 +59,8 @@ class _Route:
     sticky: bool
     tags: dict[str, int] = field(default_factory=dict)
     by_version: dict[int, str] = field(default_factory=dict)
+    shadow: int | None = None  # mirrored only; never in by_version: no request is answered by it
+    shadow_threshold: int = 0
 
 
 class RoutingTable:
@@ -77,7 +79,10 @@ class RoutingTable:
                 by_version[canary[0]] = "canary"
             if snap.get("current") is not None:
                 by_version[snap["current"]] = "current"
+            shadow = snap.get("shadow")
             routes[name] = _Route(
+                shadow=shadow[0] if shadow else None,
+                shadow_threshold=int(round(shadow[1] * _SCALE / 100)) if shadow else 0,
                 current=snap.get("current"),
                 canary=canary[0] if canary else None,
                 threshold=int(round(canary[1] * _SCALE / 100)) if canary else 0,
@@ -92,8 +97,19 @@ class RoutingTable:
         return sorted(self._routes)
 
     def served(self, model: str) -> set[int]:
+        """Versions Triton must have loaded for this table: routed and mirrored ones."""
         route = self._routes.get(model)
-        return set(route.by_version) if route else set()
+        if route is None:
+            return set()
+        return set(route.by_version) | ({route.shadow} if route.shadow is not None else set())
+
+    def shadow(self, model: str, request_id: str) -> int | None:
+        """The version to mirror this request to, or None (a share of requests by request id,
+        sampled independently of the canary)."""
+        route = self._routes.get(model)
+        if route is None or route.shadow is None:
+            return None
+        return route.shadow if canary_bucket("shadow:" + request_id) < route.shadow_threshold else None
 
     def resolve(
         self, model: str, version: str | int | None, request_id: str, client: str | None = None
@@ -141,23 +157,28 @@ class SnapshotRefresher:
         interval_s: float = 0.5,
         before_swap: Callable[[], None] | None = None,
         on_tick: Callable[[], None] | None = None,
+        prepare: Callable[[dict[str, dict[str, Any]]], None] | None = None,
     ) -> None:
         """``before_swap`` runs before a new snapshot takes effect (the gateway rereads
         its model catalog there, so a newly routed version's metadata is known first).
         ``on_tick`` runs after every poll (the audit outbox retries from there; it
-        throttles itself)."""
+        throttles itself). ``prepare(snapshot)`` runs first and may refuse the swap by
+        raising (the gateway's endpoint reconciler: no Triton server serves it yet)."""
         self.table, self.store, self.interval_s = table, store, interval_s
+        self.prepare = prepare
         self.before_swap = before_swap
         self.on_tick = on_tick
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def refresh(self, force: bool = False) -> bool:
+    def refresh(self, force: bool = False, *, check: bool = True) -> bool:
         with self._lock:
             if not force and self.store.generation() == self.table.generation:
                 return False
             gen, snap = self.store.snapshot()
+            if self.prepare is not None and check:
+                self.prepare(snap)
             if self.before_swap is not None:
                 self.before_swap()
             self.table.load(gen, snap)
@@ -177,7 +198,15 @@ class SnapshotRefresher:
                     log.exception("registry background task failed")
 
     def start(self) -> None:
-        self.refresh(force=True)
+        try:
+            self.refresh(force=True)
+        except MedinferError:
+            if self.prepare is None:
+                raise
+            # No Triton endpoint serves the snapshot yet (all down at start-up). There is no older table to
+            # keep: route on this one (requests get 503 until the reconcile loop has made an endpoint serve it).
+            log.warning("initial routing snapshot not served yet", extra={"code": "triton-unavailable"})
+            self.refresh(force=True, check=False)
         self._thread = threading.Thread(target=self._run, name="routing-refresh", daemon=True)
         self._thread.start()
 
@@ -226,6 +255,10 @@ class InflightTracker:
 
     def inflight(self, model: str, version: int) -> int:
         return self._counts.get((model, version), 0)
+
+    def snapshot(self) -> dict[tuple[str, int], int]:
+        with self._lock:
+            return dict(self._counts)
 
     def wait_drained(self, model: str, version: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -28,6 +28,7 @@ from medinfer.registry.db import EventRow, ModelRow, utcnow
 from medinfer.registry.outbox import AuditOutbox
 from medinfer.registry.publishing import NAME_PATTERN, PublishMixin
 from medinfer.registry.routing import DrainWaiter, GraceDrain
+from medinfer.registry.shadow import ShadowMixin
 from medinfer.registry.store import CANARY, CURRENT, RESERVED_TAGS, Store
 from medinfer.registry.triton_control import TritonControl, wait_version_ready
 from medinfer.triton.model_config import ModelConfig
@@ -40,7 +41,7 @@ log = logging.getLogger("medinfer.registry")
 _TAG_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
 
-class Registry(PublishMixin, CanaryMixin):
+class Registry(PublishMixin, CanaryMixin, ShadowMixin):
     def __init__(
         self,
         store: Store,
@@ -240,6 +241,7 @@ class Registry(PublishMixin, CanaryMixin):
             except Exception:  # noqa: BLE001 - the original error is what the caller must see
                 log.error("could not restore the served versions", extra={"model": name})
             self.store.release(name, tag, revision)
+            self._audit_abort(name, tag, version, exc, actor)
             if isinstance(exc, MedinferError) and exc.code == "triton-load-failed":
                 self._mark_failed(
                     name,
@@ -253,6 +255,22 @@ class Registry(PublishMixin, CanaryMixin):
                     actor,
                 )
             raise
+
+    def _audit_abort(self, name: str, tag: str, version: int, exc: BaseException, actor: str) -> None:
+        """A move that could not bring ``version`` to READY on every Triton endpoint is aborted:
+        the tags never moved, the old versions keep serving, and the abort is recorded."""
+        code = exc.code if isinstance(exc, MedinferError) else "interrupted"
+        try:
+            with self.store.session() as s:
+                m = self.store.model(s, name)
+                self.store.add_event(s, m, "release_aborted", tag=tag, before=None, after=version, actor=actor,
+                                     reason="the version did not become ready on every Triton endpoint",
+                                     detail={"code": code})
+                outbox_id = self.outbox.add(s, make_event("model.release_aborted", model=name, actor=actor,
+                                                          reason=code, tag=tag, after=version))
+            self._record(outbox_id)
+        except MedinferError:
+            log.error("could not record the aborted release", extra={"model": name})
 
     def _read_config_text(self, name: str) -> str | None:
         path = self.repository.root / name / "config.pbtxt"
@@ -270,7 +288,19 @@ class Registry(PublishMixin, CanaryMixin):
         if old is None or old in served:
             return
         if not self.drain.wait_drained(name, old, self.drain_timeout_s):
-            log.warning("drain timed out; unloading anyway", extra={"model": name, "version": old})
+            # A replica still routes to (or has requests on) the old version: unloading it would fail
+            # them. Keep it loaded (the next change of the model retires it) and record why.
+            blocking = list(getattr(self.drain, "last_blocking", []))
+            log.warning("drain timed out; the retired version stays loaded", extra={"model": name, "version": old})
+            with self.store.session() as s:
+                m = self.store.model(s, name)
+                self.store.add_event(s, m, "unload_aborted", before=old, after=None, actor="registry",
+                                     reason="gateway replicas did not drain the retired version in time",
+                                     detail={"replicas": blocking[:20]})
+                outbox_id = self.outbox.add(s, make_event("model.unload_aborted", model=name, actor="registry",
+                                                          reason="drain timeout", before=old))
+            self._record(outbox_id)
+            return
         self._serve(name, cfg, served, wait_for=None)
 
     # ---- named tags --------------------------------------------------------------------------

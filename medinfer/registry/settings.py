@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from medinfer.common.settings import ServiceSettings
 
@@ -27,6 +29,27 @@ class RegistrySettings(ServiceSettings):
         default=None,
         description="Triton HTTP endpoint to load/unload versions on promotion (explicit model control). "
         "Unset: tags and config.pbtxt change, and Triton picks them up at its next load.",
+    )
+    triton_endpoints: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Every tritonserver's HTTP base URL, comma-separated or a JSON list (each one is loaded, "
+        "checked for READY and routed to individually). Unset: triton_url as a one-element list.",
+    )
+    triton_endpoints_dns: str | None = Field(
+        default=None,
+        description="host:port of a headless Service whose DNS A/AAAA records are the tritonserver pods "
+        "(e.g. triton-pods.medinfer.svc.cluster.local:8000, or https://...:8443 for pods behind their TLS "
+        "proxy); wins over triton_endpoints.",
+    )
+    reconcile_interval_s: float = Field(
+        default=0.5, gt=0,
+        description="How often the gateway checks that every Triton endpoint serves the routed versions "
+        "(loading what is missing; an endpoint that cannot be made consistent is not routed to).",
+    )
+    replica_stale_s: float = Field(
+        default=5.0, gt=0,
+        description="A gateway replica whose acknowledgement is older than this is taken for gone and does "
+        "not hold up the unload of a retired version.",
     )
     backend: str = Field(
         default="python",
@@ -66,6 +89,24 @@ class RegistrySettings(ServiceSettings):
         description="Automated rollout: roll back when drift is detected against the canary's reference profile "
         "while the stable version shows none.",
     )
+
+    @field_validator("triton_endpoints", mode="before")
+    @classmethod
+    def _split_endpoints(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                import json
+
+                return json.loads(v)
+            return [u.strip() for u in v.split(",") if u.strip()]
+        return v
+
+    def endpoints(self):  # noqa: ANN201 - TritonEndpoints | None (import kept local)
+        """The tritonservers to drive: DNS name, static list, or the one triton_url."""
+        from medinfer.registry.endpoints import endpoints_from
+
+        return endpoints_from(self.triton_endpoints, self.triton_endpoints_dns, self.triton_url)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -25,11 +25,12 @@ from medinfer.common.errors import BackendUnavailable, Conflict, ModelNotFound
 from medinfer.registry.db import EventRow, FileRow, ModelRow, StateRow, TagRow, VersionRow, utcnow
 from medinfer.registry.validation import sha256_file
 
-__all__ = ["Store", "CURRENT", "CANARY", "RESERVED_TAGS", "ModelSnapshot"]
+__all__ = ["Store", "CURRENT", "CANARY", "SHADOW", "RESERVED_TAGS", "ModelSnapshot"]
 
 CURRENT = "current"
 CANARY = "canary"
-RESERVED_TAGS = frozenset({CURRENT, CANARY, "latest"})
+SHADOW = "shadow"  # mirrored traffic only: never answers a request (shadow.py)
+RESERVED_TAGS = frozenset({CURRENT, CANARY, SHADOW, "latest"})
 
 ModelSnapshot = dict[str, Any]
 
@@ -129,6 +130,9 @@ class Store:
                 elif t.name == CANARY:
                     if t.weight > 0:
                         snap["canary"] = (t.version, float(t.weight), bool(t.sticky))
+                elif t.name == SHADOW:
+                    if t.weight > 0:
+                        snap["shadow"] = (t.version, float(t.weight))
                 else:
                     snap["tags"][t.name] = t.version
         return gen, out
@@ -163,7 +167,12 @@ class Store:
                 if canary is not None and canary.version is not None
                 else None
             ),
-            "tags": {n: t.version for n, t in sorted(tags.items()) if n not in (CURRENT, CANARY)},
+            "shadow": (
+                {"version": tags[SHADOW].version, "share": tags[SHADOW].weight}
+                if SHADOW in tags and tags[SHADOW].version is not None
+                else None
+            ),
+            "tags": {n: t.version for n, t in sorted(tags.items()) if n not in (CURRENT, CANARY, SHADOW)},
             "versions": [self.version_view(v, files=files) for v in m.versions],
         }
 

@@ -65,6 +65,10 @@ class TritonHTTPControl:
 
 
 def wait_version_ready(triton: TritonControl, name: str, version: int, timeout: float) -> bool:
+    """READY within ``timeout``; a control over several servers (``TritonFleet``) waits on all."""
+    everywhere = getattr(triton, "wait_ready_everywhere", None)
+    if everywhere is not None:
+        return everywhere(name, version, timeout)
     deadline = time.monotonic() + timeout
     while True:
         if triton.model_ready(name, version):

@@ -106,7 +106,7 @@ def test_alert_rules_cover_the_required_alerts() -> None:
         "MedinferHighErrorRate", "MedinferHighLatencyP99", "MedinferCircuitOpen", "MedinferAuditWriteFailures",
         "MedinferDeidentificationFailures", "TritonNotReady", "TritonDown", "MedinferHPAAtMaximum",
         "MedinferInputDriftSustained", "MedinferFeatureSevereShift", "MedinferOODRateHigh",
-        "MedinferRegistryAuditBacklog",
+        "MedinferRegistryAuditBacklog", "MedinferTritonEndpointNotRoutable",
     }
     for rule in _rules():
         assert rule["labels"]["severity"] in {"warning", "critical"}

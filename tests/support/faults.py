@@ -62,7 +62,7 @@ def stalling_server() -> Iterator[tuple[str, list]]:
 
 
 class FlakyProxy:
-    """Forwards to ``target``; every request whose sequence number ``n % every == 0`` gets a 503 instead."""
+    """Forwards to ``target``; every inference request whose sequence number ``n % every == 0`` gets a 503."""
 
     def __init__(self, target: str, every: int) -> None:
         self.target = target.rstrip("/")
@@ -71,9 +71,11 @@ class FlakyProxy:
         self.injected = 0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.count += 1
         body = await request.read()
-        if request.method == "POST" and self.count % self.every == 0:
+        # Inference requests only: the gateway's model-control calls (repository index, loads) pass untouched.
+        infer = request.method == "POST" and request.path.endswith("/infer")
+        self.count += infer
+        if infer and self.count % self.every == 0:
             self.injected += 1
             return web.Response(status=503, text='{"error": "injected"}', content_type="application/json")
         headers = {k: v for k, v in request.headers.items()

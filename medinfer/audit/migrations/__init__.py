@@ -23,8 +23,9 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the ledger schema to ``revision`` on ``engine``'s database."""
+    from medinfer.common.migration_lock import migration_lock
+
     cfg = alembic_config()
-    with engine.connect() as conn:
+    with migration_lock(engine, "audit") as conn:  # replicas starting together migrate one at a time
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-        conn.commit()

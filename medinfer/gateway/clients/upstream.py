@@ -72,6 +72,11 @@ class Upstream:
         self.on_retry = on_retry
         self.observe = observe
         self.trace = trace
+        # Client-side balancing over several servers (the registry's Triton endpoint pool): each attempt,
+        # retries included, asks ``endpoint(path)`` for a base URL (the path names the model); a server
+        # that refuses the connection is reported to ``on_unreachable`` so the next attempt goes elsewhere.
+        self.endpoint: Callable[[str], str] | None = None
+        self.on_unreachable: Callable[[str], None] | None = None
 
     async def probe(self, path: str) -> bool:
         """A health check: no retries, does not move the breaker."""
@@ -91,9 +96,10 @@ class Upstream:
             hdrs[DEADLINE_HEADER] = deadline.header_value()
             if self.trace:
                 inject_trace_headers(hdrs)  # the current span's traceparent replaces the client's
+            base = self.endpoint(path) if self.endpoint is not None else None
             start = time.perf_counter()
             try:
-                async with self.session.request(method, path, data=body, headers=hdrs,
+                async with self.session.request(method, f"{base}/{path}" if base else path, data=body, headers=hdrs,
                                                 timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                     if resp.status in RETRYABLE_STATUS and resp.headers.get(INPUT_FAILURE_HEADER) != "input":
                         raise RetryableUpstreamError(self.name, f"status {resp.status}")
@@ -103,6 +109,8 @@ class Upstream:
                 raise UpstreamTimeout(self.name) from None
             except aiohttp.ClientConnectionError as exc:
                 # Refused, reset (ClientConnectionResetError), dropped, DNS: inference is idempotent, repeat it.
+                if base and self.on_unreachable is not None:
+                    self.on_unreachable(base)  # the next attempt goes to another server
                 raise RetryableUpstreamError(self.name, type(exc).__name__) from None
             except aiohttp.ClientPayloadError:
                 # The body had started: not safe to repeat.

@@ -44,6 +44,10 @@ class CanaryBody(PromoteBody):
     sticky: bool = False
 
 
+class ShadowBody(PromoteBody):
+    share: float = Field(gt=0, le=100)
+
+
 class ClearBody(ReasonBody):
     automatic: bool = False
 
@@ -165,5 +169,15 @@ def create_router(
         return await run_in_threadpool(
             lambda: reg.clear_canary(name, actor=_actor(who), reason=body.reason, automatic=body.automatic)
         )
+
+    @router.put("/{name}/shadow")
+    async def set_shadow(name: str, body: ShadowBody, reg: Reg, who: Writer) -> dict:
+        return await run_in_threadpool(
+            lambda: reg.set_shadow(name, body.version, body.share, actor=_actor(who), reason=body.reason)
+        )
+
+    @router.post("/{name}/shadow/clear")
+    async def clear_shadow(name: str, body: ReasonBody, reg: Reg, who: Writer) -> dict:
+        return await run_in_threadpool(lambda: reg.clear_shadow(name, actor=_actor(who), reason=body.reason))
 
     return router

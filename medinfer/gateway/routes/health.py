@@ -33,17 +33,24 @@ def _circuits(request: Request) -> dict[str, str]:
 async def readyz(request: Request) -> ORJSONResponse:
     """503 when the preprocessor or Triton fails its health check; 200 ``degraded`` naming the open circuits
     when they pass but a circuit is open (requests to that backend get fast 503s until its probe succeeds).
+    With registry routing, Triton counts as ready when at least one endpoint serves every routed version
+    (``triton_endpoints`` lists each endpoint's state, docs/registry.md "Many replicas").
 
     An open circuit alone does not make the replica unready: every replica shares the same backends, so
     it would take all of them out of the Service at once, and clients would get refused connections
     instead of 503 problem answers with Retry-After (see docs/resilience.md)."""
     svc = request.app.state.inference
     pre, tri = await asyncio.gather(svc.preprocessor.ready(), svc.triton.ready())
+    rt = getattr(request.app.state, "registry_runtime", None)
+    endpoints = rt.endpoint_status() if rt is not None else {}
+    if endpoints:
+        tri = any(e["routing"] for e in endpoints.values())
+    detail = {"triton_endpoints": endpoints} if endpoints else {}
     circuits = _circuits(request)
     if not (pre and tri):
         down = [n for n, ok in (("preprocessor", pre), ("triton", tri)) if not ok]
         raise BackendUnavailable(f"not ready: {', '.join(down)}", retry_after=2,
-                                 extra={"backends": down, "circuits": circuits})
+                                 extra={"backends": down, "circuits": circuits, **detail})
     if circuits:
-        return ORJSONResponse({"status": "degraded", "circuits": circuits})
-    return ORJSONResponse({"status": "ready"})
+        return ORJSONResponse({"status": "degraded", "circuits": circuits, **detail})
+    return ORJSONResponse({"status": "ready", **detail})

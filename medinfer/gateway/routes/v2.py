@@ -207,6 +207,10 @@ async def model_infer(request: Request) -> Response:
                                 body=body, headers=headers, operation="infer")
     ood = state.dataplane.settle_v2(
         entry, admission, lambda: decode_response(response.body, response.headers.get(HEADER_LENGTH))[1])
+    shadow = state.inference.shadow
+    if shadow is not None and response.status_code == 200:  # the de-identified body, as Triton received it
+        shadow.mirror_v2(entry.name, entry.version, request_id_of(request), body, headers, response.body,
+                         response.headers.get(HEADER_LENGTH))
     if ood is not None and ood.ood:
         annotate(request.scope, ood_reason=ood.reason)
         out, out_hl = flag_rest_response(response.body, response.headers.get(HEADER_LENGTH), ood)
