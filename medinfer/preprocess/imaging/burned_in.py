@@ -30,6 +30,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from medinfer.common.errors import ValidationFailed
+from medinfer.preprocess.deid.vocab import cannot_be_name
 from medinfer.preprocess.imaging.errors import BurnedInAnnotationRefused
 from medinfer.preprocess.imaging.ocr import TesseractOcr, Word
 
@@ -183,10 +184,25 @@ class PhiTextFinder:
         if self.scope == "all" or engine is None:
             return words
         hit = {i for i, w in enumerate(words) if terms and _word_matches(w.text, terms)}
-        text, spans = _layout(words)
+        lines = _lines(words)
+        text, spans = _layout(words, lines)
         if text.strip():
             for ent in engine.analyze(text):
-                hit.update(i for i, (s, e) in enumerate(spans) if s < ent.end and ent.start < e)
+                hit.update(i for i, (s, e) in spans.items() if s < ent.end and ent.start < e)
+        # A line shaped like a bare name ("KOWALSKI^MARTA", "DOE, JANE") has no context for
+        # the NER; read it as the name field it almost always is on an overlay.
+        for line in lines:
+            parts = [_analysis_text(words[i].text) for i in line]
+            if not _NAME_LINE.match(" ".join(parts)) or all(cannot_be_name(p.strip("^,")) for p in parts):
+                continue
+            prefix, pos, local = _NAME_CONTEXT, len(_NAME_CONTEXT), {}
+            for i, part in zip(line, parts):
+                local[i] = (pos, pos + len(part))
+                pos += len(part) + 1
+            sentence = prefix + " ".join(parts)
+            for ent in engine.analyze(sentence):
+                if ent.label == "NAME":
+                    hit.update(i for i, (s, e) in local.items() if s < ent.end and ent.start < e)
         return [w for i, w in enumerate(words) if i in hit]
 
     def find(self, gray: np.ndarray, terms: frozenset[str] = frozenset()) -> tuple[list[Box], int]:
@@ -203,22 +219,48 @@ class PhiTextFinder:
         return boxes, len(words)
 
 
-def _layout(words: list[Word]) -> tuple[str, list[tuple[int, int]]]:
-    """Words joined by spaces within a line and newlines between lines, with each word's span."""
-    parts, spans, pos, last_line = [], [], 0, None
-    for w in sorted(words, key=lambda w: (w.line, w.left)):
-        sep = "" if last_line is None else (" " if w.line == last_line else "\n")
-        pos += len(sep)
-        parts.append(sep + w.text)
-        spans.append((pos, pos + len(w.text)))
-        pos += len(w.text)
-        last_line = w.line
-    # spans were computed in sorted order; map them back to the caller's order
-    order = sorted(range(len(words)), key=lambda i: (words[i].line, words[i].left))
-    out = [(0, 0)] * len(words)
-    for rank, i in enumerate(order):
-        out[i] = spans[rank]
-    return "".join(parts), out
+_NAME_CONTEXT = "Patient name: "
+_NAME_LINE = re.compile(r"^[A-Za-z][A-Za-z'’-]*(?:[ ,^]+[A-Za-z][A-Za-z'’-]*){1,3}$")
+_OCR_SEPARATORS = str.maketrans({"*": "^", "“": "^", "”": "^", '"': "^", "|": "^", "~": "^"})
+
+
+def _analysis_text(word: str) -> str:
+    """OCR reads DICOM's '^' as '*' or a quote; brackets at word ends are noise."""
+    return word.translate(_OCR_SEPARATORS).strip("()[]{}'‘’").strip("^") or word
+
+
+def _lines(words: list[Word]) -> list[list[int]]:
+    """Word indices grouped into lines by vertical overlap, each line left to right."""
+    lines: list[list[int]] = []
+    for i in sorted(range(len(words)), key=lambda i: (words[i].top, words[i].left)):
+        w = words[i]
+        for line in lines:
+            ref = words[line[0]]
+            overlap = min(w.top + w.height, ref.top + ref.height) - max(w.top, ref.top)
+            if overlap > 0.5 * min(w.height, ref.height):
+                line.append(i)
+                break
+        else:
+            lines.append([i])
+    return [sorted(line, key=lambda i: words[i].left) for line in lines]
+
+
+def _layout(words: list[Word], lines: list[list[int]]) -> tuple[str, dict[int, tuple[int, int]]]:
+    """The page as text (spaces within a line, newlines between) and each word's span."""
+    parts, spans, pos = [], {}, 0
+    for n, line in enumerate(lines):
+        if n:
+            parts.append("\n")
+            pos += 1
+        for k, i in enumerate(line):
+            if k:
+                parts.append(" ")
+                pos += 1
+            text = _analysis_text(words[i].text)
+            spans[i] = (pos, pos + len(text))
+            parts.append(text)
+            pos += len(text)
+    return "".join(parts), spans
 
 
 def to_gray8(unit: np.ndarray) -> np.ndarray:
