@@ -113,6 +113,7 @@ def main() -> None:
     ap.add_argument("--write-sums", action="store_true", help="rewrite bench/data/burned_in/SHA256SUMS")
     ap.add_argument("--scope", choices=("phi", "all"), default="phi",
                     help="mask PHI words (default) or every OCR word (the detector's ceiling)")
+    ap.add_argument("--misses", action="store_true", help="list missed gold boxes on stderr (synthetic values)")
     ap.add_argument("--keep", type=Path, help="generate into this folder instead of a temporary one")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="burned-in-set-"))
@@ -167,6 +168,9 @@ def main() -> None:
                 unreadable_at_source += 1
                 continue
             caught = not any(_readable(_read_box(a, g["box"]), g["text"]) for a in afters)
+            if not caught and args.misses:  # synthetic (Faker) values only: this set holds no real PHI
+                print(f"  miss {case['file']}: {g['label']} {g['text']!r} h={g['height']} {g['font']}",
+                      file=sys.stderr)
             size = ">=10px" if g["height"] >= 10 else "<10px"
             for key in (f"all {size}", f"{case['group']} {size}", f"{g['label']} {size}",
                         f"header_consistent={case['header_consistent']} {size}"):

@@ -184,6 +184,8 @@ class PhiTextFinder:
         if self.scope == "all" or engine is None:
             return words
         hit = {i for i, w in enumerate(words) if terms and _word_matches(w.text, terms)}
+        # dates and long identifiers are PHI wherever they appear on an image (Safe Harbor)
+        hit.update(i for i, w in enumerate(words) if w.conf >= _RULE_CONF and _identifier_or_date(w.text))
         lines = _lines(words)
         text, spans = _layout(words, lines)
         if text.strip():
@@ -192,8 +194,15 @@ class PhiTextFinder:
         # A line shaped like a bare name ("KOWALSKI^MARTA", "DOE, JANE") has no context for
         # the NER; read it as the name field it almost always is on an overlay.
         for line in lines:
+            if words[line[0]].text.endswith(":") and len(line) > 1:
+                line = line[1:]  # "Name:", "Pt:" labels
             parts = [_analysis_text(words[i].text) for i in line]
             if not _NAME_LINE.match(" ".join(parts)) or all(cannot_be_name(p.strip("^,")) for p in parts):
+                continue
+            name_words = [p for part in parts for p in re.split(r"[\^, ]+", part) if p]
+            if (len(name_words) >= 2 and not any(cannot_be_name(p.capitalize()) for p in name_words)
+                    and all(words[i].conf >= _NAME_CONF for i in line)):
+                hit.update(line)  # two to four plain name words alone on a line: a name, NER or not
                 continue
             prefix, pos, local = _NAME_CONTEXT, len(_NAME_CONTEXT), {}
             for i, part in zip(line, parts):
@@ -220,7 +229,16 @@ class PhiTextFinder:
 
 
 _NAME_CONTEXT = "Patient name: "
-_NAME_LINE = re.compile(r"^[A-Za-z][A-Za-z'’-]*(?:[ ,^]+[A-Za-z][A-Za-z'’-]*){1,3}$")
+_NAME_LINE = re.compile(r"^[^\W\d_][^\W\d_'’-]*(?:[ ,^]+[^\W\d_][^\W\d_'’-]*){1,3}$")
+_RULE_CONF, _NAME_CONF = 40.0, 60.0
+_DATE = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}[ .-]?[A-Za-z]{3,9}[ .-]?\d{2,4}|"
+                   r"(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$")
+_LONG_ID = re.compile(r"^(?=(?:\D*\d){5})[A-Za-z0-9#-]{5,}$")
+
+
+def _identifier_or_date(word: str) -> bool:
+    w = word.strip("()[]{}.,;:'\"“”")
+    return bool(_DATE.match(w) or _LONG_ID.match(w))
 _OCR_SEPARATORS = str.maketrans({"*": "^", "“": "^", "”": "^", '"': "^", "|": "^", "~": "^"})
 
 
