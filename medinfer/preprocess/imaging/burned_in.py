@@ -212,6 +212,7 @@ class PhiTextFinder:
             for ent in engine.analyze(sentence):
                 if ent.label == "NAME":
                     hit.update(i for i, (s, e) in local.items() if s < ent.end and ent.start < e)
+        _extend_names(words, lines, hit)
         return [w for i, w in enumerate(words) if i in hit]
 
     def find(self, gray: np.ndarray, terms: frozenset[str] = frozenset()) -> tuple[list[Box], int]:
@@ -230,8 +231,9 @@ class PhiTextFinder:
 
 _NAME_CONTEXT = "Patient name: "
 _NAME_LINE = re.compile(r"^[^\W\d_][^\W\d_'’-]*(?:[ ,^]+[^\W\d_][^\W\d_'’-]*){1,3}$")
-_RULE_CONF, _NAME_CONF = 40.0, 60.0
-_DATE = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}[ .-]?[A-Za-z]{3,9}[ .-]?\d{2,4}|"
+_RULE_CONF, _NAME_CONF = 0.0, 60.0
+_LABELS = frozenset({"MRN", "DOB", "ID", "PID", "ACC", "ACC#", "NAME", "PT", "PATIENT", "BORN", "DATE", "SEX", "AGE"})
+_DATE = re.compile(r"^(?:\d{1,4}[./:°-]\d{1,2}[./:°-]\d{2,4}|\d{0,2}[ .-]?[A-Za-z]{3,9}[ .-]?\d{4}|"
                    r"(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$")
 _LONG_ID = re.compile(r"^(?=(?:\D*\d){5})[A-Za-z0-9#-]{5,}$")
 
@@ -240,6 +242,32 @@ def _identifier_or_date(word: str) -> bool:
     w = word.strip("()[]{}.,;:'\"“”")
     return bool(_DATE.match(w) or _LONG_ID.match(w))
 _OCR_SEPARATORS = str.maketrans({"*": "^", "“": "^", "”": "^", '"': "^", "|": "^", "~": "^"})
+
+
+def _is_name_part(text: str) -> bool:
+    core = text.strip("()[]{}'‘’\"“”,^*")
+    return (bool(core) and not any(c.isdigit() for c in core) and any(c.isalpha() for c in core)
+            and not core.endswith(":") and core.upper().rstrip(".") not in _LABELS)
+
+
+def _extend_names(words: list[Word], lines: list[list[int]], hit: set[int]) -> None:
+    """A name hit spreads to the alphabetic words next to it on its line: OCR often splits
+    or garbles a name's other half ("Petit, Be"), and half a name still identifies."""
+    for line in lines:
+        changed = True
+        while changed:
+            changed = False
+            for k, i in enumerate(line):
+                if i not in hit or not _is_name_part(words[i].text):
+                    continue
+                for j in (line[k - 1] if k else None, line[k + 1] if k + 1 < len(line) else None):
+                    if j is None or j in hit or not _is_name_part(words[j].text):
+                        continue
+                    gap = max(words[j].left - (words[i].left + words[i].width),
+                              words[i].left - (words[j].left + words[j].width))
+                    if gap <= 1.5 * max(words[i].height, words[j].height):
+                        hit.add(j)
+                        changed = True
 
 
 def _analysis_text(word: str) -> str:
