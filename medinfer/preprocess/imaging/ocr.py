@@ -144,6 +144,7 @@ class TesseractOcr:
             norm = (crop - lo) / (hi - lo) if hi > lo else np.zeros_like(crop)
             if bright:
                 norm = 1.0 - norm  # dark text on white, the way Tesseract is trained
+            norm = _clean_ground(norm)
             scale = max(1.0, min(6.0, self.target_height / max(1, bottom - top)))
             img = Image.fromarray((norm * 255).astype(np.uint8)).resize(
                 (max(1, round((r - lft) * scale)), max(1, round((b - t) * scale))), Image.Resampling.BICUBIC)
@@ -172,6 +173,22 @@ class TesseractOcr:
         except Exception:  # TesseractError, OSError: the engine could not run; never echo its output
             log.warning("tesseract failed to run")
             raise OcrUnavailable("text detection failed to run") from None
+
+
+def _otsu(values: np.ndarray) -> float:
+    hist = np.bincount(np.clip((values * 255).astype(np.int32), 0, 255).ravel(), minlength=256).astype(np.float64)
+    p = hist / max(1.0, hist.sum())
+    w = np.cumsum(p)
+    m = np.cumsum(p * np.arange(256))
+    between = (m[-1] * w - m) ** 2 / (w * (1 - w) + 1e-12)
+    return float(np.argmax(between)) / 255.0
+
+
+def _clean_ground(norm: np.ndarray) -> np.ndarray:
+    """Dark text on white: ground lighter than the Otsu split is set to white, so speckle
+    behind the glyphs does not reach Tesseract; the glyphs keep their anti-aliased edges."""
+    t = _otsu(norm)
+    return np.where(norm > t, 1.0, norm / max(t, 1e-6) * 0.6).astype(np.float32)
 
 
 def _map_back(placements, x: int, y: int, w: int, h: int) -> tuple[int, tuple[int, int, int, int]] | None:
