@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from medinfer.common.errors import MedinferError
-from medinfer.preprocess.imaging.service import ImagingService
+from medinfer.preprocess.app import build_deid_engine
+from medinfer.preprocess.imaging.service import ImagingService, lazy
 from medinfer.preprocess.settings import PreprocessSettings
 
 __all__ = ["register", "dicom_app", "deidentify_tree"]
@@ -59,7 +60,8 @@ def _output_name(data: bytes) -> Path:
 
 
 def deidentify_tree(
-    in_dir: Path, out_dir: Path, service: ImagingService, *, skip_burned_in: bool = False, progress: bool = True
+    in_dir: Path, out_dir: Path, service: ImagingService, *, skip_burned_in: bool = False, progress: bool = True,
+    burned_in: str | None = None,
 ) -> Counter:
     """De-identify every DICOM file under ``in_dir`` into ``out_dir``; returns outcome counts."""
     files = sorted(p for p in in_dir.rglob("*") if p.is_file() and not p.is_relative_to(out_dir))
@@ -77,10 +79,12 @@ def deidentify_tree(
                 counts["error:payload-too-large"] += 1
                 continue
             try:
-                out, report = service.deidentifier.deidentify_bytes(path.read_bytes())
+                out, report, pixels = service.deidentify_dicom(path.read_bytes(), burned_in)
             except MedinferError as exc:
                 counts[f"error:{exc.code}"] += 1
                 continue
+            if pixels.get("masked_boxes"):
+                counts["pixels_masked"] += 1
             if report.burned_in_annotation == "YES":
                 counts["burned_in_annotation"] += 1
                 if skip_burned_in:
@@ -97,13 +101,23 @@ def deid(
     out_dir: Path = typer.Argument(..., file_okay=False, help="Folder to write <study>/<series>/<instance>.dcm to."),
     skip_burned_in: bool = typer.Option(False, help="Do not write images flagged BurnedInAnnotation=YES."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+    burned_in: str = typer.Option(None, "--burned-in", help="Burned-in text policy for every file: mask, refuse or off "
+                                  "(default: per modality from the preprocessor settings)."),
 ) -> None:
     """De-identify a folder of DICOM files (PS3.15 Annex E Basic Profile, keyed UIDs and dates)."""
     in_dir, out_dir = in_dir.resolve(), out_dir.resolve()
     if out_dir == in_dir:
         raise typer.BadParameter("OUT_DIR must differ from IN_DIR")
-    service = ImagingService.from_settings(PreprocessSettings())
-    counts = deidentify_tree(in_dir, out_dir, service, skip_burned_in=skip_burned_in, progress=not no_progress)
+    settings = PreprocessSettings()
+    engine = lazy(lambda: build_deid_engine(settings)) if settings.deid_enabled else None
+    service = ImagingService.from_settings(settings, text_engine=engine)
+    if burned_in is not None:
+        try:
+            service.cleaner.policy.check_request(burned_in)  # a bad value fails before any file is read
+        except MedinferError as exc:
+            raise typer.BadParameter(str(exc.detail), param_hint="--burned-in") from None
+    counts = deidentify_tree(in_dir, out_dir, service, skip_burned_in=skip_burned_in, progress=not no_progress,
+                             burned_in=burned_in)
     for key in sorted(counts):
         typer.echo(f"{key}: {counts[key]}")
     if any(k.startswith("error:") for k in counts):

@@ -37,8 +37,8 @@ def create_app(settings: PreprocessSettings | None = None, metrics_registry=None
     app.state.catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     app.state.tabular_schemas = {}
     app.state.metrics = PreprocessMetrics(metrics_registry)
-    app.state.imaging = ImagingService.from_settings(settings)
     app.state.deid = build_deid_engine(settings) if settings.deid_enabled else None
+    app.state.imaging = ImagingService.from_settings(settings, text_engine=lambda: app.state.deid)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.state.ops_app = ops_app(app, [health.router, metrics.router], title="medinfer preprocessor operations")

@@ -92,8 +92,28 @@ class PreprocessSettings(ServiceSettings):
         1024 * 1024 * 1024, description="Largest declared pixel payload, all frames and samples, checked before decoding."
     )
     image_allow_burned_in: bool = Field(
-        False, description="Policy: accept BurnedInAnnotation=YES images for inference (refused with 422 by default)."
+        False, description="Legacy switch: when true the burned-in policy 'off' is permitted (as image_burned_in_allow_off)."
     )
+    # -- burned-in text in pixels (issue 21) -------------------------------------------------
+    image_burned_in_policy: dict[str, Literal["mask", "refuse", "auto", "off"]] = Field(
+        default_factory=lambda: {m: "mask" for m in ("US", "SC", "OT", "XC", "ES", "DOC", "GM", "SM")},
+        description="Burned-in policy per DICOM Modality (secondary-capture SOP classes use 'SC'); JSON object.",
+    )
+    image_burned_in_default: Literal["mask", "refuse", "auto", "off"] = Field(
+        "auto", description="Policy for modalities not listed: 'auto' OCRs and masks only BurnedInAnnotation=YES images."
+    )
+    image_burned_in_raster: Literal["mask", "refuse", "auto", "off"] = Field(
+        "mask", description="Policy for PNG and JPEG uploads (they carry no BurnedInAnnotation flag)."
+    )
+    image_burned_in_allow_off: bool = Field(
+        False, description="Permit the policy 'off' (no OCR) in settings and in requests (burned_in=off)."
+    )
+    image_burned_in_scope: Literal["phi", "all"] = Field(
+        "phi", description="Mask OCR words the text de-identifier or the DICOM header marks as PHI, or all words."
+    )
+    image_ocr_command: str = Field("tesseract", description="Tesseract binary used for burned-in text detection.")
+    image_ocr_timeout_s: float = Field(20.0, gt=0, description="Per-frame OCR timeout; past it the request fails 503.")
+    image_ocr_max_frames: int = Field(8, ge=2, description="Frames of a cine loop read by OCR (spread evenly); masks apply to all.")
     image_default_model: str = Field(
         "image_quality", description="Image model whose input tensor /v1/image/preprocess targets when none is named."
     )

@@ -73,7 +73,9 @@ def test_preprocess_raw_body_with_query_options(app):
     ({"input": b64((TEST_FILES / "CT_small.dcm").read_bytes()), "frame": -1}, 422, "validation-failed"),
     ({"input": b64((TEST_FILES / "CT_small.dcm").read_bytes()), "model": "nope"}, 404, "model-not-found"),
     ({"input": b64((TEST_FILES / "CT_small.dcm").read_bytes()), "window": [1, 0]}, 422, "validation-failed"),
-    ({"input": b64(make_dicom(ct_slice(16), burned_in="YES"))}, 422, "burned-in-annotation"),
+    ({"input": b64(make_dicom(ct_slice(16), burned_in="YES")), "burned_in": "refuse"}, 422, "burned-in-annotation"),
+    ({"input": b64(make_dicom(ct_slice(16))), "burned_in": "off"}, 422, "burned-in-off-not-allowed"),
+    ({"input": b64(make_dicom(ct_slice(16))), "burned_in": "blur"}, 422, "validation-failed"),
 ])
 def test_preprocess_errors_are_problem_json(app, body, status, code):
     r = request(app, "POST", "/v1/image/preprocess", json=body)

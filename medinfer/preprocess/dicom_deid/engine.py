@@ -8,8 +8,8 @@ UIDs are replaced by keyed HMAC UIDs; dates move by a keyed per-patient offset.
 The result carries PatientIdentityRemoved=YES, DeidentificationMethod and the
 DeidentificationMethodCodeSequence (DCM 113100 and, with shifted dates, 113107).
 
-Pixel data is not altered: burned-in text is handled by policy (``BurnedInAnnotation``)
-on the inference path, not by this module.
+Pixel data is altered only through ``clean_pixels`` (burned-in text, see
+``imaging.pixel_clean``); when it masked, DCM 113101 Clean Pixel Data Option is recorded.
 """
 
 from __future__ import annotations
@@ -95,12 +95,19 @@ class DicomDeidentifier:
         self.table = table or load_annex_e()
 
     # -- public API -------------------------------------------------------------------------
-    def deidentify_bytes(self, data: bytes) -> tuple[bytes, DeidReport]:
-        """Parse, de-identify and re-encode a Part 10 file held in memory."""
+    def deidentify_bytes(self, data: bytes, clean_pixels=None) -> tuple[bytes, DeidReport]:
+        """Parse, de-identify and re-encode a Part 10 file held in memory.
+
+        ``clean_pixels(ds) -> bool`` runs on the parsed data set before the header is
+        de-identified (it may read the header's identifiers); True means it masked pixels.
+        """
         from medinfer.preprocess.imaging.dicom_pixels import read_dicom
 
         ds = read_dicom(data)
+        cleaned = bool(clean_pixels(ds)) if clean_pixels is not None else False
         report = self.deidentify(ds)
+        if cleaned:
+            _record_clean_pixels(ds)
         buf = io.BytesIO()
         try:
             with warnings.catch_warnings():
@@ -279,3 +286,12 @@ class DicomDeidentifier:
             item.CodeMeaning = meaning
             seq.append(item)
         ds.DeidentificationMethodCodeSequence = seq
+
+
+def _record_clean_pixels(ds: Dataset) -> None:
+    """PS3.15 Table CID 7050: DCM 113101 Clean Pixel Data Option, also in the method text."""
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "113101", "DCM", "Clean Pixel Data Option"
+    ds.DeidentificationMethodCodeSequence.append(item)
+    ds.DeidentificationMethod = [str(ds.DeidentificationMethod), "Clean Pixel Data Option"]  # LO, VM 1-n
+    ds.BurnedInAnnotation = "NO"

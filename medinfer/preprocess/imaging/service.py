@@ -7,15 +7,20 @@ metadata into the tensor it expects.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from medinfer.common.errors import ValidationFailed
-from medinfer.preprocess.dicom_deid import DicomDeidentifier, KeyedMapper, parse_private_allowlist
+from medinfer.preprocess.dicom_deid import DeidReport, DicomDeidentifier, KeyedMapper, parse_private_allowlist
+from medinfer.preprocess.imaging.burned_in import BurnedInOutcome, BurnedInPolicy, PhiTextFinder
 from medinfer.preprocess.imaging.limits import ImageLimits
+from medinfer.preprocess.imaging.ocr import TesseractOcr
 from medinfer.preprocess.imaging.pipeline import ImagePreprocessor
+from medinfer.preprocess.imaging.pixel_clean import DicomPixelCleaner
 from medinfer.preprocess.imaging.tensor import ImageTarget
 
-__all__ = ["ImagingService", "DEFAULT_TARGET", "target_from_metadata"]
+__all__ = ["ImagingService", "DEFAULT_TARGET", "target_from_metadata", "lazy"]
 
 # The image_quality model's input; used when no model is named and none is loaded.
 DEFAULT_TARGET = ImageTarget(name="image", datatype="FP32", dims=(1, 64, 64), batched=True)
@@ -50,13 +55,29 @@ class ImagingService:
         preprocessor: ImagePreprocessor,
         deidentifier: DicomDeidentifier,
         default_model: str | None = "image_quality",
+        cleaner: DicomPixelCleaner | None = None,
     ) -> None:
         self.preprocessor = preprocessor
         self.deidentifier = deidentifier
         self.default_model = default_model
+        self.cleaner = cleaner
+
+    def deidentify_dicom(self, data: bytes, burned_in: object = None) -> tuple[bytes, DeidReport, dict]:
+        """Header (Annex E) and pixel (burned-in policy) de-identification of one Part 10 file."""
+        outcome: list[BurnedInOutcome] = []
+
+        def clean(ds) -> bool:
+            if self.cleaner is None:
+                return False
+            outcome.append(self.cleaner.clean(ds, burned_in))
+            return bool(outcome[-1].boxes)
+
+        out, report = self.deidentifier.deidentify_bytes(data, clean_pixels=clean)
+        return out, report, outcome[0].summary() if outcome else {"policy": "none", "ocr": False}
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ImagingService:
+    def from_settings(cls, settings: Any, text_engine: Callable[[], Any] | None = None) -> ImagingService:
+        """``text_engine`` returns the shared ``DeidEngine`` (or None: then every OCR word is masked)."""
         limits = ImageLimits(
             max_input_bytes=settings.image_max_input_bytes,
             max_pixels=settings.image_max_pixels,
@@ -67,5 +88,25 @@ class ImagingService:
         deid = DicomDeidentifier(
             mapper, private_allowlist=parse_private_allowlist(settings.dicom_private_allowlist)
         )
-        pre = ImagePreprocessor(limits, allow_burned_in=settings.image_allow_burned_in)
-        return cls(pre, deid, settings.image_default_model or None)
+        allow_off = settings.image_burned_in_allow_off or settings.image_allow_burned_in
+        policy = BurnedInPolicy(settings.image_burned_in_policy, default=settings.image_burned_in_default,
+                                raster=settings.image_burned_in_raster, allow_off=allow_off)
+        ocr = TesseractOcr(timeout_s=settings.image_ocr_timeout_s, command=settings.image_ocr_command)
+        finder = PhiTextFinder(ocr, text_engine, scope=settings.image_burned_in_scope)
+        pre = ImagePreprocessor(limits, allow_burned_in=settings.image_allow_burned_in,
+                                burned_in_policy=policy, finder=finder)
+        cleaner = DicomPixelCleaner(finder, policy, limits, max_ocr_frames=settings.image_ocr_max_frames)
+        return cls(pre, deid, settings.image_default_model or None, cleaner)
+
+
+def lazy(factory: Callable[[], Any]) -> Callable[[], Any]:
+    """Build on first call, once, thread-safe (the CLI loads spaCy only when OCR needs it)."""
+    lock, box = threading.Lock(), []
+
+    def get() -> Any:
+        with lock:
+            if not box:
+                box.append(factory())
+            return box[0]
+
+    return get

@@ -6,7 +6,8 @@ the same fields as form values) and returns the model's input tensor as a KServe
 inference request body: binary by default (``Inference-Header-Content-Length``),
 JSON with ``Accept: application/json``. A raw ``application/dicom`` or
 ``application/octet-stream`` body (options as query parameters) skips base64 and is the
-fastest form for large images. ``POST /v1/dicom/deidentify`` takes the same
+fastest form for large images. Both take ``burned_in`` (mask, refuse, off) to pick the
+burned-in text policy for this request (see ``imaging.burned_in``). ``POST /v1/dicom/deidentify`` takes the same
 JSON or multipart forms, or a raw ``application/dicom`` body, and returns the
 de-identified ``application/dicom``.
 """
@@ -122,7 +123,8 @@ async def preprocess_image(request: Request) -> Response:
     target, model_window, model, version = _target(request, svc, opts)
     frame = _opt_int(opts.get("frame"), "frame")
     window = _window(opts.get("window")) or model_window
-    result = await run_in_threadpool(svc.preprocessor.preprocess, data, target, frame=frame, window=window)
+    result = await run_in_threadpool(svc.preprocessor.preprocess, data, target, frame=frame, window=window,
+                                     burned_in=opts.get("burned_in"))
     info = dict(result.info, model=model, version=version)
     tensor = V2Tensor(target.name, target.datatype, list(result.tensor.shape), result.tensor)
     if "application/json" in request.headers.get("accept", ""):
@@ -136,12 +138,13 @@ async def preprocess_image(request: Request) -> Response:
 async def deidentify_dicom(request: Request) -> Response:
     """DICOM in (JSON base64, multipart or application/dicom) -> de-identified application/dicom."""
     svc: ImagingService = request.app.state.imaging
-    data, _ = await _read_input(request)
+    data, opts = await _read_input(request)
     if len(data) > svc.preprocessor.limits.max_input_bytes:
         raise PayloadTooLarge(f"DICOM file exceeds the limit of {svc.preprocessor.limits.max_input_bytes} bytes")
     if detect_format(data) != "dicom":
         raise UnsupportedImageFormat("de-identification takes DICOM Part 10 files only")
-    out, report = await run_in_threadpool(svc.deidentifier.deidentify_bytes, data)
+    out, report, pixels = await run_in_threadpool(svc.deidentify_dicom, data, opts.get("burned_in"))
     summary = {k: v for k, v in vars(report).items() if k != "actions"}
+    summary["pixels"] = pixels
     return Response(out, media_type="application/dicom", headers={DEID_REPORT_HEADER: orjson.dumps(summary).decode()})
 
