@@ -7,7 +7,7 @@ STAMP := $(VENV)/.medinfer-installed
 .PHONY: up test install bench clean-state
 
 up: $(STAMP)
-	$(BIN)/medinfer up
+	MEDINFER_ENVIRONMENT=$${MEDINFER_ENVIRONMENT:-development} $(BIN)/medinfer up
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

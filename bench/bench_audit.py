@@ -6,7 +6,10 @@ Each cell appends ``--records`` events from ``concurrency`` concurrent tasks
 through ``AuditLedger.append`` (the call a request awaits before its response)
 into a fresh SQLite file (WAL, synchronous=FULL) and, with ``--postgres-url``,
 into PostgreSQL. Prints records/s, mean commit wait per append, records per
-transaction, and the batched/unbatched ratio.
+transaction, and the batched/unbatched ratio; then the cost of the signed
+checkpoints (the anchor outside the database) at the default interval (1 s) and
+after every group commit (interval 0), against batched appends without them in
+the same run.
 """
 
 from __future__ import annotations
@@ -51,9 +54,17 @@ async def drive(ledger: AuditLedger, records: int, concurrency: int) -> tuple[fl
     return records / elapsed, 1000 * sum(waits) / len(waits)
 
 
-def cell(url: str, records: int, concurrency: int, max_batch: int, sync: str) -> dict:
+def cell(url: str, records: int, concurrency: int, max_batch: int, sync: str,
+         checkpoint_interval_s: float | None = None, folder: Path | None = None) -> dict:
     store = AuditStore(url, sqlite_synchronous=sync)
-    ledger = AuditLedger(store, KEY, max_batch=max_batch)
+    writer = None
+    if checkpoint_interval_s is not None:
+        from medinfer.audit.checkpoint import CheckpointSigner, CheckpointWriter, ensure_checkpoint_key
+
+        folder = Path(tempfile.mkdtemp(prefix="cp-", dir=folder))
+        writer = CheckpointWriter(folder / "cps.jsonl", CheckpointSigner.from_file(ensure_checkpoint_key(
+            folder / "cp.pem")), interval_s=checkpoint_interval_s)
+    ledger = AuditLedger(store, KEY, max_batch=max_batch, checkpoints=writer)
     rps, wait_ms = asyncio.run(drive(ledger, records, concurrency))
     check = AuditStore(url, migrate=False)
     ok = verify_ledger(check, [KEY]).ok
@@ -99,6 +110,15 @@ def main() -> None:
                 print(f"{name:>8} {c:>4} | {b['rps']:>11.0f} {b['wait_ms']:>8.2f} {b['per_tx']:>6.1f} | "
                       f"{u['rps']:>13.0f} {u['wait_ms']:>8.2f} | {b['rps'] / u['rps']:>6.2f} | "
                       f"{'ok' if b['ok'] and u['ok'] else 'BROKEN'}")
+        print("\nsigned checkpoints (batched appends, SQLite): records/s and ratio to no checkpoints")
+        print(f"{'conc':>4} | {'none':>8} | {'every 1 s':>9} {'ratio':>6} | {'every commit':>12} {'ratio':>6}")
+        for c in args.concurrency:
+            n += 1
+            base = cell(sqlite_url(tmp / f"c{n}.db"), args.records, c, 512, args.sqlite_sync)
+            one = cell(sqlite_url(tmp / f"c{n}s.db"), args.records, c, 512, args.sqlite_sync, 1.0, tmp)
+            every = cell(sqlite_url(tmp / f"c{n}e.db"), args.records, c, 512, args.sqlite_sync, 0.0, tmp)
+            print(f"{c:>4} | {base['rps']:>8.0f} | {one['rps']:>9.0f} {one['rps'] / base['rps']:>6.2f} | "
+                  f"{every['rps']:>12.0f} {every['rps'] / base['rps']:>6.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

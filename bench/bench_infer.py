@@ -86,7 +86,8 @@ def payloads(home: Path) -> tuple[bytes, bytes]:
 
 def start_gateway(stack: Stack, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
     """A second gateway process against the stack's Triton and preprocessor (same home, same TLS)."""
-    env = {**stack.env(), "MEDINFER_GATEWAY_PORT": str(port), **extra_env}
+    env = {**stack.env(), "MEDINFER_GATEWAY_PORT": str(port), "MEDINFER_GATEWAY_METRICS_PORT": str(free_port()),
+           **extra_env}
     log = open(stack.home / "logs" / f"gateway-{port}.log", "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "-m", "medinfer.gateway"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -45,7 +45,8 @@ def gateway(env: dict[str, str], log: Path, ca: str):
     port = free_port()
     with open(log, "ab") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "medinfer.gateway"], stdout=fh, stderr=subprocess.STDOUT,
-                                env={**os.environ, **env, "MEDINFER_GATEWAY_PORT": str(port)})
+                                env={**os.environ, "MEDINFER_ENVIRONMENT": "development", **env,
+                                     "MEDINFER_GATEWAY_PORT": str(port), "MEDINFER_GATEWAY_METRICS_PORT": str(free_port())})
     url = f"https://127.0.0.1:{port}"
     ctx = ssl.create_default_context(cafile=ca)
     try:

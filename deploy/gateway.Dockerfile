@@ -27,7 +27,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MEDINFER_HOME=/var/lib/medinfer
 USER 10001:10001
 WORKDIR /var/lib/medinfer
-EXPOSE 8443 8444
+EXPOSE 8443 8444 8445
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import ssl,urllib.request as u; u.urlopen('https://127.0.0.1:8443/healthz', timeout=2, context=ssl._create_unverified_context())"]
 ENTRYPOINT ["python", "-m", "medinfer.gateway"]

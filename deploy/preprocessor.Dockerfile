@@ -27,7 +27,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MEDINFER_HOME=/var/lib/medinfer
 USER 10001:10001
 WORKDIR /var/lib/medinfer
-EXPOSE 8080
+EXPOSE 8080 8081
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8081/healthz', timeout=2)"]
 ENTRYPOINT ["python", "-m", "medinfer.preprocess"]

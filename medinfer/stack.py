@@ -53,6 +53,8 @@ class StackPorts:
     preprocessor: int = 8080
     triton: TritonPorts = field(default_factory=TritonPorts)
     gateway_grpc: int = 8444
+    gateway_metrics: int = 8445  # the operations ports: /metrics is not on the API ports
+    preprocessor_metrics: int = 8081
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,15 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.preprocessor}"
 
     @property
+    def gateway_metrics_url(self) -> str:
+        """The gateway's operations listener (plain HTTP): ``/metrics``, ``/healthz``, ``/readyz``."""
+        return f"http://127.0.0.1:{self.ports.gateway_metrics}"
+
+    @property
+    def preprocessor_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.preprocessor_metrics}"
+
+    @property
     def triton_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.triton.http}"
 
@@ -145,11 +156,14 @@ class Stack:
             "MEDINFER_GATEWAY_TRITON_URL": self.triton_url,
             "MEDINFER_GATEWAY_TRITON_GRPC_TARGET": f"127.0.0.1:{self.ports.triton.grpc}",
             "MEDINFER_GATEWAY_GRPC_PORT": str(self.ports.gateway_grpc),
+            "MEDINFER_GATEWAY_METRICS_PORT": str(self.ports.gateway_metrics),
+            "MEDINFER_PREPROCESS_METRICS_PORT": str(self.ports.preprocessor_metrics),
             "MEDINFER_GATEWAY_INSECURE_HTTP": "true" if self.insecure_http else "false",
             "MEDINFER_TRITON_HTTP_PORT": str(self.ports.triton.http),
             "MEDINFER_TRITON_GRPC_PORT": str(self.ports.triton.grpc),
             "MEDINFER_TRITON_METRICS_PORT": str(self.ports.triton.metrics),
         })
+        env.setdefault("MEDINFER_ENVIRONMENT", "development")  # the local stack; services default to production
         env.update(self.extra_env)
         return env
 

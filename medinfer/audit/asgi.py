@@ -18,9 +18,11 @@ from typing import Any
 
 from starlette.types import Scope
 
+from medinfer.audit.failures import FailedAuthAggregator
 from medinfer.audit.ledger import AuditLedger, AuditUnavailable
 from medinfer.audit.record import AuditEvent, AuditKey
 from medinfer.common.errors import MedinferError
+from medinfer.common.http import request_source
 from medinfer.common.http_metrics import route_template
 
 __all__ = ["AuditRecorder", "annotate", "PATIENT_KEY_HEADER"]
@@ -67,9 +69,12 @@ class _Draft:
 class AuditRecorder:
     """The edge middleware's :class:`~medinfer.common.edge.RequestRecorder` for the audit ledger."""
 
-    def __init__(self, ledger: AuditLedger, *, exclude_paths: tuple[str, ...] = DEFAULT_EXCLUDE) -> None:
+    def __init__(self, ledger: AuditLedger, *, exclude_paths: tuple[str, ...] = DEFAULT_EXCLUDE,
+                 failures: FailedAuthAggregator | None = None) -> None:
+        """``failures``: aggregate the records of requests that failed authentication, per source."""
         self.ledger = ledger
         self.exclude = frozenset(exclude_paths)
+        self.failures = failures
 
     def begin(self, scope: Scope) -> _Draft | None:
         return None if scope.get("path") in self.exclude else _Draft(self.ledger.key)
@@ -80,11 +85,15 @@ class AuditRecorder:
         principal = state.get("principal")
         patient_key = note.get("patient_key") or _header(scope, PATIENT_KEY_HEADER)
         route = route_template(scope, unmatched="<no route>")
+        rid = str(state.get("request_id") or "")
+        if (self.failures is not None and principal is None and status in (401, 429)
+                and not self.failures.admit(request_source(scope), rid, route, status)):
+            return None  # counted into this source's aggregate record for the window
         event = AuditEvent(
             action=note.get("action") or f"{scope.get('method', '')} {route}",
             route=route,
             status=status,
-            request_id=str(state.get("request_id") or ""),
+            request_id=rid,
             sub=getattr(principal, "sub", None),
             client_id=getattr(principal, "client_id", None),
             model=note.get("model"),

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from medinfer.audit.checkpoint import CheckpointWriter
 from medinfer.audit.record import AuditEvent, AuditKey, AuditRecord
 from medinfer.audit.store import AuditStore
 from medinfer.common.errors import BackendUnavailable
@@ -48,11 +49,14 @@ def _settle(results: list[tuple[asyncio.Future[AuditRecord], AuditRecord | None]
 
 
 class AuditLedger:
-    def __init__(self, store: AuditStore, key: AuditKey, *, max_batch: int = 512) -> None:
+    def __init__(self, store: AuditStore, key: AuditKey, *, max_batch: int = 512,
+                 checkpoints: CheckpointWriter | None = None) -> None:
         """Set ``observe_write(seconds)`` and ``count_failure()`` to export the wait for the commit (what each
-        request pays) and the records that could not be written."""
+        request pays) and the records that could not be written. ``checkpoints`` anchors the head outside
+        the database after commits (signed, append-only)."""
         self.store = store
         self.key = key
+        self.checkpoints = checkpoints
         self.max_batch = max(1, max_batch)
         self.observe_write: Callable[[float], None] | None = None
         self.count_failure: Callable[[], None] | None = None
@@ -110,6 +114,9 @@ class AuditLedger:
             records: list[AuditRecord | None] = list(self.store.append([e for e, _, _ in batch], self.key))
             self.batches += 1
             self.records += len(records)
+            if self.checkpoints is not None and records:
+                tail = records[-1]
+                self.checkpoints.after_commit(tail.seq, tail.hash)
         except Exception as exc:  # the store is down, full, locked or gone: fail closed
             self.failures += 1
             log.error("audit append failed", extra={"event": "audit-write-failed", "code": type(exc).__name__})
@@ -130,4 +137,6 @@ class AuditLedger:
             self._queue.put(_STOP)
             await asyncio.to_thread(thread.join)
             self._thread = None
+        if self.checkpoints is not None:
+            self.checkpoints.flush()
         self.store.dispose()

@@ -10,7 +10,7 @@ can re-chain a forged ledger. One secret (``<home>/keys/audit-hmac.key`` in
 development, the operator's secret in production) derives the three keys.
 
 Record format versions: fields added after the first release (``ood_reason``,
-migration ``audit_0002``) enter the canonical form only when they are set. A
+migration ``audit_0002``; ``repeat``, ``audit_0003``) enter the canonical form only when they are set. A
 record written before the field existed (the column reads NULL) therefore has
 exactly the canonical form it was sealed with and still verifies, while
 setting, changing or clearing the field on any record changes its canonical
@@ -40,7 +40,7 @@ RECORD_FIELDS = (
     "latency_us", "input_digest", "output_digest", "phi_counts", "patient_digest", "key_id", "prev_hash",
 )
 # Added later: part of the canonical form only when not None (older records keep verifying).
-OPTIONAL_FIELDS = ("ood_reason",)
+OPTIONAL_FIELDS = ("ood_reason", "repeat")
 
 _REASON_CODE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
@@ -84,6 +84,7 @@ class AuditEvent:
     patient_digest: str | None = None
     ts: str = field(default_factory=utc_now)
     ood_reason: str | None = None  # the OOD gate's reason code when it flagged or rejected the input
+    repeat: int | None = None  # an aggregate record: how many requests it stands for (failed authentication)
 
     def __post_init__(self) -> None:
         self.ood_reason = reason_code(self.ood_reason)
@@ -110,6 +111,7 @@ class AuditRecord:
     prev_hash: str
     hash: str
     ood_reason: str | None = None
+    repeat: int | None = None
 
     def body(self) -> dict[str, Any]:
         """The canonical content the MAC covers (optional fields only when set)."""
@@ -178,6 +180,8 @@ def seal(events: list[AuditEvent], head_seq: int, head_hash: str, key: AuditKey)
         }
         if ev.ood_reason is not None:
             body["ood_reason"] = ev.ood_reason
+        if ev.repeat is not None:
+            body["repeat"] = int(ev.repeat)
         h = key.chain_hash(prev, body)
         out.append(AuditRecord(**body, hash=h))
         prev = h

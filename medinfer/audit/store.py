@@ -52,6 +52,7 @@ ledger_table = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("ood_reason", String(32)),  # audit_0002; NULL on records written before it
+    Column("repeat", Integer),  # audit_0003; set only on aggregated failed-authentication records
 )
 
 head_table = Table(
@@ -196,6 +197,21 @@ class AuditStore:
             for row in rows:
                 yield _row_to_record(row)
             last = rows[-1].seq
+
+    def search(self, filters: dict[str, object], *, since: str | None = None, until: str | None = None,
+               after_seq: int = 0, limit: int = 100) -> list[AuditRecord]:
+        """Records whose columns equal ``filters`` (column -> value), ``since <= ts < until``, after ``after_seq``,
+        in ``seq`` order, at most ``limit``."""
+        q = select(ledger_table).where(ledger_table.c.seq > int(after_seq))
+        for column, value in filters.items():
+            q = q.where(ledger_table.c[column] == value)
+        if since is not None:
+            q = q.where(ledger_table.c.ts >= since)
+        if until is not None:
+            q = q.where(ledger_table.c.ts < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(ledger_table.c.seq).limit(int(limit))).all()
+        return [_row_to_record(r) for r in rows]
 
     def count(self) -> int:
         from sqlalchemy import func

@@ -8,6 +8,11 @@ Walks the ledger in ``seq`` order and reports, per problem, the ``seq`` and a ki
 - ``unknown-key``  written under a key the verifier was not given
 - ``head``         the head row disagrees with the last record (records cut off the end) or its MAC is bad
 
+With checkpoint files (:mod:`medinfer.audit.checkpoint`, the anchor outside the
+database) also ``truncated``, ``checkpoint-mismatch``, ``checkpoint-signature``
+and ``checkpoint-chain``: without them a truncated ledger whose old head row was
+written back verifies, since the head row lives in the same database.
+
 ``ood_reason`` is covered by the MAC like every other field (only when set:
 records older than the field verify unchanged); the result counts the records
 that carry one, by reason code.
@@ -17,6 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from medinfer.audit.checkpoint import Checkpoint, read_checkpoints
 from medinfer.audit.record import GENESIS_HASH, AuditKey
 from medinfer.audit.store import AuditStore
 
@@ -36,13 +46,42 @@ class VerifyResult:
     last_seq: int = 0
     problems: list[Problem] = field(default_factory=list)
     ood_reasons: dict[str, int] = field(default_factory=dict)  # records carrying an OOD reason code
+    checkpoints: int = 0  # valid checkpoints checked against the ledger
+    anchored_seq: int = 0  # the newest checkpointed record (records after it are not anchored yet)
+    anchored_ts: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_ledger(store: AuditStore, keys: list[AuditKey], *, max_problems: int = 100) -> VerifyResult:
+def _trusted_checkpoints(files: list[Path], public_keys: dict[str, Ed25519PublicKey], report) -> list[Checkpoint]:
+    """Checkpoints whose signature verifies, each file's lines checked as a chain."""
+    out: list[Checkpoint] = []
+    for path in files:
+        cps, unreadable = read_checkpoints(path)
+        for n in unreadable:
+            report(0, "checkpoint-signature", f"{path.name} line {n} is not a checkpoint (edited or corrupt)")
+        prev = GENESIS_HASH
+        for cp in cps:
+            if not cp.signed_by(public_keys):
+                report(cp.seq, "checkpoint-signature",
+                       f"{path.name} line {cp.line} is not signed by a trusted checkpoint key (forged or edited)")
+                continue
+            # by digest only: workers sharing a file may checkpoint out of seq order
+            if cp.prev != prev:
+                report(cp.seq, "checkpoint-chain", f"{path.name} line {cp.line} does not follow the line before "
+                                                   "it (checkpoints removed, inserted or reordered)")
+            prev = cp.digest()
+            out.append(cp)
+    return out
+
+
+def verify_ledger(store: AuditStore, keys: list[AuditKey], *, max_problems: int = 100,
+                  checkpoint_files: list[Path] | None = None,
+                  checkpoint_keys: dict[str, Ed25519PublicKey] | None = None) -> VerifyResult:
+    """Check the chain; with ``checkpoint_files`` (and the public keys that signed them) also check it
+    against those external anchors."""
     keyring = {k.key_id: k for k in keys}
     res = VerifyResult()
     prev_hash, prev_seq = GENESIS_HASH, 0
@@ -50,6 +89,12 @@ def verify_ledger(store: AuditStore, keys: list[AuditKey], *, max_problems: int 
     def report(seq: int, kind: str, message: str) -> None:
         if len(res.problems) < max_problems:
             res.problems.append(Problem(seq, kind, message))
+
+    anchors: dict[int, set[str]] = {}
+    checkpoints = _trusted_checkpoints(checkpoint_files or [], checkpoint_keys or {}, report)
+    for cp in checkpoints:
+        anchors.setdefault(cp.seq, set()).add(cp.hash)
+    res.checkpoints = len(checkpoints)
 
     for rec in store.iter_records():
         res.checked += 1
@@ -66,8 +111,18 @@ def verify_ledger(store: AuditStore, keys: list[AuditKey], *, max_problems: int 
         if rec.prev_hash != prev_hash:
             report(rec.seq, "broken-link",
                    f"record {rec.seq} does not follow record {prev_seq} (a record was deleted, inserted or moved)")
+        expected = anchors.get(rec.seq)
+        if expected is not None and expected != {rec.hash}:
+            report(rec.seq, "checkpoint-mismatch", f"record {rec.seq} is not the record a signed checkpoint "
+                                                   "vouches for (the chain was rewritten)")
         prev_hash, prev_seq = rec.hash, rec.seq
     res.last_seq = prev_seq
+    if checkpoints:
+        newest = max(checkpoints, key=lambda c: c.seq)
+        res.anchored_seq, res.anchored_ts = newest.seq, newest.ts
+        if newest.seq > prev_seq:
+            report(prev_seq, "truncated", f"a checkpoint signed at {newest.ts} vouches for record {newest.seq}; "
+                                          f"the ledger ends at record {prev_seq} (records cut off the end)")
 
     head = store.head()
     if head is None:

@@ -180,6 +180,17 @@ def canary(
     _out(_run(_ops().set_canary, name, version, weight, sticky=sticky, actor=_state["actor"], reason=reason))
 
 
+def _ops_metrics_url(gateway: str) -> str:
+    """The gateway's operations listener on the same host (its default metrics_port)."""
+    from urllib.parse import urlsplit
+
+    from medinfer.gateway.settings import GatewaySettings
+
+    host = urlsplit(gateway).hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{GatewaySettings.model_fields['metrics_port'].default}/metrics"
+
+
 @models_app.command()
 def rollout(
     name: str,
@@ -193,7 +204,8 @@ def rollout(
     min_requests: int = typer.Option(20, "--min-requests", help="Canary requests needed per step."),
     sticky: bool = typer.Option(False, "--sticky"),
     metrics_url: str | None = typer.Option(
-        None, "--metrics-url", help="Gateway /metrics to measure (default: <gateway>/metrics)."
+        None, "--metrics-url", help="Gateway /metrics to measure (default: the gateway host's operations port, "
+        "http://<host>:8445/metrics; /metrics is not served on the API port)."
     ),
     max_ood_share: float | None = typer.Option(
         None, "--max-ood-share", min=0.0, max=1.0,
@@ -210,7 +222,7 @@ def rollout(
     from medinfer.registry.rollout import HTTPMetricsSource, RolloutController, RolloutPolicy, parse_steps
     from medinfer.registry.settings import RegistrySettings
 
-    url = metrics_url or (_state["gateway"].rstrip("/") + "/metrics" if _state.get("gateway") else None)
+    url = metrics_url or (_ops_metrics_url(_state["gateway"]) if _state.get("gateway") else None)
     if not url:
         typer.echo("error: --metrics-url (or --gateway) is needed to measure the canary", err=True)
         raise typer.Exit(2)

@@ -23,7 +23,8 @@ __all__ = ["register"]
 
 def _ports() -> tuple[StackPorts, GatewaySettings]:
     gw, pre, tri = GatewaySettings(), PreprocessSettings(), TritonSettings()
-    return StackPorts(gw.port, pre.port, TritonPorts(tri.http_port, tri.grpc_port, tri.metrics_port), gw.grpc_port), gw
+    return StackPorts(gw.port, pre.port, TritonPorts(tri.http_port, tri.grpc_port, tri.metrics_port), gw.grpc_port,
+                      gateway_metrics=gw.metrics_port, preprocessor_metrics=pre.metrics_port), gw
 
 
 def _curl(stack: Stack) -> str:
@@ -56,6 +57,8 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
     typer.echo(f"medinfer: gateway ready at {stack.gateway_url} (KServe v2 gRPC on 127.0.0.1:{ports.gateway_grpc})")
     typer.echo(f"  triton http {stack.triton_url}  grpc 127.0.0.1:{ports.triton.grpc}  "
                f"metrics 127.0.0.1:{ports.triton.metrics}  preprocessor {stack.preprocessor_url}")
+    typer.echo(f"  metrics (operations ports, plain HTTP): gateway {stack.gateway_metrics_url}/metrics  "
+               f"preprocessor {stack.preprocessor_metrics_url}/metrics")
     typer.echo("Try a real inference:")
     typer.echo("  " + _curl(stack))
     typer.echo("Ctrl-C stops every process. If tritonserver exits it is restarted (with backoff); meanwhile the "

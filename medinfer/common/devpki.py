@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["DevTLS", "ensure_dev_tls"]
+__all__ = ["DevTLS", "ensure_dev_tls", "DEV_CA_NAME", "development_certificate", "same_secret"]
+
+DEV_CA_NAME = "medinfer development CA"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def ensure_dev_tls(home: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1
             return tls
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "medinfer development CA")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEV_CA_NAME)])
     ca = (
         x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
         .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
@@ -80,3 +82,38 @@ def ensure_dev_tls(home: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1
     _write_private(tls.key_file, _pem_key(key))
     tls.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return tls
+
+
+def _fingerprints(path: Path) -> set[bytes]:
+    try:
+        certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return set()
+    return {c.fingerprint(hashes.SHA256()) for c in certs}
+
+
+def development_certificate(path: Path, home: Path) -> bool:
+    """Whether the PEM certificate(s) at ``path`` are development PKI wherever the file was copied: any
+    certificate whose SHA-256 fingerprint is one under ``<home>/tls/``, or that is (or was issued by) a
+    medinfer development CA. A file that cannot be read here counts as not development (the service's
+    own start-up then fails on it)."""
+    try:
+        certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return False
+    dev = set().union(*(_fingerprints(Path(home) / "tls" / n) for n in ("ca.pem", "server.pem")))
+    for c in certs:
+        if c.fingerprint(hashes.SHA256()) in dev:
+            return True
+        names = {a.value for n in (c.subject, c.issuer) for a in n.get_attributes_for_oid(NameOID.COMMON_NAME)}
+        if DEV_CA_NAME in names:
+            return True
+    return False
+
+
+def same_secret(a: Path, b: Path) -> bool:
+    """Whether two key files hold the same secret (the development one copied elsewhere, say)."""
+    try:
+        return Path(a).read_bytes().strip() == Path(b).read_bytes().strip()
+    except OSError:
+        return False

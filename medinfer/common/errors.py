@@ -107,7 +107,13 @@ class Unauthorized(MedinferError):
 
 
 class Forbidden(MedinferError):
+    """Every 403 says why in the RFC 6750 (section 3.1) way; the scope checks add ``scope="..."``."""
+
     status, code, title = 403, "forbidden", "Insufficient scope"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        super().__init__(detail, **kw)
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="medinfer", error="insufficient_scope"')
 
 
 class NotFound(MedinferError):

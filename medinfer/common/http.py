@@ -32,6 +32,7 @@ __all__ = [
     "request_id_of",
     "parse_json_body",
     "opaque_request_id",
+    "request_source",
 ]
 
 log = logging.getLogger("medinfer.http")
@@ -133,6 +134,13 @@ _OPAQUE_ID = re.compile(r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}
 
 def new_request_id() -> str:
     return secrets.token_hex(12)
+
+
+def request_source(scope) -> str:
+    """The TCP peer's address, the unit failed-authentication limits count per (forwarded headers are not
+    trusted: behind an Ingress this is the ingress pod)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def opaque_request_id(value: str | None) -> str | None:

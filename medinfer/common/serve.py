@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -15,6 +17,30 @@ from medinfer.common.settings import ServiceSettings
 __all__ = ["serve"]
 
 
+class _OpsServer(uvicorn.Server):
+    """The operations listener: the API server owns the signals and the shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def _serve_both(api: uvicorn.Server, sockets, ops: uvicorn.Server | None) -> None:
+    task = asyncio.create_task(api.serve(sockets=sockets))
+    ops_task = None
+    if ops is not None:
+        while not api.started and not task.done():  # readiness needs the API app's lifespan to have run
+            await asyncio.sleep(0.05)
+        if not task.done():
+            ops_task = asyncio.create_task(ops.serve())
+    try:
+        await task
+    finally:
+        if ops_task is not None:
+            ops.should_exit = True
+            await ops_task
+
+
 def serve(
     app,
     settings: ServiceSettings,
@@ -23,6 +49,8 @@ def serve(
     tls_key: Path | None = None,
     client_ca: Path | None = None,
 ) -> None:
+    """Serve ``app`` on host:port (or the inherited socket); when the app has an ``ops_app`` and the settings a
+    ``metrics_port``, that app too on metrics_port (plain HTTP, :mod:`medinfer.common.ops`)."""
     configure_logging(settings.log_level)
     kwargs: dict = {}
     if tls_cert and tls_key:
@@ -47,5 +75,19 @@ def serve(
         proxy_headers=False,  # nothing here reads the client address; forwarded headers are not trusted
         **kwargs,
     )
-    logging.getLogger("medinfer").info("starting", extra={"port": getattr(settings, "port", None)})
-    uvicorn.Server(config).run(sockets=sockets)
+    ops = None
+    ops_app = getattr(getattr(app, "state", None), "ops_app", None)
+    metrics_port = getattr(settings, "metrics_port", 0)
+    if ops_app is not None and metrics_port:
+        ops = _OpsServer(uvicorn.Config(
+            ops_app, host=getattr(settings, "host", "127.0.0.1"), port=metrics_port, log_config=None,
+            access_log=False, http="httptools", lifespan="off", server_header=False,
+            proxy_headers=False))
+    logging.getLogger("medinfer").info("starting", extra={"port": getattr(settings, "port", None),
+                                                          "metrics_port": metrics_port or None})
+    server = uvicorn.Server(config)
+    if ops is None:
+        server.run(sockets=sockets)
+        return
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(_serve_both(server, sockets, ops))

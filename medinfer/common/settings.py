@@ -8,10 +8,11 @@ embedded databases (git-ignored ``.medinfer/`` by default).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServiceSettings", "Environment", "SECRETS_DIR", "load_settings"]
@@ -33,9 +34,11 @@ class ServiceSettings(BaseSettings):
         description="State directory: model repository, dev keys and certs, embedded databases.",
     )
     environment: Environment = Field(
-        default="development",
+        default="production",
         validation_alias=AliasChoices("MEDINFER_ENVIRONMENT", "environment"),
-        description="'production' turns on start-up refusal of development keys and plain HTTP.",
+        description="'production' (the default, so a deployment that forgets the variable cannot trust a "
+        "development key) refuses development keys, certificates and plain HTTP at start-up; 'development' is "
+        "set by `medinfer up` / `make up`, the `medinfer` command and the test fixtures.",
     )
     log_level: str = Field(default="INFO", description="Root log level for this service.")
     listen_fd: int | None = Field(
@@ -48,5 +51,16 @@ class ServiceSettings(BaseSettings):
 
 
 def load_settings(cls: type[ServiceSettings], secrets_dir: Path = SECRETS_DIR) -> ServiceSettings:
-    """Environment first, then files in ``secrets_dir`` when it exists (pydantic-settings ``secrets_dir``)."""
-    return cls(_secrets_dir=secrets_dir if secrets_dir.is_dir() else None)  # type: ignore[call-arg]
+    """Environment first, then files in ``secrets_dir`` when it exists (pydantic-settings ``secrets_dir``).
+
+    Invalid settings end the process with exit code 2 and one line per problem naming the setting, never
+    its value (pydantic's own message would print every input, secrets included)."""
+    try:
+        return cls(_secrets_dir=secrets_dir if secrets_dir.is_dir() else None)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        lines = [f"{cls.__name__}: refusing to start:"]
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+            lines.append(f"  {where}: {err.get('msg', 'invalid')}")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

@@ -24,7 +24,7 @@ from typing import Any
 from medinfer.common.errors import ValidationFailed
 from medinfer.fhir.resources import validate_resource
 
-__all__ = ["ACTIVE_STATUSES", "FhirInput", "parse_request", "reference_of"]
+__all__ = ["ACTIVE_STATUSES", "DeclaredInput", "FhirInput", "declared_input", "parse_request", "reference_of"]
 
 ACTIVE_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 _DICOM = "application/dicom"
@@ -228,3 +228,54 @@ def parse_request(doc: Any) -> FhirInput:
     if not out.resource_types:
         out.resource_types = frozenset({rtype})
     return out
+
+
+@dataclass(frozen=True)
+class DeclaredInput:
+    """What a request says about itself, read without validating or decoding anything (for the scope check
+    that must come before any attachment, such as a DICOM instance, is parsed)."""
+
+    resource_types: frozenset[str]
+    kind: str | None  # the input kind the resources imply, when unambiguous
+    model: str | None  # the model a Parameters resource names
+
+
+def _rtype(resource: Any) -> str | None:
+    rt = resource.get("resourceType") if isinstance(resource, dict) else None
+    return rt if isinstance(rt, str) else None
+
+
+def declared_input(doc: Any) -> DeclaredInput:
+    model = None
+    if _rtype(doc) == "Parameters":
+        inner = None
+        params = doc.get("parameter")
+        for p in params if isinstance(params, list) else []:
+            if not isinstance(p, dict):
+                continue
+            if p.get("name") == "resource":
+                inner = p.get("resource")
+            elif p.get("name") == "model":
+                value = p.get("valueString", p.get("valueCode"))
+                model = value if isinstance(value, str) else None
+        doc = inner
+    types: set[str] = set()
+    top = _rtype(doc)
+    if top:
+        types.add(top)
+    if top == "Bundle":
+        for e in (doc.get("entry") or []) if isinstance(doc.get("entry"), list) else []:
+            rt = _rtype(e.get("resource")) if isinstance(e, dict) else None
+            if rt:
+                types.add(rt)
+    kind = None
+    if "ImagingStudy" in types:
+        kind = "image"
+    elif "DocumentReference" in types:
+        kind = "text"
+    elif "Observation" in types:
+        kind = "tabular"
+    elif top == "Binary":
+        media = _media(doc.get("contentType") if isinstance(doc.get("contentType"), str) else None)
+        kind = "image" if media == _DICOM else "text" if media == "text/plain" else None
+    return DeclaredInput(frozenset(types), kind, model)

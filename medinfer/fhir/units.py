@@ -57,7 +57,7 @@ def to_pint(code: str) -> str:
             if re.fullmatch(r"10\*-?\d+", atom):
                 factors.append(f"1e{atom[3:]}")
                 continue
-            m = _ATOM.match(atom)
+            m = _ATOM.fullmatch(atom)
             if not m:
                 raise ValidationFailed("unit code is not a UCUM code medinfer reads", code="unknown-unit")
             unit, exp = m.group(1), m.group(2)

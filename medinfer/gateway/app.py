@@ -17,6 +17,7 @@ from medinfer.audit.registry_sink import LedgerRegistrySink
 from medinfer.common.edge import EdgeMiddleware
 from medinfer.common.http import install_problem_handlers, opaque_request_id
 from medinfer.common.load_shedding import InFlightLimit
+from medinfer.common.ops import ops_app
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
@@ -26,7 +27,7 @@ from medinfer.gateway.grpc_service import GatewayGrpcService, GrpcCall, start_gr
 from medinfer.gateway.metrics import GatewayMetrics
 from medinfer.gateway.monitoring import build_drift_monitor, sync_drift_monitor
 from medinfer.gateway.resilience import CircuitBreaker, RetryPolicy
-from medinfer.gateway.routes import admin_models, drift, fhir, health, infer, metrics, v2
+from medinfer.gateway.routes import admin_models, audit, drift, fhir, health, infer, metrics, v2
 from medinfer.gateway.settings import GatewaySettings
 from medinfer.security import (
     Principal,
@@ -59,7 +60,7 @@ def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None]
     metadata before a new routing snapshot takes effect."""
     reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
                                     triton_url=settings.triton_url)
-    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url),
+    return build_runtime(reg_settings, triton=TritonHTTPControl(settings.triton_url, ca_file=settings.triton_ca_file),
                          metrics_registry=gm.registry, before_swap=before_swap)
 
 
@@ -114,6 +115,11 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
         ledger = security.ledger
         if ledger is None:
             return
+        route = f"/inference.GRPCInferenceService/{call.method}"
+        # gRPC calls carry no peer address here: their failed authentications aggregate under one source
+        if (security.failures is not None and call.principal is None and call.status in (401, 429)
+                and not security.failures.admit("grpc", opaque_request_id(call.request_id) or "", route, call.status)):
+            return
         in_h = ledger.key.content_hasher()
         in_h.update(call.request.SerializeToString())
         out_digest = None
@@ -123,7 +129,7 @@ def _grpc_hooks(security: SecurityService, catalog: ModelCatalog):
             out_digest = out_h.hexdigest()
         version = getattr(call.response, "model_version", None) or None
         await ledger.append(AuditEvent(
-            action=f"grpc {call.method}", route=f"/inference.GRPCInferenceService/{call.method}", status=call.status,
+            action=f"grpc {call.method}", route=route, status=call.status,
             # Caller-chosen strings (request id, a model name that may not exist) are recorded only when safe.
             request_id=opaque_request_id(call.request_id) or "", sub=getattr(call.principal, "sub", None),
             client_id=getattr(call.principal, "client_id", None),
@@ -168,7 +174,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     if security.ledger is not None:
         security.ledger.observe_write = gm.audit_write.observe
         security.ledger.count_failure = gm.audit_failures.inc
-    # drift and OOD metrics share the gateway's registry, so GET /metrics serves them too
+    # drift and OOD metrics share the gateway's registry, so GET /metrics (operations port) serves them too
     monitor = build_drift_monitor(settings, catalog, gm.registry) if settings.drift_enabled else None
 
     def refresh_catalog() -> None:
@@ -232,6 +238,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app = FastAPI(title="medinfer gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
+    app.state.tracer_provider = tracer
     app.state.started_at = datetime.datetime.now(datetime.timezone.utc)
     app.state.catalog = catalog
     app.state.metrics = gm
@@ -246,8 +253,10 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.include_router(v2.router)
     app.include_router(fhir.router)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    # /metrics only on the operations port (it names models and versions): medinfer.common.ops
+    app.state.ops_app = ops_app(app, [health.router, metrics.router], title="medinfer gateway operations")
     app.include_router(drift.router)
+    app.include_router(audit.router)
     if rt is not None:
         app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
                                                       write=_scope_dependency("models:write")))
@@ -255,6 +264,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,
                        in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),
                        http_headers=security_headers(None),
-                       recorder=AuditRecorder(security.ledger) if security.ledger is not None else None,
+                       recorder=AuditRecorder(security.ledger, failures=security.failures)
+                       if security.ledger is not None else None,
                        error_renderers={fhir.FHIR_PREFIX: fhir.outcome_response}, admission=admission)
     return app

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from medinfer.common.devpki import development_certificate
 from medinfer.security.settings import SecuritySettings
+from medinfer.security.smart import DEFAULT_SMART_SCOPE_MODELS
 
 __all__ = ["GatewaySettings"]
 
@@ -35,6 +37,9 @@ class GatewaySettings(SecuritySettings):
     triton_grpc_target: str = Field("127.0.0.1:8001", description="Triton's gRPC endpoint (host:port).")
     triton_grpc_ca_file: Path | None = Field(None, description="CA to verify Triton's gRPC TLS certificate; "
                                              "plaintext when unset (loopback or inside the cluster network policy).")
+    metrics_port: int = Field(
+        8445, description="Port of the operations listener (plain HTTP: /metrics, /healthz, /readyz); /metrics is "
+        "not served on the API port. 0 serves no metrics.")
     grpc_port: int = Field(8444, description="Port of the gateway's KServe v2 gRPC service (TLS like HTTPS); 0 disables it.")
     model_repository: Path | None = Field(
         None, description="Triton model repository with medinfer.json metadata; default <MEDINFER_HOME>/models."
@@ -48,6 +53,11 @@ class GatewaySettings(SecuritySettings):
         default_factory=lambda: {"tabular": "breast_cancer", "tensor": "breast_cancer", "text": "note_embedding", "image": "image_quality",
                                  "dicom": "image_quality"},
         description="Model used when a request names none, by input kind (JSON object in the environment).",
+    )
+    smart_scope_models: dict[str, list[str]] = Field(
+        default_factory=lambda: {t: list(m) for t, m in DEFAULT_SMART_SCOPE_MODELS.items()},
+        description="FHIR route: resource type -> models a SMART system/user read scope on that type grants "
+        "(infer:<model>); system/*.read grants the models of the types submitted, never all models (JSON object).",
     )
     text_deid_operator: Literal["surrogate", "tag", "redact", "mask"] = Field(
         "surrogate", description="How PHI is replaced before a note reaches a text model (surrogate keeps the prose "
@@ -107,11 +117,31 @@ class GatewaySettings(SecuritySettings):
             self.tls_key_file or self.home / "tls" / "server-key.pem",
         )
 
-    @model_validator(mode="after")
-    def _production_is_safe(self) -> GatewaySettings:
-        if self.environment == "production" and self.insecure_http:
-            raise ValueError("insecure_http is refused in production")
-        if self.environment == "production" and not self.insecure_http and (
-                self.tls_cert_file is None or self.tls_cert_file.resolve().parent == (self.home / "tls").resolve()):
-            raise ValueError("production needs tls_cert_file/tls_key_file from your PKI (the development CA is refused)")
-        return self
+    def production_problems(self) -> list[str]:
+        """Production carries PHI over TLS on every hop, with certificates that are not development PKI
+        (compared by fingerprint and issuer, wherever the files were copied)."""
+        problems = super().production_problems()
+        if self.insecure_http:
+            problems.append("insecure_http is refused in production")
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            problems.append("tls_cert_file/tls_key_file from your PKI are required")
+        elif (self.tls_cert_file.resolve().parent == (self.home / "tls").resolve()
+              or development_certificate(self.tls_cert_file, self.home)):
+            problems.append("tls_cert_file is the development certificate")
+        if not self.preprocessor_url.startswith("https://"):
+            problems.append("preprocessor_url must use https (PHI crosses this hop)")
+        if self.preprocessor_ca_file is None:
+            problems.append("preprocessor_ca_file is required (the CA that issued the preprocessor's certificate)")
+        if self.preprocessor_client_cert_file is None or self.preprocessor_client_key_file is None:
+            problems.append("preprocessor_client_cert_file/preprocessor_client_key_file are required (mTLS)")
+        if not self.triton_url.startswith("https://"):
+            problems.append("triton_url must use https")
+        if self.triton_ca_file is None:
+            problems.append("triton_ca_file is required")
+        if self.grpc_port and self.triton_grpc_ca_file is None:
+            problems.append("triton_grpc_ca_file is required (TLS on the gateway -> Triton gRPC channel)")
+        for name in ("preprocessor_ca_file", "preprocessor_client_cert_file", "triton_ca_file", "triton_grpc_ca_file"):
+            path = getattr(self, name)
+            if path is not None and development_certificate(path, self.home):
+                problems.append(f"{name} is development PKI")
+        return problems

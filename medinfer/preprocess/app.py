@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from medinfer.common.edge import EdgeMiddleware
 from medinfer.common.http import install_problem_handlers
+from medinfer.common.ops import ops_app
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
 from medinfer.preprocess.deid import DeidEngine
 from medinfer.preprocess.imaging.service import ImagingService
@@ -31,6 +32,7 @@ def create_app(settings: PreprocessSettings | None = None, metrics_registry=None
     app = FastAPI(title="medinfer preprocessor", version="0.1.0", docs_url=None, redoc_url=None,
                   telemetry=fastapi_telemetry(tracer))
     app.state.settings = settings
+    app.state.tracer_provider = tracer
     app.state.catalog = ModelCatalog(ModelRepository(settings.repository_path()))
     app.state.tabular_schemas = {}
     app.state.metrics = PreprocessMetrics(metrics_registry)
@@ -38,7 +40,7 @@ def create_app(settings: PreprocessSettings | None = None, metrics_registry=None
     app.state.deid = build_deid_engine(settings) if settings.deid_enabled else None
     install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    app.state.ops_app = ops_app(app, [health.router, metrics.router], title="medinfer preprocessor operations")
     app.include_router(tabular.router)
     app.include_router(imaging.router)
     app.include_router(deid.router)

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from medinfer.common.devpki import development_certificate
 from medinfer.common.settings import ServiceSettings
 
 __all__ = ["PreprocessSettings"]
@@ -20,7 +21,10 @@ class PreprocessSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MEDINFER_PREPROCESS_", extra="ignore")
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
-    port: int = Field(8080, description="Listen port; the Kubernetes Service maps port 80 to it.")
+    port: int = Field(8080, description="Listen port; the Kubernetes Service maps port 443 to it.")
+    metrics_port: int = Field(
+        8081, description="Port of the operations listener (plain HTTP: /metrics, /healthz, /readyz; the probes use "
+        "it, the API port may require client certificates). 0 serves no metrics.")
     model_repository: Path | None = Field(
         None, description="Triton model repository to read model schemas from; default <MEDINFER_HOME>/models."
     )
@@ -91,9 +95,24 @@ class PreprocessSettings(ServiceSettings):
     )
 
     @model_validator(mode="after")
-    def _deid_secret_in_production(self) -> "PreprocessSettings":
-        if self.environment == "production" and self.dicom_deid_secret is None:
+    def _production_is_safe(self) -> "PreprocessSettings":
+        """Production: the DICOM key, and HTTPS with client certificates required (PHI arrives here; mTLS is
+        how the preprocessor knows the caller is the gateway)."""
+        if self.environment != "production":
+            return self
+        if self.dicom_deid_secret is None:
             raise ValueError("MEDINFER_PREPROCESS_DICOM_DEID_SECRET is required in production")
+        problems = []
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            problems.append("tls_cert_file/tls_key_file are required (HTTPS)")
+        if self.tls_client_ca_file is None:
+            problems.append("tls_client_ca_file is required (mTLS: only the gateway's certificate is accepted)")
+        for name in ("tls_cert_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and development_certificate(path, self.home):
+                problems.append(f"{name} is development PKI")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
 
     def dicom_deid_secret_bytes(self) -> bytes:

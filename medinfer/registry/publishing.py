@@ -39,7 +39,8 @@ _NAME_RE = re.compile(NAME_PATTERN)
 
 
 def check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    # fullmatch: with .match, "$" also matches before a trailing newline ("tab\n" would pass)
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValidationFailed("model name must match " + NAME_PATTERN, field="name")
 
 

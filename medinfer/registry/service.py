@@ -275,7 +275,7 @@ class Registry(PublishMixin, CanaryMixin):
 
     # ---- named tags --------------------------------------------------------------------------
     def set_tag(self, name: str, tag: str, version: int, *, actor: str, reason: str = "") -> dict[str, Any]:
-        if tag in RESERVED_TAGS or not _TAG_RE.match(tag):
+        if tag in RESERVED_TAGS or not _TAG_RE.fullmatch(tag):
             raise ValidationFailed(
                 "tag must be a lower-case name other than current, canary, latest", field="tag"
             )

@@ -9,6 +9,7 @@ so moving traffic never waits on a cold version. ``TritonServer`` from
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +29,11 @@ class TritonControl(Protocol):
 class TritonHTTPControl:
     """Explicit model control over Triton's HTTP API at ``url``."""
 
-    def __init__(self, url: str, timeout: float = 120.0) -> None:
+    def __init__(self, url: str, timeout: float = 120.0, ca_file=None) -> None:
+        """``ca_file``: the CA of Triton's certificate when ``url`` is https (its TLS proxy in the cluster)."""
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._ssl = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
 
     def load(self, name: str) -> None:
         req = urllib.request.Request(
@@ -40,7 +43,7 @@ class TritonHTTPControl:
             headers={"Content-Type": "application/json"},
         )
         try:
-            urllib.request.urlopen(req, timeout=self.timeout).close()
+            urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl).close()
         except urllib.error.HTTPError as e:
             try:
                 msg = json.loads(e.read()).get("error", "")
@@ -55,7 +58,7 @@ class TritonHTTPControl:
     def model_ready(self, name: str, version: int | None = None) -> bool:
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/ready"
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as resp:
+            with urllib.request.urlopen(self.url + path, timeout=5, context=self._ssl) as resp:
                 return resp.status == 200
         except (urllib.error.HTTPError, OSError):
             return False

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from medinfer.common.errors import Unauthorized
+from medinfer.common.http import request_source
 from medinfer.security.principal import Principal, require_infer, require_scope
 from medinfer.security.service import SecurityService
 
@@ -29,7 +31,11 @@ def security_of(request: Request) -> SecurityService:
 async def authenticate(request: Request) -> Principal:
     """401 on a missing/bad token, 429 over the client's rate; records the principal for the audit."""
     sec = security_of(request)
-    principal = await sec.authenticate(request.headers.get("authorization"))
+    try:
+        principal = await sec.authenticate(request.headers.get("authorization"))
+    except Unauthorized:
+        sec.failed_auth(request_source(request.scope))  # 429 instead once this source is over its budget
+        raise
     request.scope.setdefault("state", {})["principal"] = principal
     sec.check_rate(principal)
     return principal

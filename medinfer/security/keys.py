@@ -101,8 +101,12 @@ class OIDCKeySource:
         max_age_s: float = 3600.0,
         timeout_s: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
+        require_https: bool = False,
     ) -> None:
+        """``require_https``: refuse a discovery document whose ``jwks_uri`` is not https (production: keys
+        fetched in plaintext could be swapped on the way)."""
         self.issuer = issuer.rstrip("/")
+        self.require_https = require_https
         self.min_refetch_s = min_refetch_s
         self.max_age_s = max_age_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -112,9 +116,16 @@ class OIDCKeySource:
         self._attempted_at = -1e18
         self._jwks_uri: str | None = None
         self.token_endpoint: str | None = None  # from discovery, for the FHIR CapabilityStatement
+        self.discovery: dict[str, Any] = {}  # the provider's discovery document (for SMART configuration)
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self.fetch_count = 0
+
+    async def discover(self) -> dict[str, Any]:
+        """The discovery document, read now if it has not been yet (empty when the provider is unreachable)."""
+        if not self.discovery:
+            await self._refresh()
+        return self.discovery
 
     async def get_key(self, kid: str | None, alg: str) -> PyJWK:
         refreshed = False
@@ -158,10 +169,13 @@ class OIDCKeySource:
             uri = meta.get("jwks_uri")
             if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
                 raise ValueError("discovery document has no jwks_uri")
+            if self.require_https and not uri.startswith("https://"):
+                raise ValueError("discovery document's jwks_uri is not https")
             self._jwks_uri = uri
             token = meta.get("token_endpoint")
             if isinstance(token, str) and token.startswith(("https://", "http://")):
                 self.token_endpoint = token
+            self.discovery = meta
         keys = keys_from_jwks(await self._get_json(self._jwks_uri))
         if not keys:
             raise ValueError("JWKS holds no usable signing key")

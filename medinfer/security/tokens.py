@@ -80,6 +80,14 @@ class TokenVerifier:
         self._cache: OrderedDict[bytes, Principal] = OrderedDict()
         self._cache_size = cache_size
 
+    async def provider_discovery(self) -> dict:
+        """The first OpenID Provider's discovery document (read on first use), or {} when none is configured."""
+        for ti in self._issuers.values():
+            discover = getattr(ti.keys, "discover", None)
+            if discover is not None:
+                return await discover()
+        return {}
+
     def token_endpoint(self) -> str | None:
         """The first OpenID Provider's token endpoint, once its discovery document was read."""
         for ti in self._issuers.values():

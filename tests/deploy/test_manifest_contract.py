@@ -8,9 +8,12 @@ must shrink (and the real check take over) the day the code lands.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,7 +57,10 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def container(dep: dict[str, Any]) -> dict[str, Any]:
-    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    """The service's own container (a pod may have sidecars, such as Triton's TLS proxy)."""
+    name = dep["metadata"]["labels"]["app.kubernetes.io/name"]
+    containers = dep["spec"]["template"]["spec"]["containers"]
+    (c,) = [c for c in containers if c["name"] == name] if len(containers) > 1 else containers
     return c
 
 
@@ -64,6 +70,8 @@ def resolved_env(docs: list[dict[str, Any]], c: dict[str, Any]) -> dict[str, str
     for e in c.get("env", []):
         if "value" in e:
             env[e["name"]] = e["value"]
+        elif "fieldRef" in e["valueFrom"]:  # the downward API: a stand-in for the pod's own value
+            env[e["name"]] = "pod-" + e["valueFrom"]["fieldRef"]["fieldPath"].replace(".", "-")
         else:
             ref = e["valueFrom"]["configMapKeyRef"]
             env[e["name"]] = cms[ref["name"]]["data"][ref["key"]]
@@ -142,18 +150,39 @@ def test_secrets_dir_files_reach_the_settings(tmp_path, monkeypatch, prod) -> No
     (vol,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
     for item in vol["secret"]["items"]:
         (tmp_path / item["path"]).write_text("postgresql+psycopg://audit@db.example.org/medinfer")
+    monkeypatch.setenv("MEDINFER_ENVIRONMENT", "development")  # the production checks are tested above
     settings = GatewaySettings(_secrets_dir=tmp_path)
     assert settings.audit_url == "postgresql+psycopg://audit@db.example.org/medinfer"
 
 
-def test_audit_key_file_is_mounted(prod) -> None:
+@pytest.mark.parametrize("variable", ["MEDINFER_GATEWAY_AUDIT_KEY_FILE", "MEDINFER_GATEWAY_AUDIT_CHECKPOINT_KEY_FILE"])
+def test_audit_key_file_is_mounted(prod, variable: str) -> None:
     dep = by_kind(prod, "Deployment")["gateway"]
     env = {e["name"]: e.get("value") for e in container(dep)["env"]}
-    key_file = Path(env["MEDINFER_GATEWAY_AUDIT_KEY_FILE"])
+    key_file = Path(env[variable])
     mounts = {m["name"]: m["mountPath"] for m in container(dep)["volumeMounts"]}
     vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     (name,) = [n for n, path in mounts.items() if key_file.parent == Path(path)]
     assert key_file.name in {i["path"] for i in vols[name]["secret"]["items"]}
+
+
+def test_audit_checkpoints_are_per_replica_on_a_claim(prod) -> None:
+    """Each replica appends to its own checkpoint file (named after the pod) on a persistent claim, not on
+    the pod's emptyDir, and the signing key is a Secret of its own (not the HMAC key's)."""
+    dep = by_kind(prod, "Deployment")["gateway"]
+    c = container(dep)
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    names = [e["name"] for e in c["env"]]
+    assert names.index("POD_NAME") < names.index("MEDINFER_GATEWAY_AUDIT_CHECKPOINT_FILE")  # $(POD_NAME) expands
+    path = Path(env["MEDINFER_GATEWAY_AUDIT_CHECKPOINT_FILE"]["value"])
+    assert path.name == "$(POD_NAME).jsonl"
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    vol = vols[mounts[str(path.parent)]]
+    assert vol["persistentVolumeClaim"]["claimName"] in by_kind(prod, "PersistentVolumeClaim")
+    secrets = {v["secret"]["secretName"] for v in vols.values() if "secret" in v}
+    assert {"gateway-audit-key", "gateway-audit-checkpoint-key"} <= secrets
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -164,7 +193,8 @@ def test_ports_agree_with_settings_and_images(prod, service: str) -> None:
     env = {e["name"]: e.get("value") for e in c["env"]}
     prefix = SERVICES[service].model_config["env_prefix"]
     assert int(env[f"{prefix}PORT"]) == settings_port
-    expected = {"https" if service == "gateway" else "http": settings_port}
+    expected = {"https": settings_port, "metrics": fields["metrics_port"].default}
+    assert int(env[f"{prefix}METRICS_PORT"]) == expected["metrics"]
     if "grpc_port" in fields:  # the gateway's KServe v2 gRPC service
         expected["grpcs"] = fields["grpc_port"].default
         assert int(env[f"{prefix}GRPC_PORT"]) == expected["grpcs"]
@@ -178,9 +208,9 @@ def test_ports_agree_with_settings_and_images(prod, service: str) -> None:
 
 def test_service_ports() -> None:
     docs = load_docs((DEPLOY / "base" / "preprocessor.yaml").read_text())
-    (port,) = by_kind(docs, "Service")["preprocessor"]["spec"]["ports"]
-    assert (port["port"], port["targetPort"]) == (80, "http")
-    assert ports_by_name(container(by_kind(docs, "Deployment")["preprocessor"]))["http"] == 8080
+    ports = {p["name"]: p for p in by_kind(docs, "Service")["preprocessor"]["spec"]["ports"]}
+    assert (ports["https"]["port"], ports["https"]["targetPort"]) == (443, "https")
+    assert ports_by_name(container(by_kind(docs, "Deployment")["preprocessor"]))["https"] == 8080
 
 
 def test_upstream_urls_point_at_services(prod) -> None:
@@ -188,6 +218,7 @@ def test_upstream_urls_point_at_services(prod) -> None:
     env = resolved_env(prod, container(by_kind(prod, "Deployment")["gateway"]))
     for key, svc in (("MEDINFER_GATEWAY_PREPROCESSOR_URL", "preprocessor"), ("MEDINFER_GATEWAY_TRITON_URL", "triton")):
         url = urlsplit(env[key])
+        assert url.scheme == "https", key  # PHI crosses these hops
         assert url.hostname == f"{svc}.medinfer.svc"
         assert url.port in {p["port"] for p in services[svc]["spec"]["ports"]}
     host, _, port = env["MEDINFER_GATEWAY_TRITON_GRPC_TARGET"].partition(":")
@@ -215,10 +246,14 @@ def _routes() -> dict[str, _Routes]:
     from medinfer.gateway.app import create_app as gateway_app
     from medinfer.preprocess.app import create_app as preprocess_app
 
-    home = Path("/nonexistent-medinfer-home")
+    # a home of its own: a fixed path is shared by every checkout on the machine (and their migrations)
+    home = Path(tempfile.mkdtemp(prefix="medinfer-routes-"))
+    atexit.register(shutil.rmtree, home, True)
+    gw, pre = gateway_app(GatewaySettings(home=home)), preprocess_app(PreprocessSettings(home=home))
     return {
-        "gateway": _Routes(gateway_app(GatewaySettings(home=home))),
-        "preprocessor": _Routes(preprocess_app(PreprocessSettings(home=home))),
+        "gateway": _Routes(gw), "preprocessor": _Routes(pre),
+        # the operations listener (metrics_port): /metrics, /healthz, /readyz
+        "gateway-ops": _Routes(gw.state.ops_app), "preprocessor-ops": _Routes(pre.state.ops_app),
     }
 
 
@@ -229,15 +264,17 @@ def test_route_matching_is_real() -> None:
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_probe_paths_are_routes(prod, service: str) -> None:
-    routes = _routes()[service]
     c = container(by_kind(prod, "Deployment")[service])
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         get = c[probe]["httpGet"]
+        # the gateway probes its HTTPS API port; the preprocessor's API port requires client
+        # certificates (which the kubelet has not), so its probes use the operations port
+        port, scheme = ("https", "HTTPS") if service == "gateway" else ("metrics", "HTTP")
+        routes = _routes()[service if port == "https" else f"{service}-ops"]
         assert get["path"] in routes
-        assert get["port"] in ports_by_name(c)
-        assert get.get("scheme", "HTTP") == ("HTTPS" if service == "gateway" else "HTTP")
+        assert get["port"] == port and get.get("scheme", "HTTP") == scheme
 
 
 def test_scraped_paths_are_routes(prod) -> None:
@@ -245,7 +282,9 @@ def test_scraped_paths_are_routes(prod) -> None:
     for sm in by_kind(prod, "ServiceMonitor").values():
         name = sm["metadata"]["name"]
         for ep in sm["spec"]["endpoints"]:
-            assert ep["path"] in routes[name] or (name, ep["path"]) in PENDING_ROUTES
+            assert ep["port"] == "metrics" and ep.get("scheme", "http") == "http"
+            assert ep["path"] in routes[f"{name}-ops"] or (name, ep["path"]) in PENDING_ROUTES
+            assert ep["path"] not in routes[name]  # never on the API port the Ingress routes
 
 
 def test_triton_matches_launcher_and_settings(prod) -> None:
@@ -272,7 +311,8 @@ def test_triton_matches_launcher_and_settings(prod) -> None:
 def test_selectors_match_pods(rendered_docs, overlay: str) -> None:
     docs = rendered_docs[overlay]
     pods = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in by_kind(docs, "Deployment").items()}
-    containers = {n: container(d) for n, d in by_kind(docs, "Deployment").items()}
+    pod_ports = {n: {k: v for c in d["spec"]["template"]["spec"]["containers"] for k, v in ports_by_name(c).items()}
+                 for n, d in by_kind(docs, "Deployment").items()}  # a Service may target a sidecar's port
 
     def matching(selector: dict[str, str]) -> set[str]:
         return {n for n, labels in pods.items() if selector.items() <= labels.items()}
@@ -285,7 +325,7 @@ def test_selectors_match_pods(rendered_docs, overlay: str) -> None:
         assert len(targets) == 1, f"Service {name} selects {targets}"
         (target,) = targets
         for port in svc["spec"]["ports"]:
-            assert port["targetPort"] in ports_by_name(containers[target])
+            assert port["targetPort"] in pod_ports[target]
     for name, pdb in by_kind(docs, "PodDisruptionBudget").items():
         assert matching(pdb["spec"]["selector"]["matchLabels"]), f"PDB {name} selects nothing"
     for name, pol in by_kind(docs, "NetworkPolicy").items():
@@ -293,7 +333,7 @@ def test_selectors_match_pods(rendered_docs, overlay: str) -> None:
         targets = matching(sel)
         assert targets, f"NetworkPolicy {name} selects nothing"
         if sel:
-            open_ports = {p for t in targets for p in ports_by_name(containers[t]).values()}
+            open_ports = {p for t in targets for p in pod_ports[t].values()}
             for rule in pol["spec"].get("ingress", []):
                 for port in rule["ports"]:
                     assert port["port"] in open_ports, f"{name} opens {port['port']} nobody listens on"
@@ -374,3 +414,76 @@ def test_compose_agrees_with_settings() -> None:
     for name, svc in svcs.items():
         if name != "prometheus":
             assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"] and svc["user"] == "10001:10001"
+
+
+def _mounted_files(dep: dict[str, Any], c: dict[str, Any]) -> dict[str, str]:
+    """Absolute path -> Secret name, for every item of the Secret volumes the container mounts."""
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    out = {}
+    for m in c.get("volumeMounts", []):
+        secret = vols[m["name"]].get("secret")
+        for item in (secret or {}).get("items", []):
+            out[f"{m['mountPath']}/{item['path']}"] = secret["secretName"]
+    return out
+
+
+def test_tls_end_to_end(prod) -> None:
+    """PHI never crosses a hop in plaintext: every upstream the gateway calls is https with a CA (and the
+    preprocessor hop mTLS), each file a setting names is mounted from a cert-manager Certificate's Secret, the
+    preprocessor serves HTTPS requiring client certificates, Triton's plain HTTP listens on loopback only
+    behind a TLS proxy, and Triton's gRPC is TLS."""
+    deps, certs = by_kind(prod, "Deployment"), by_kind(prod, "Certificate")
+    cert_secrets = {c["spec"]["secretName"] for c in certs.values()}
+    gw_dep = deps["gateway"]
+    gw = resolved_env(prod, container(gw_dep))
+    files = _mounted_files(gw_dep, container(gw_dep))
+    for key in ("PREPROCESSOR_CA_FILE", "PREPROCESSOR_CLIENT_CERT_FILE", "PREPROCESSOR_CLIENT_KEY_FILE",
+                "TRITON_CA_FILE", "TRITON_GRPC_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"):
+        assert files.get(gw[f"MEDINFER_GATEWAY_{key}"]) in cert_secrets, key
+    assert "client auth" in certs["gateway-tls"]["spec"]["usages"]  # it is the mTLS client certificate too
+
+    pre_dep = deps["preprocessor"]
+    pre = resolved_env(prod, container(pre_dep))
+    files = _mounted_files(pre_dep, container(pre_dep))
+    for key in ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE"):
+        assert files.get(pre[f"MEDINFER_PREPROCESS_{key}"]) == "preprocessor-tls", key
+
+    triton_port = TritonSettings.model_fields["http_port"].default
+    services = by_kind(prod, "Service")
+    for name in ("triton-blue", "triton-green"):
+        dep = deps[name]
+        c = container(dep)
+        args = c["args"]
+        assert "--http-address=127.0.0.1" in args and "--grpc-use-ssl=true" in args
+        files = _mounted_files(dep, c)
+        for flag in ("--grpc-server-cert=", "--grpc-server-key="):
+            (value,) = [a.split("=", 1)[1] for a in args if a.startswith(flag)]
+            assert files.get(value) == "triton-tls", flag
+        (proxy,) = [p for p in dep["spec"]["template"]["spec"]["containers"] if p["name"] == "tls-proxy"]
+        conf = by_kind(prod, "ConfigMap")["triton-tls-proxy"]["data"]["nginx.conf"]
+        https = ports_by_name(proxy)["https"]
+        assert f"listen {https} ssl;" in conf and f"server 127.0.0.1:{triton_port};" in conf
+        for line in conf.splitlines():
+            if line.strip().startswith(("ssl_certificate ", "ssl_certificate_key ")):
+                assert _mounted_files(dep, proxy).get(line.split()[1].rstrip(";")) == "triton-tls"
+        assert "client_body_buffer_size 64m;" in conf  # bodies stay in memory: no PHI in temp files
+    triton_svc = {p["name"]: p for p in services["triton"]["spec"]["ports"]}
+    assert set(triton_svc) == {"https", "grpc", "metrics"}  # Triton's plain HTTP is not a Service port
+    assert urlsplit(gw["MEDINFER_GATEWAY_TRITON_URL"]).port == triton_svc["https"]["port"]
+
+
+def test_ingress_and_monitoring_reach_only_their_ports(prod) -> None:
+    """The Ingress routes the API ports only (never metrics); Prometheus is admitted to the metrics ports only."""
+    for ing in by_kind(prod, "Ingress").values():
+        for rule in ing["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["port"]["name"] in {"https", "grpcs"}
+    metrics_ports = {"gateway": 8445, "preprocessor": 8081, "triton": 8002}
+    for pol in by_kind(prod, "NetworkPolicy").values():
+        for rule in pol["spec"].get("ingress", []):
+            sources = rule.get("from", [])
+            if any(s.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                   == "monitoring" for s in sources):
+                app = pol["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                assert [p["port"] for p in rule["ports"]] == [metrics_ports[app]], pol["metadata"]["name"]
+                assert len(sources) == 1

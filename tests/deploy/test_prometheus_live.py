@@ -44,7 +44,7 @@ def _config(stack: Any, gateway_port: int, tmp: Path) -> Path:
     cfg["global"]["scrape_interval"] = "1s"
     cfg["global"]["evaluation_interval"] = "1s"
     targets = {"gateway": f"127.0.0.1:{gateway_port}",
-               "preprocessor": f"127.0.0.1:{stack.ports.preprocessor}",
+               "preprocessor": f"127.0.0.1:{stack.ports.preprocessor_metrics}",
                "triton": f"127.0.0.1:{stack.ports.triton.metrics}"}
     for job in cfg["scrape_configs"]:
         job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
@@ -80,7 +80,7 @@ def _wait_for(base: str, expr: str, timeout: float = 60) -> list[dict[str, Any]]
 
 def test_prometheus_scrapes_gateway_and_triton(stack: Any, gateway: Any, tmp_path: Path) -> None:
     _infer(gateway, 5)
-    config = _config(stack, stack.ports.gateway, tmp_path)
+    config = _config(stack, stack.ports.gateway_metrics, tmp_path)
     promtool = system_tool("promtool")
     check = subprocess.run([promtool, "check", "config", str(config)], check=False, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -49,7 +49,7 @@ def test_flag_policy_answers_and_marks_the_response(gateway: GatewayClient, reco
     (v,) = drift.json()["versions"]
     assert v["version"] == "1" and v["policy"] == "flag" and v["ood_counts"].get("out-of-support", 0) >= 1
     assert v["records_total"] >= 2
-    metrics = gateway.get("/metrics").text
+    metrics = gateway.metrics()
     assert 'medinfer_ood_total{model="breast_cancer",reason="out-of-support",version="1"}' in metrics
     assert gateway.get("/admin/models/nope/drift").json()["code"] == "model-not-found"
     anonymous = requests.get(gateway.url("/admin/models/breast_cancer/drift"), verify=gateway.session.verify,

@@ -157,7 +157,7 @@ def test_drift_for_text_and_image_versions(stack: Stack, strict: ServiceProcess,
     (w,) = image["versions"]
     assert w["kind"] == "image" and w["ready"] and {f["name"] for f in w["features"]} >= {"rows", "intensity_p99"}
     assert w["ood_counts"]["wrong-modality"] >= 1
-    metrics = requests.get(strict.url + "/metrics", headers=auth, timeout=10).text
+    metrics = requests.get(strict.metrics_url + "/metrics", timeout=10).text
     assert 'medinfer_ood_total{model="note_embedding",reason="prompt-injection",version="1"}' in metrics
     assert 'medinfer_ood_total{model="image_quality",reason="wrong-modality",version="1"}' in metrics
     assert 'medinfer_drift_mmd_pvalue{model="note_embedding",version="1"}' in metrics
@@ -174,8 +174,7 @@ def test_phi_canary_absent_from_logs_metrics_and_errors(stack: Stack, gateway: G
                                                        strict: ServiceProcess) -> None:
     bodies = [gateway.post("/infer", json={"model": "note_embedding", "input": t}).text for t in (INJECTION, PHI_ONLY)]
     bodies += [_post(stack, strict, {"model": "note_embedding", "input": t}).text for t in (INJECTION, PHI_ONLY)]
-    metrics = gateway.get("/metrics").text + requests.get(strict.url + "/metrics", timeout=10,
-                                                          headers=dev_auth_header(stack.home)).text
+    metrics = gateway.metrics() + requests.get(strict.metrics_url + "/metrics", timeout=10).text
     drift = gateway.get("/admin/models/note_embedding/drift").text
     places = {"responses": "\n".join(bodies), "metrics": metrics, "drift": drift, "strict log": strict.log()}
     for log in (stack.home / "logs").glob("*.log"):

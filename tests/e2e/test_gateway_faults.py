@@ -116,7 +116,7 @@ def test_triton_sigkilled_under_load_is_restarted_by_the_stack_and_service_resum
             stop.set()
             for f in futures:
                 f.result()
-        metrics = _session(str(home / "tls" / "ca.pem"), home).get(stack.gateway_url + "/metrics", timeout=5).text
+        metrics = requests.get(stack.gateway_metrics_url + "/metrics", timeout=5).text
         routed = stack.triton.model_ready("breast_cancer", 1)
         gateway_alive = gateway.poll() is None and gateway is next(c.process for c in stack.children
                                                                    if c.name == "gateway")
@@ -202,6 +202,6 @@ def test_intermittent_503_is_retried_within_budget(tmp_path: Path, stack: Stack)
                 r = s.post(gw.url + "/infer", data=body, headers={"Content-Type": "application/json"}, timeout=10)
                 assert r.status_code == 200, r.text
                 assert r.json()["outputs"][0]["data"][0] == pytest.approx(expected, rel=1e-6)
-            metrics = s.get(gw.url + "/metrics", timeout=5).text
+            metrics = requests.get(gw.metrics_url + "/metrics", timeout=5).text
     assert proxy.injected >= 10
     assert _metric(metrics, "medinfer_gateway_upstream_retries_total", backend="triton") == proxy.injected

@@ -141,7 +141,7 @@ def test_promote_and_rollback_through_the_gateway_lose_no_request(own_stack: Sta
     assert _triton_ready(stack, 1) and _wait(lambda: not _triton_ready(stack, 2))
     history = [(h["kind"], h["before"], h["after"]) for h in _cli(stack, "history", MODEL)]
     assert history[-3:] == [("publish", None, 2), ("promote", 1, 2), ("rollback", 2, 1)]
-    metrics = requests.get(f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10).text
+    metrics = requests.get(f"{stack.gateway_metrics_url}/metrics", timeout=10).text
     assert f'medinfer_model_requests_total{{model="{MODEL}",version="2"}}' in metrics
 
 
@@ -159,7 +159,8 @@ def test_rollout_through_the_gateway_rolls_a_broken_canary_back(own_stack: Stack
     stream = Stream(stack, name, good + [_v2_body("x", bad)]).start()
     try:
         out = _cli(stack, "rollout", name, "2", "--steps", "25,100", "--max-error-rate", "0.05", "--interval", "2",
-                   "--min-requests", "10", "--max-p99-ms", "5000", code=3)
+                   "--min-requests", "10", "--max-p99-ms", "5000", "--metrics-url",
+                   stack.gateway_metrics_url + "/metrics", code=3)
     finally:
         results = stream.stop()
     assert out["outcome"] == "rolled_back" and "error rate" in out["reason"]
@@ -168,7 +169,7 @@ def test_rollout_through_the_gateway_rolls_a_broken_canary_back(own_stack: Stack
     last = _cli(stack, "history", name)[-1]
     assert last["kind"] == "auto_rollback" and "error rate" in last["reason"] and last["before"] == 2
     assert any(status != 200 for status, _, _ in results)
-    text = requests.get(f"{stack.gateway_url}/metrics", verify=str(stack.home / "tls" / "ca.pem"), timeout=10).text
+    text = requests.get(f"{stack.gateway_metrics_url}/metrics", timeout=10).text
     from medinfer.registry.rollout import parse_version_metrics
 
     per_version = parse_version_metrics(text, name)

@@ -131,7 +131,7 @@ def test_canary_phi_appears_nowhere_but_the_callers_response(stack: Stack, gatew
     assert r.status_code == 200, r.text
     bad = gateway.post("/infer", json={"input": NOTE, "model": "breast_cancer"})
     assert bad.status_code == 422
-    metrics = gateway.get("/metrics").text + requests.get(f"http://127.0.0.1:{stack.ports.triton.metrics}/metrics",
+    metrics = gateway.metrics() + requests.get(f"http://127.0.0.1:{stack.ports.triton.metrics}/metrics",
                                                           timeout=5).text
     places = {"error body": bad.text, "metrics": metrics}
     for log in (stack.home / "logs").glob("*.log"):

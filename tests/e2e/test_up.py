@@ -46,6 +46,8 @@ def test_up_serves_the_printed_curl_and_stops_cleanly(tmp_path: Path, model_repo
         "MEDINFER_PREPROCESS_PORT": str(ports.preprocessor), "MEDINFER_TRITON_HTTP_PORT": str(ports.triton.http),
         "MEDINFER_TRITON_GRPC_PORT": str(ports.triton.grpc), "MEDINFER_TRITON_METRICS_PORT": str(ports.triton.metrics),
         "MEDINFER_GATEWAY_GRPC_PORT": str(ports.gateway_grpc),
+        "MEDINFER_GATEWAY_METRICS_PORT": str(ports.gateway_metrics),
+        "MEDINFER_PREPROCESS_METRICS_PORT": str(ports.preprocessor_metrics),
     }
     medinfer = str(Path(sys.executable).parent / "medinfer")
     proc = subprocess.Popen([medinfer, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

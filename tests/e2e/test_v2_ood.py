@@ -188,7 +188,7 @@ def test_reject_policy_on_v2_http_and_grpc(stack: Stack, data, tmp_path: Path) -
 
 
 def test_rollout_reads_drift_signals_from_the_gateway_metrics(stack: Stack, gateway: GatewayClient, data) -> None:
-    """What ``medinfer models rollout --max-ood-share`` sees remotely: the gateway's /metrics over HTTPS."""
+    """What ``medinfer models rollout --max-ood-share`` sees remotely: the gateway's /metrics (operations port)."""
     from medinfer.registry.drift_gate import MetricsDriftSource
     from medinfer.registry.rollout import HTTPMetricsSource
 
@@ -198,7 +198,7 @@ def test_rollout_reads_drift_signals_from_the_gateway_metrics(stack: Stack, gate
         assert r.status_code == 200 and r.json()["ood"] is True
     assert gateway.get("/admin/models/breast_cancer/drift").status_code == 200  # evaluates: publishes "checked"
     token = gateway.session.headers["Authorization"].split(" ", 1)[1]
-    source = HTTPMetricsSource(gateway.url("/metrics"), token, ca_file=str(stack.home / "tls" / "ca.pem"))
+    source = HTTPMetricsSource(gateway.metrics_url, token, ca_file=str(stack.home / "tls" / "ca.pem"))
     signals = MetricsDriftSource(source).signals("breast_cancer", 1)
     assert signals is not None and signals.checked >= 3 and 0 < signals.ood_share <= 1
     assert MetricsDriftSource(source).signals("breast_cancer", 99) is None

@@ -30,6 +30,10 @@ def gateway(tmp_path_factory, own_provider):
         "MEDINFER_GATEWAY_OIDC_ISSUER": own_provider.issuer,
         "MEDINFER_GATEWAY_OIDC_AUDIENCE": own_provider.audience,
         "MEDINFER_GATEWAY_JWKS_MIN_REFETCH_S": "0",
+        # every 401 here is written on its own (the outage test needs a write per request); aggregation of
+        # failed-auth records is tested in test_failed_auth_flood.py
+        "MEDINFER_GATEWAY_AUDIT_FAILURE_WINDOW_S": "0.000001",
+        "MEDINFER_GATEWAY_AUTH_FAILURE_BURST": "100000",
     })
     gw.start()
     yield gw
@@ -86,7 +90,7 @@ def test_audit_outage_fails_closed_with_503(gateway):
         con.commit()
         con.close()
     assert gateway.request("POST", "/infer", token=None, body=b"{}").status == 401
-    metrics = gateway.request("GET", "/metrics").body.decode()
+    metrics = gateway.metrics().body.decode()
     failures = [ln for ln in metrics.splitlines() if ln.startswith("medinfer_audit_write_failures_total ")]
     assert failures and float(failures[0].split()[1]) >= 1
     waits = [ln for ln in metrics.splitlines() if ln.startswith("medinfer_audit_write_duration_seconds_count ")]

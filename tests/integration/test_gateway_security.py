@@ -48,6 +48,10 @@ def secure_gw(tmp_path_factory, oidc_provider):
         "MEDINFER_GATEWAY_RATE_LIMIT_BURST": "25",
         "MEDINFER_GATEWAY_MAX_BODY_BYTES": "65536",
         "MEDINFER_GATEWAY_JSON_MAX_DEPTH": "8",
+        # each 401 here is checked for its own record: no aggregation window, no failed-auth budget
+        # (tests/integration/test_failed_auth_flood.py covers both)
+        "MEDINFER_GATEWAY_AUDIT_FAILURE_WINDOW_S": "0.000001",
+        "MEDINFER_GATEWAY_AUTH_FAILURE_BURST": "100000",
     })
     try:
         triton.wait_ready(120)
@@ -255,7 +259,7 @@ def test_canary_identifiers_leak_nowhere(secure_gw, oidc_provider):
     # The gateway's own log, then every audit column (the ledger is flushed before each response).
     log_text = secure_gw.log_path.read_text()
     audit_text = json.dumps(audit_rows(secure_gw))
-    metrics = secure_gw.request("GET", "/metrics")
+    metrics = secure_gw.metrics()
     assert metrics.status == 200 and b"# TYPE" in metrics.body
     metrics_text = metrics.body.decode()
     for c in canaries:
@@ -342,3 +346,27 @@ def test_grpc_canaries_stay_out_of_the_audit(secure_gw, oidc_provider):
     client.close()
     text = json.dumps(audit_rows(secure_gw)) + secure_gw.log_path.read_text()
     assert canary.lower() not in text.lower()
+
+
+def test_smart_configuration_publishes_the_providers_endpoints(secure_gw, oidc_provider):
+    for path in ("/.well-known/smart-configuration", "/fhir/r4/.well-known/smart-configuration"):
+        reply = secure_gw.request("GET", path)  # public, like the CapabilityStatement
+        assert reply.status == 200 and reply.headers["content-type"].startswith("application/json")
+        doc = reply.json()
+        assert doc["issuer"].rstrip("/") == oidc_provider.issuer.rstrip("/")
+        assert doc["token_endpoint"].startswith(oidc_provider.issuer) and doc["token_endpoint"].endswith("/token")
+        assert doc["jwks_uri"].startswith(oidc_provider.issuer)
+        assert "client_credentials" in doc["grant_types_supported"]
+        assert {"permission-v1", "permission-v2"} <= set(doc["capabilities"])
+        assert "system/*.read" in doc["scopes_supported"] and "S256" in doc["code_challenge_methods_supported"]
+
+
+def test_every_403_says_insufficient_scope(secure_gw):
+    """RFC 6750 section 3.1 on every route that refuses a token for its scopes."""
+    token = mint_dev_token(secure_gw.keys, "models:read", ttl_s=60, client_id="dev-403")
+    for method, path, body in (("POST", "/infer", EXAMPLE), ("GET", "/audit/records", None),
+                               ("POST", "/admin/models/breast_cancer/promote", {"version": 1})):
+        reply = secure_gw.request(method, path, token=token, body=body)
+        assert reply.status == 403, path
+        challenge = reply.headers["www-authenticate"]
+        assert challenge.startswith('Bearer realm="medinfer", error="insufficient_scope"'), (path, challenge)

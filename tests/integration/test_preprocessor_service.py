@@ -78,7 +78,7 @@ def test_metrics_count_deid_entities_without_phi(preprocessor: ServiceProcess) -
     note = "Seen by Dr. Hortensia Blackwood on 02/11/2023, MRN 77441122."
     r = requests.post(preprocessor.url + "/v1/deidentify", json={"text": note, "operator": "tag"}, timeout=60)
     assert r.status_code == 200, r.text
-    text = requests.get(preprocessor.url + "/metrics", timeout=5).text
+    text = requests.get(preprocessor.metrics_url + "/metrics", timeout=5).text
     assert 'medinfer_preprocess_deid_entities_total{label="NAME"}' in text
     assert "medinfer_preprocess_deid_failures_total 0.0" in text
     assert 'medinfer_preprocess_requests_total{route="/v1/deidentify",status="200"}' in text

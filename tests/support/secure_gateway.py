@@ -41,6 +41,7 @@ class GatewayProcess:
         self.proc: subprocess.Popen | None = None
         self.ctx = ssl.create_default_context(cafile=str(self.tls.ca_file))
         self.url = ""
+        self.metrics_port = free_port()
 
     def start(self, timeout: float = 30.0) -> None:
         sock = bound_socket()
@@ -55,6 +56,7 @@ class GatewayProcess:
             "MEDINFER_GATEWAY_TRITON_URL": f"http://127.0.0.1:{dead}",
             "MEDINFER_GATEWAY_PREPROCESSOR_URL": f"http://127.0.0.1:{dead}",
             "MEDINFER_GATEWAY_GRPC_PORT": "0",
+            "MEDINFER_GATEWAY_METRICS_PORT": str(self.metrics_port),
         })
         env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
@@ -83,6 +85,11 @@ class GatewayProcess:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+
+    def metrics(self) -> Reply:
+        """``GET /metrics`` on the operations port (plain HTTP)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=15) as resp:
+            return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
 
     def request(self, method: str, path: str, *, token: str | None = None, body: bytes | dict | None = None,
                 headers: dict[str, str] | None = None) -> Reply:

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import requests
 
-from tests.support.ports import bound_socket
+from tests.support.ports import bound_socket, free_port
 
 __all__ = ["ServiceProcess", "run_service"]
 
 
 class ServiceProcess:
-    def __init__(self, proc: subprocess.Popen, url: str, log_path: Path) -> None:
+    def __init__(self, proc: subprocess.Popen, url: str, log_path: Path, metrics_url: str = "") -> None:
         self.proc = proc
         self.url = url
         self.log_path = log_path
+        self.metrics_url = metrics_url  # the operations port: /metrics, /healthz, /readyz
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -35,13 +36,17 @@ def run_service(
     """``module`` e.g. ``medinfer.preprocess``; ``prefix`` e.g. ``MEDINFER_PREPROCESS_``."""
     sock = bound_socket()
     port = sock.getsockname()[1]
-    full_env = {**os.environ, **env, f"{prefix}LISTEN_FD": str(sock.fileno()), f"{prefix}PORT": str(port)}
+    metrics_port = free_port()
+    # services started here are local test/bench servers: development unless the caller says otherwise
+    full_env = {**os.environ, "MEDINFER_ENVIRONMENT": os.environ.get("MEDINFER_ENVIRONMENT", "development"),
+                f"{prefix}METRICS_PORT": str(metrics_port), **env,
+                f"{prefix}LISTEN_FD": str(sock.fileno()), f"{prefix}PORT": str(port)}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", module], env=full_env, pass_fds=(sock.fileno(),),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     sock.close()
     url = f"{scheme}://127.0.0.1:{port}"
-    svc = ServiceProcess(proc, url, log_path)
+    svc = ServiceProcess(proc, url, log_path, f"http://127.0.0.1:{full_env[f'{prefix}METRICS_PORT']}")
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -32,8 +32,9 @@ def dev_auth_header(home: Path, scope: str = "infer models:read") -> dict[str, s
 
 
 def new_stack_ports() -> StackPorts:
-    gw, pre, http, grpc, metrics, gw_grpc = free_ports(6)
-    return StackPorts(gw, pre, TritonPorts(http, grpc, metrics), gw_grpc)
+    gw, pre, http, grpc, metrics, gw_grpc, gw_metrics, pre_metrics = free_ports(8)
+    return StackPorts(gw, pre, TritonPorts(http, grpc, metrics), gw_grpc, gateway_metrics=gw_metrics,
+                      preprocessor_metrics=pre_metrics)
 
 
 def copy_repository(template: Path, home: Path) -> None:
@@ -52,6 +53,7 @@ class GatewayClient:
 
     def __init__(self, stack: Stack) -> None:
         self.base = stack.gateway_url
+        self.metrics_url = stack.gateway_metrics_url + "/metrics"
         self.session = requests.Session()
         self.session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         self.session.verify = str(stack.home / "tls" / "ca.pem")
@@ -65,6 +67,12 @@ class GatewayClient:
 
     def post(self, path: str, **kw) -> requests.Response:
         return self.session.post(self.url(path), timeout=30, **kw)
+
+    def metrics(self) -> str:
+        """The gateway's Prometheus exposition, from its operations port (not served on the API port)."""
+        resp = requests.get(self.metrics_url, timeout=30)
+        resp.raise_for_status()
+        return resp.text
 
 
 @pytest.fixture(scope="session")

@@ -90,8 +90,16 @@ def test_production_refuses_unsafe_settings(tmp_path):
     with pytest.raises(ValidationError, match="development key"):
         SecuritySettings(environment="production", home=tmp_path, oidc_issuer="https://idp",
                          audit_key_file=tmp_path / "keys" / "audit-hmac.key")
+    with pytest.raises(ValidationError, match="audit_checkpoint_file must be set"):
+        SecuritySettings(environment="production", home=tmp_path, oidc_issuer="https://idp",
+                         audit_key_file=tmp_path / "secret.key")
+    with pytest.raises(ValidationError, match="audit_checkpoint_key_file may not be the development key"):
+        SecuritySettings(environment="production", home=tmp_path, oidc_issuer="https://idp",
+                         audit_key_file=tmp_path / "secret.key", audit_checkpoint_file=tmp_path / "cp.jsonl",
+                         audit_checkpoint_key_file=tmp_path / "keys" / "audit-checkpoint.pem")
     ok = SecuritySettings(environment="production", home=tmp_path, oidc_issuer="https://idp",
-                          audit_key_file=tmp_path / "secret.key")
+                          audit_key_file=tmp_path / "secret.key", audit_checkpoint_file=tmp_path / "cp.jsonl",
+                          audit_checkpoint_key_file=tmp_path / "cp.pem")
     assert not ok.dev_key_trusted
     assert SecuritySettings(home=tmp_path).dev_key_trusted
 

@@ -73,7 +73,7 @@ def test_insert_detected(store):
     sql(store, "UPDATE audit_ledger SET seq = seq - 999 WHERE seq >= 1000")
     sql(store, "INSERT INTO audit_ledger SELECT 6, ts, 'forged', sub, client_id, action, route, model, version, "
                "status, latency_us, input_digest, output_digest, phi_counts, patient_digest, key_id, hash, :h, "
-               "ood_reason "
+               "ood_reason, repeat "
                "FROM audit_ledger WHERE seq = 5", h="f" * 64)
     found = kinds(store)
     assert found[0] == (6, "edited")

@@ -149,13 +149,13 @@ def test_cli_verify_and_export_show_the_reason(tmp_path):
     store = AuditStore(url)
     store.append([ev(2, "out-of-support"), ev(3, "out-of-support"), ev(4, "non-finite")], KEY)
     opts = ["--url", url, "--key-file", str(key_file)]
-    res = CliRunner().invoke(app, ["audit", "verify", *opts])
+    res = CliRunner().invoke(app, ["audit", "verify", "--no-checkpoints", *opts])
     assert res.exit_code == 0, res.output
     assert "5 records" in res.stdout and "OOD reason codes: non-finite=1, out-of-support=2" in res.stdout
     res = CliRunner().invoke(app, ["audit", "export", "--patient-key", "MRN-9", *opts])
     assert res.exit_code == 0 and [r["ood_reason"] for r in json.loads(res.stdout)["disclosures"]] == [
         None, None, "out-of-support", "out-of-support", "non-finite"]
     _sql(store, "UPDATE audit_ledger SET ood_reason = 'mahalanobis' WHERE seq = 3")
-    res = CliRunner().invoke(app, ["audit", "verify", *opts])
+    res = CliRunner().invoke(app, ["audit", "verify", "--no-checkpoints", *opts])
     assert res.exit_code == 1 and "record 3: edited" in res.stderr
     store.dispose()

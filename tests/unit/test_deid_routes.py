@@ -141,7 +141,9 @@ def test_disabled_engine_answers_503(tmp_path) -> None:
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path) -> None:
-    prod = PreprocessSettings(home=tmp_path, environment="production", dicom_deid_secret="d" * 32)
+    prod = PreprocessSettings(home=tmp_path, environment="production", dicom_deid_secret="d" * 32,
+                              tls_cert_file=tmp_path / "tls.crt", tls_key_file=tmp_path / "tls.key",
+                              tls_client_ca_file=tmp_path / "ca.crt")
     with pytest.raises(ValueError, match="PREPROCESS_DEID_SECRET is required"):
         prod.deid_secret_bytes()
     dev = PreprocessSettings(home=tmp_path)

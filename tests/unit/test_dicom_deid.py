@@ -229,3 +229,17 @@ def test_weak_secret_refused_and_bad_file_is_422():
         KeyedMapper("short")
     with pytest.raises(CorruptImage):
         deid().deidentify_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 20)
+
+
+def test_preamble_is_zeroed():
+    """The 128-byte preamble is free-form: a file that carried a name and MRN there keeps neither."""
+    raw = bytearray(_instance(generate_uid()))
+    assert raw[128:132] == b"DICM"
+    leaked = b"SMITH JOHN MRN 00123456 DOB 1961-02-03".ljust(128, b" ")
+    raw[:128] = leaked
+    out, _ = deid().deidentify_bytes(bytes(raw))
+    assert out[:128] == b"\x00" * 128 and out[128:132] == b"DICM"
+    assert b"SMITH" not in out and b"00123456" not in out
+    ds = pydicom.dcmread(io.BytesIO(bytes(raw)))
+    deid().deidentify(ds)  # the in-place API (the CLI's) zeroes it as well
+    assert ds.preamble == b"\x00" * 128

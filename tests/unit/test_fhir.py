@@ -166,11 +166,15 @@ def test_operation_outcome() -> None:
 ])
 def test_smart_scope_mapping(scopes, types, granted) -> None:
     assert smart_grants_infer(scopes, types) is granted
-    p = fhir_principal(Principal("svc", "svc", frozenset(scopes)), types)
-    assert p.may_infer("any_model") is granted
+    mapping = {"Observation": ["tab"], "Binary": ["note"], "ImagingStudy": ["img"], "Bundle": ["never"]}
+    p = fhir_principal(Principal("svc", "svc", frozenset(scopes)), types, mapping)
+    assert not p.may_infer("any_model") and "infer" not in p.scopes  # never every model
+    expected = {m for t in types for m in mapping.get(t, ()) if t not in ("Bundle", "Parameters")} if granted else set()
+    assert {s[6:] for s in p.scopes if s.startswith("infer:")} == expected
 
 
 def test_may_use_fhir() -> None:
     assert may_use_fhir(Principal("s", None, frozenset({"system/Observation.read"})))
+    assert not may_use_fhir(Principal("s", None, frozenset({"system/Observation.read"})), {"Observation": []})
     assert may_use_fhir(Principal("s", None, frozenset({"infer:m"})))
     assert not may_use_fhir(Principal("s", None, frozenset({"models:read", "patient/*.read"})))

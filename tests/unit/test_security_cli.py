@@ -42,6 +42,8 @@ def test_token_refused_in_production(home, monkeypatch):
     monkeypatch.setenv("MEDINFER_ENVIRONMENT", "production")
     monkeypatch.setenv("MEDINFER_GATEWAY_OIDC_ISSUER", "https://idp.example")
     monkeypatch.setenv("MEDINFER_GATEWAY_AUDIT_KEY_FILE", str(home / "prod.key"))
+    monkeypatch.setenv("MEDINFER_GATEWAY_AUDIT_CHECKPOINT_FILE", str(home / "cps.jsonl"))
+    monkeypatch.setenv("MEDINFER_GATEWAY_AUDIT_CHECKPOINT_KEY_FILE", str(home / "prod-cp.pem"))
     res = CliRunner().invoke(app, ["token"])
     assert res.exit_code == 2 and "not trusted" in res.stderr
 
@@ -59,11 +61,12 @@ def _ledger(home):
 
 def test_audit_verify_ok_then_tampered(home):
     store = _ledger(home)
-    res = CliRunner().invoke(app, ["audit", "verify"])
+    # written straight to the store, without checkpoints (tests/unit/test_audit_checkpoints.py covers those)
+    res = CliRunner().invoke(app, ["audit", "verify", "--no-checkpoints"])
     assert res.exit_code == 0 and "6 records" in res.stdout
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_ledger SET status = 500 WHERE seq = 4"))
-    res = CliRunner().invoke(app, ["audit", "verify"])
+    res = CliRunner().invoke(app, ["audit", "verify", "--no-checkpoints"])
     assert res.exit_code == 1 and "record 4: edited" in res.stderr
     store.dispose()
 

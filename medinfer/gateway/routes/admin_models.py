@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from medinfer.common.errors import Forbidden
+from medinfer.common.errors import Forbidden, ValidationFailed
+from medinfer.common.multipart import read_form
 from medinfer.registry.service import Registry
 
 __all__ = ["create_router"]
@@ -54,6 +55,30 @@ def development_only(request: Request) -> str:
     return "admin"
 
 
+def _publish_fields(form) -> dict[str, Any]:
+    """The publish form's fields, validated (422 naming the field, never quoting it)."""
+    model = form.get("model")
+    if model is None or isinstance(model, str):
+        raise ValidationFailed("a 'model' file part (ONNX) is required", field="model")
+    for part in ("sample", "card", "metadata"):
+        if isinstance(form.get(part), str):
+            raise ValidationFailed(f"'{part}' must be a file part", field=part)
+    raw_version = form.get("version")
+    version = None
+    if raw_version not in (None, ""):
+        if not isinstance(raw_version, str) or not raw_version.isascii() or not raw_version.isdecimal() \
+                or int(raw_version) < 1:
+            raise ValidationFailed("version must be a whole number >= 1", field="version")
+        version = int(raw_version)
+    raw_breaking = form.get("breaking", "false")
+    if not isinstance(raw_breaking, str) or raw_breaking.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValidationFailed("breaking must be true or false", field="breaking")
+    reason = form.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise ValidationFailed("reason must be text of at most 1000 characters", field="reason")
+    return {"version": version, "breaking": raw_breaking.lower() in ("true", "1", "yes"), "reason": reason}
+
+
 def _actor(principal: Any) -> str:
     return str(getattr(principal, "subject", None) or getattr(principal, "sub", None) or principal)[:128]
 
@@ -83,33 +108,28 @@ def create_router(
         return await run_in_threadpool(reg.history, name)
 
     @router.post("/{name}/versions", status_code=201)
-    async def publish(
-        name: str,
-        reg: Reg,
-        who: Writer,
-        model: Annotated[UploadFile, File()],
-        sample: Annotated[UploadFile | None, File()] = None,
-        card: Annotated[UploadFile | None, File()] = None,
-        metadata: Annotated[UploadFile | None, File()] = None,
-        version: Annotated[int | None, Form(ge=1)] = None,
-        breaking: Annotated[bool, Form()] = False,
-        reason: Annotated[str, Form(max_length=1000)] = "",
-    ) -> dict:
-        with tempfile.TemporaryDirectory(prefix="medinfer-upload-") as tmp:
-            folder = Path(tmp)
-            for upload, fname in (
-                (model, "model.onnx"),
-                (sample, "sample.json"),
-                (card, "README.md"),
-                (metadata, "medinfer.json"),
-            ):
-                if upload is not None:
-                    (folder / fname).write_bytes(await upload.read())
-            return await run_in_threadpool(
-                lambda: reg.publish(
-                    folder, name, version=version, breaking=breaking, actor=_actor(who), reason=reason
+    async def publish(name: str, request: Request, reg: Reg, who: Writer) -> dict:
+        """Multipart parts ``model`` (ONNX, required), ``sample``, ``card``, ``metadata`` (files), ``version``,
+        ``breaking``, ``reason``. The body is read only after the caller is authorised (a dependency above;
+        FastAPI would parse declared File() parameters before any dependency ran), and in memory."""
+        # the gateway's body limit (the edge refuses larger bodies first); 64 MiB when mounted elsewhere
+        limit = getattr(getattr(request.app.state, "settings", None), "max_body_bytes", 64 * 1024 * 1024)
+        form = await read_form(request, max_bytes=limit, max_files=4, max_fields=3)
+        try:
+            fields = _publish_fields(form)
+            with tempfile.TemporaryDirectory(prefix="medinfer-upload-") as tmp:  # a model, not PHI
+                folder = Path(tmp)
+                for part, fname in (("model", "model.onnx"), ("sample", "sample.json"), ("card", "README.md"),
+                                    ("metadata", "medinfer.json")):
+                    upload = form.get(part)
+                    if upload is not None and not isinstance(upload, str):
+                        (folder / fname).write_bytes(await upload.read())
+                return await run_in_threadpool(
+                    lambda: reg.publish(folder, name, version=fields["version"], breaking=fields["breaking"],
+                                        actor=_actor(who), reason=fields["reason"])
                 )
-            )
+        finally:
+            await form.close()
 
     @router.post("/{name}/versions/{version}/verify")
     async def verify(name: str, version: int, reg: Reg, who: Writer) -> dict:

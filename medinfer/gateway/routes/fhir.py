@@ -18,9 +18,11 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from medinfer.audit import annotate
-from medinfer.common.errors import MedinferError, UnsupportedMediaType
+from medinfer.common.errors import BackendUnavailable, MedinferError, NotFound, UnsupportedMediaType
 from medinfer.common.http import parse_json_body, request_id_of
 from medinfer.fhir import FHIR_JSON, FhirInferenceService, operation_outcome
+from medinfer.fhir.request import declared_input
+from medinfer.fhir.smart_configuration import smart_configuration
 from medinfer.fhir.capability import capability_statement
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.security import (
@@ -81,20 +83,29 @@ def _fhir_service(request: Request) -> FhirInferenceService:
 @router.post("/fhir/r4/$infer")
 async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str | None = None,
                      version: str | None = None) -> Response:
-    """Run a model on FHIR input (scope ``infer``, ``infer:<model>`` or a SMART read scope)."""
-    if not may_use_fhir(principal):
+    """Run a model on FHIR input (scope ``infer``, ``infer:<model>`` or a SMART read scope mapped to the model)."""
+    s = request.app.state.settings
+    mapping = s.smart_scope_models
+    if not may_use_fhir(principal, mapping):
         require_some_infer(principal)  # raises the usual 403
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in _ACCEPTED:
         raise UnsupportedMediaType("content type must be application/fhir+json or application/json")
     rid = request_id_of(request)
-    s = request.app.state.settings
     deadline = Deadline.from_header(request.headers.get(DEADLINE_HEADER), s.request_timeout_s, s.max_request_timeout_s)
     doc: Any = parse_json_body(await request.body())
     check_json_shape(doc, request.app.state.security.json_limits)
+    # Scopes before any resource is validated or any attachment (a DICOM instance) decoded: what the
+    # request declares is enough to know which model it would reach.
+    declared = declared_input(doc)
+    early = fhir_principal(principal, declared.resource_types, mapping)
+    require_some_infer(early)
+    target = model or declared.model or (s.default_models.get(declared.kind) if declared.kind else None)
+    if target:
+        require_infer(early, target)
     svc = _fhir_service(request)
     parsed = svc.parse(doc)
-    principal = fhir_principal(principal, parsed.resource_types)
+    principal = fhir_principal(principal, parsed.resource_types, mapping)
     require_some_infer(principal)
     subject_key = (request.headers.get("x-patient-key") or parsed.subject.get("reference")
                    or orjson.dumps(parsed.subject.get("identifier")).decode())
@@ -119,6 +130,21 @@ async def fhir_infer(request: Request, principal: CurrentPrincipal, model: str |
     if answer.tag:
         response.headers["X-Model-Tag"] = answer.tag
     return response
+
+
+@router.get("/.well-known/smart-configuration")
+@router.get("/fhir/r4/.well-known/smart-configuration")
+async def smart_configuration_document(request: Request) -> Response:
+    """SMART configuration: the OpenID Provider's endpoints and what this gateway accepts (public)."""
+    verifier = request.app.state.security.verifier
+    if verifier is None or not request.app.state.settings.oidc_issuer:
+        raise NotFound("no OpenID Provider is configured (oidc_issuer): there is no SMART configuration",
+                       code="smart-not-configured")
+    discovery = await verifier.provider_discovery()
+    if not discovery.get("token_endpoint"):
+        raise BackendUnavailable("the OpenID Provider's discovery document is not available yet", retry_after=5)
+    return Response(orjson.dumps(smart_configuration(discovery)), media_type="application/json",
+                    headers={"Cache-Control": "max-age=300"})
 
 
 @router.get("/fhir/r4/metadata")

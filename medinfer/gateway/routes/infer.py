@@ -6,11 +6,12 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from medinfer.audit import annotate
-from medinfer.common.errors import BadRequest, ValidationFailed
+from medinfer.common.errors import ValidationFailed
 from medinfer.common.http import ORJSONResponse, PlainRoute, parse_json_body, request_id_of
 from medinfer.gateway.resilience import DEADLINE_HEADER, Deadline
 from medinfer.monitoring import OodRejected
 from medinfer.security import check_json_shape, require_infer, require_some_infer
+from medinfer.common.multipart import read_form
 from medinfer.security.deps import authenticate
 
 __all__ = ["routes"]
@@ -56,10 +57,7 @@ async def infer(request: Request) -> ORJSONResponse:
 
 async def _multipart_body(request: Request) -> dict:
     """The uploaded file becomes ``input`` (bytes, recognised by its magic bytes, not its name)."""
-    try:
-        form = await request.form(max_files=1, max_fields=8)
-    except Exception:  # noqa: BLE001 - the parser's message may quote the body
-        raise BadRequest("multipart body could not be parsed", code="malformed-multipart") from None
+    form = await read_form(request, max_bytes=request.app.state.settings.max_body_bytes, max_fields=8)  # in memory
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ValidationFailed("multipart upload needs a 'file' part", field="file")

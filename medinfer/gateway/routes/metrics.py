@@ -1,4 +1,5 @@
-"""``GET /metrics`` in the Prometheus text format (no authentication; scrape it from inside the cluster)."""
+"""``GET /metrics`` in the Prometheus text format, on the operations port only (``metrics_port``; never the API
+port, the Ingress routes that). No authentication: the NetworkPolicy admits only Prometheus."""
 
 from __future__ import annotations
 

@@ -121,6 +121,10 @@ class DicomDeidentifier:
                 shift = self.mapper.date_shift_days(patient_key)
                 self._walk(ds, report, shift, top=True)
                 self._mark(ds, patient_key, report)
+                if getattr(ds, "preamble", None) is not None:
+                    # The 128-byte preamble is free-form (applications put names, MRNs, TIFF headers in it)
+                    # and no attribute rule covers it: PS3.10 7.1 allows all zeros.
+                    ds.preamble = b"\x00" * 128
                 meta = getattr(ds, "file_meta", None)
                 if meta is not None and "SOPInstanceUID" in ds:
                     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID

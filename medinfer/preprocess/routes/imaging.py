@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from medinfer.common.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from medinfer.common.http import ORJSONResponse, parse_json_body
+from medinfer.common.multipart import read_form
 from medinfer.common.v2 import V2Tensor, encode_request
 from medinfer.preprocess.imaging.detect import detect_format
 from medinfer.preprocess.imaging.errors import UnsupportedImageFormat
@@ -50,10 +51,7 @@ async def _read_input(request: Request) -> tuple[bytes, dict[str, Any]]:
     """(file bytes, options) from JSON, multipart or a raw DICOM body."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        try:
-            form = await request.form(max_files=1, max_fields=16)
-        except Exception:
-            raise BadRequest("multipart body could not be parsed", code="malformed-multipart") from None
+        form = await read_form(request, max_bytes=request.app.state.settings.max_body_bytes)  # in memory, no spool
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise ValidationFailed("multipart upload needs a 'file' part", field="file")

@@ -1,4 +1,4 @@
-"""``GET /metrics`` in the Prometheus text format."""
+"""``GET /metrics`` in the Prometheus text format, on the operations port only (``metrics_port``)."""
 
 from __future__ import annotations
 
