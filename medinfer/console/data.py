@@ -54,8 +54,10 @@ class TrafficSampler:
         out = {}
         for version, s in samples.items():
             rate = None
-            if prev is not None and now > prev[0] and version in prev[1]:
-                rate = max(0.0, (s.requests - prev[1][version].requests) / (now - prev[0]))
+            if prev is not None and now > prev[0]:
+                # a version's series starts at zero with its first request
+                before = prev[1][version].requests if version in prev[1] else 0.0
+                rate = max(0.0, (s.requests - before) / (now - prev[0]))
             p99 = quantile(s, 0.99)
             out[version] = VersionStats(s.requests, s.errors, s.error_rate,
                                         None if p99 is None else p99 * 1000.0, rate)

@@ -37,12 +37,13 @@ class ConsoleRefusal(Exception):
 
 
 def _headers() -> dict[str, str]:
-    return {"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
+    # same-origin: browsers send Origin on the console's own form posts (no-referrer would make it "null")
+    return {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
 
 
-def _render(request: Request, name: str, viewer: Viewer | None, status: int = 200, **ctx: Any) -> HTMLResponse:
+def _render(request: Request, template: str, viewer: Viewer | None, status: int = 200, **ctx: Any) -> HTMLResponse:
     ctx.update(viewer=viewer, scopes=CONSOLE_SCOPES)
-    return templates.TemplateResponse(request, name, ctx, status_code=status, headers=_headers())
+    return templates.TemplateResponse(request, template, ctx, status_code=status, headers=_headers())
 
 
 def _cookie(resp: Response, name: str, value: str, *, max_age: int, samesite: str) -> None:
@@ -180,7 +181,9 @@ def create_router(auth: ConsoleAuth) -> APIRouter:
     @router.get("/models/{name}")
     @page("models:read")
     async def model(request: Request, viewer: Viewer) -> Response:
-        return await show_model(request, viewer, request.path_params["name"])
+        done = request.query_params.get("done")
+        return await show_model(request, viewer, request.path_params["name"],
+                                notice=f"{done} done" if done in ACTIONS else None)
 
     @router.post("/models/{name}/{action}")
     @page("models:write")
@@ -211,7 +214,9 @@ def create_router(auth: ConsoleAuth) -> APIRouter:
             return await show_model(request, viewer, name, status=422, error="version and weight must be numbers")
         except MedinferError as exc:
             return await show_model(request, viewer, name, status=exc.status, error=exc.detail or exc.title)
-        return await show_model(request, viewer, name, notice=f"{action} done", result=result)
+        del result
+        # Post/Redirect/Get: a reload shows the model again instead of re-posting the action
+        return RedirectResponse(f"/console/models/{name}?done={action}", status_code=303, headers=_headers())
 
     @router.get("/audit")
     @page("audit:read")
