@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -299,7 +300,7 @@ def test_pages_never_render_phi_and_a_tampered_ledger_is_broken_at_its_record(co
     api = _session(stack)
     api.headers.update(dev_auth_header(stack.home, "infer"))
     note = f"{PHI_CANARIES[0]}, {PHI_CANARIES[1]}, call {PHI_CANARIES[2]}, seen for chest pain."
-    rid = "console-phi-canary-1"
+    rid = "c0501e" + secrets.token_hex(10)
     r = api.post(stack.gateway_url + "/infer", json={"input": note, "model": "ner"}, headers={"X-Request-ID": rid})
     assert r.status_code == 200, r.text
     api.post(stack.gateway_url + f"/v2/models/{PHI_CANARIES[0]}/infer", json={"inputs": []})  # PHI in a URL
