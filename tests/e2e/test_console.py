@@ -321,7 +321,10 @@ def test_pages_never_render_phi_and_a_tampered_ledger_is_broken_at_its_record(co
             if name:
                 _shot(page, name)
         assert page.locator("#audit-results tbody tr").count() == 1, "the canary request is found by its id"
+        page.goto(stack.gateway_url + "/console/health")
         assert page.text_content("#services").count("not ready") == 0
+        assert page.text_content("#outbox") == "0"
+        assert "closed" in page.text_content("#circuits")
 
         page.goto(stack.gateway_url + "/console/audit")
         page.click("#verify")
