@@ -12,7 +12,9 @@ __all__ = ["ConsoleSettings"]
 
 
 class ConsoleSettings(ServiceSettings):
-    console_enabled: bool = Field(True, description="Serve the web console at /console.")
+    console_enabled: bool | None = Field(
+        None, description="Serve the web console at /console. Default: on in development, elsewhere on once "
+        "console_session_key_file is set (production refuses true without its own key).")
     console_session_key_file: Path | None = Field(
         None, description="Fernet key (urlsafe base64, 32 bytes) that encrypts and signs console session cookies; "
         "default <home>/keys/console-session.key, created in development. Production needs its own.")
@@ -36,10 +38,16 @@ class ConsoleSettings(ServiceSettings):
     def console_session_key_path(self) -> Path:
         return self.console_session_key_file or self.console_session_key_default
 
+    @property
+    def console_on(self) -> bool:
+        if self.console_enabled is not None:
+            return self.console_enabled
+        return self.environment == "development" or self.console_session_key_file is not None
+
     def console_problems(self) -> list[str]:
-        if not self.console_enabled:
+        if not self.console_on:
             return []
         if self.console_session_key_file is None or \
                 self.console_session_key_file.resolve() == self.console_session_key_default.resolve():
-            return ["console_session_key_file must be set (the development key is refused)"]
+            return ["console_session_key_file must be set for the console (the development key is refused)"]
         return []

@@ -261,7 +261,7 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     if rt is not None:
         app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
                                                       write=_scope_dependency("models:write")))
-    if settings.console_enabled:
+    if settings.console_on:
         mount_console(app, settings, security, gm.registry)  # /console: docs/console.md
     # One edge layer: request id, security headers, body limit (413s are audited too), metrics, audit record.
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,

@@ -117,6 +117,12 @@ def test_development_login_exists_only_in_development(tmp_path) -> None:
         auth.dev_token("alice", ["audit:read"])
 
 
-def test_production_refuses_the_development_session_key(tmp_path) -> None:
-    with pytest.raises(ValueError, match="console_session_key_file"):
-        GatewaySettings(environment="production", home=tmp_path)
+def test_production_refuses_the_console_without_its_own_session_key(tmp_path) -> None:
+    """Off by default outside development; switched on without a key (or with the development one) it is
+    refused at start-up."""
+    assert not GatewaySettings(environment="test", home=tmp_path).console_on
+    assert GatewaySettings(environment="development", home=tmp_path).console_on
+    for extra in ({"console_enabled": True},
+                  {"console_session_key_file": tmp_path / "keys" / "console-session.key"}):
+        with pytest.raises(ValueError, match="console_session_key_file must be set"):
+            GatewaySettings(environment="production", home=tmp_path, **extra)
