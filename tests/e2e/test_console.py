@@ -139,6 +139,15 @@ def test_session_cookie_is_secure_httponly_strict_and_pages_need_it(console_stac
     forged = _session(stack)
     forged.cookies.set("__Host-medinfer-console", "not-a-sealed-session", domain="127.0.0.1")
     assert forged.get(stack.gateway_url + "/console/models", allow_redirects=False).status_code == 303
+    # a callback this browser did not start (login CSRF) is refused and signs nobody in
+    r = _session(stack).get(stack.gateway_url + "/console/auth/callback?code=abc&state=def", allow_redirects=False)
+    assert r.status_code == 400 and "set-cookie" not in {k.lower() for k in r.headers}
+    # sign out needs the CSRF token too, then the session is gone
+    assert anon.post(stack.gateway_url + "/console/logout", data={}).status_code == 403
+    r = anon.post(stack.gateway_url + "/console/logout", data={"csrf": _csrf(page.text)}, allow_redirects=False)
+    assert r.status_code == 303 and 'max-age=0' in r.headers["set-cookie"].lower()
+    anon.cookies.clear()
+    assert anon.get(stack.gateway_url + "/console/models", allow_redirects=False).status_code == 303
 
 
 def test_without_audit_read_audit_pages_and_data_are_403(console_stack) -> None:
