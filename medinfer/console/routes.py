@@ -32,8 +32,8 @@ ACTIONS = ("promote", "rollback", "canary", "canary-clear")
 
 
 class ConsoleRefusal(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, viewer: Viewer | None = None) -> None:
+        self.status, self.message, self.viewer = status, message, viewer
 
 
 def _headers() -> dict[str, str]:
@@ -59,7 +59,7 @@ def create_router(auth: ConsoleAuth) -> APIRouter:
             raise ConsoleRefusal(401, "sign in to use the console")
         request.scope.setdefault("state", {})["principal"] = viewer.principal  # the audit record's actor
         if scope is not None and not viewer.may(scope):
-            raise ConsoleRefusal(403, f"your token lacks the scope '{scope}'")
+            raise ConsoleRefusal(403, f"your token lacks the scope '{scope}'", viewer)  # the nav shows what it has
         return viewer
 
     async def form_of(request: Request, viewer: Viewer) -> dict[str, str]:
@@ -76,7 +76,7 @@ def create_router(auth: ConsoleAuth) -> APIRouter:
     def refused(request: Request, exc: ConsoleRefusal) -> Response:
         if exc.status == 401 and request.method == "GET":
             return RedirectResponse("/console/login", status_code=303, headers=_headers())
-        return _render(request, "error.html", None, status=exc.status, message=exc.message)
+        return _render(request, "error.html", exc.viewer, status=exc.status, message=exc.message)
 
     def page(scope: str | None):
         """Decorator: the route gets a checked viewer; refusals render as pages."""

@@ -153,7 +153,12 @@ def test_session_cookie_is_secure_httponly_strict_and_pages_need_it(console_stac
 def test_without_audit_read_audit_pages_and_data_are_403(console_stack) -> None:
     stack, op = console_stack
     s = _dev_login(stack, ("models:read", "models:write"), sub="bob")
-    assert s.get(stack.gateway_url + "/console/audit").status_code == 403
+    refused = s.get(stack.gateway_url + "/console/audit")
+    assert refused.status_code == 403 and "audit:read" in refused.text and "<table" not in refused.text
+    auditor = _dev_login(stack, ("audit:read",), sub="priya")
+    r = auditor.get(stack.gateway_url + "/console/models")
+    assert r.status_code == 403 and 'href="/console/audit"' in r.text, "the auditor is shown where to go"
+    assert auditor.get(stack.gateway_url + "/console/audit").status_code == 200
     csrf = _csrf(s.get(stack.gateway_url + "/console/models").text)
     assert s.post(stack.gateway_url + "/console/audit/verify", data={"csrf": csrf}).status_code == 403
     r = s.post(stack.gateway_url + "/console/audit/disclosures",
