@@ -63,3 +63,11 @@ crd-validators: tests/deploy/crd/node_modules/.installed
 tests/deploy/crd/node_modules/.installed: tests/deploy/crd/package-lock.json
 	npm ci --prefix tests/deploy/crd --no-audit --no-fund --loglevel=error
 	touch $@
+
+# ---- web console (issue 20) --------------------------------------------------
+.PHONY: console-screenshot
+# Runs the console's browser tests (real stack, Debian chromium) and copies the Models page they saved into
+# console-screenshots/ (git-ignored) to docs/console.png, the picture in the README.
+console-screenshot: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e/test_console.py -q -k "oidc_login"
+	cp console-screenshots/model.png docs/console.png

@@ -73,6 +73,8 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
                f"preprocessor {stack.preprocessor_metrics_url}/metrics")
     typer.echo("Try a real inference:")
     typer.echo("  " + _curl(stack))
+    typer.echo(f"Web console (development login; trust {stack.home / 'tls' / 'ca.pem'} or accept the dev "
+               f"certificate): {stack.gateway_url}/console/")
     typer.echo("Ctrl-C stops every process. If tritonserver exits it is restarted (with backoff); meanwhile the "
                "gateway answers 503.")
     code = 0

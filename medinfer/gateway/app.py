@@ -19,6 +19,7 @@ from medinfer.common.http import install_problem_handlers, opaque_request_id
 from medinfer.common.load_shedding import InFlightLimit
 from medinfer.common.ops import ops_app
 from medinfer.common.tracing import build_tracer_provider, fastapi_telemetry
+from medinfer.console import mount_console
 from medinfer.gateway.clients.preprocessor import PreprocessorClient
 from medinfer.gateway.clients.triton import TritonClient
 from medinfer.gateway.clients.upstream import Upstream, make_session
@@ -286,6 +287,8 @@ def create_app(settings: GatewaySettings | None = None, metrics_registry=None) -
     if rt is not None:
         app.include_router(admin_models.create_router(read=_scope_dependency("models:read"),
                                                       write=_scope_dependency("models:write")))
+    if settings.console_on:
+        mount_console(app, settings, security, gm.registry)  # /console: docs/console.md
     # One edge layer: request id, security headers, body limit (413s are audited too), metrics, audit record.
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, on_done=gm.request_done,
                        in_flight=gm.in_flight, https_headers=security_headers(settings.hsts_max_age),

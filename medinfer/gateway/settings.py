@@ -9,13 +9,14 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from medinfer.common.devpki import development_certificate
+from medinfer.console.settings import ConsoleSettings
 from medinfer.security.settings import SecuritySettings
 from medinfer.security.smart import DEFAULT_SMART_SCOPE_MODELS
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(SecuritySettings):
+class GatewaySettings(SecuritySettings, ConsoleSettings):
     """Security fields (auth, OIDC, rate limits, audit) come from ``SecuritySettings``."""
 
     model_config = SettingsConfigDict(env_prefix="MEDINFER_GATEWAY_", extra="ignore")
@@ -126,7 +127,7 @@ class GatewaySettings(SecuritySettings):
     def production_problems(self) -> list[str]:
         """Production carries PHI over TLS on every hop, with certificates that are not development PKI
         (compared by fingerprint and issuer, wherever the files were copied)."""
-        problems = super().production_problems()
+        problems = super().production_problems() + self.console_problems()
         if self.insecure_http:
             problems.append("insecure_http is refused in production")
         if self.tls_cert_file is None or self.tls_key_file is None:

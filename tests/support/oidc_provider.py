@@ -48,10 +48,14 @@ class OIDCProvider:
         self.audience = ""
         self.kid = ""
 
-    def start(self, port: int = 0) -> None:
-        """Start on ``port`` (0: OS-chosen). Every start signs with a fresh RSA key (new ``kid``)."""
+    def start(self, port: int = 0, redirect_uris: list[str] | None = None) -> None:
+        """Start on ``port`` (0: OS-chosen). Every start signs with a fresh RSA key (new ``kid``).
+        ``redirect_uris``: register the web console as a public authorization-code client (PKCE) with the
+        provider's development login pages (any user name and password sign in)."""
         env = dict(os.environ)
         env["MEDINFER_OIDC_PORT"] = str(port)
+        self.redirect_uris = list(redirect_uris if redirect_uris is not None else getattr(self, "redirect_uris", []))
+        env["MEDINFER_OIDC_REDIRECT_URIS"] = json.dumps(self.redirect_uris)
         env["MEDINFER_OIDC_CLIENTS"] = json.dumps(
             [{"client_id": c, "client_secret": s, "scope": sc} for c, (s, sc) in CLIENTS.items()])
         self.proc = subprocess.Popen(["node", "server.mjs"], cwd=HERE, env=env, stdout=subprocess.PIPE,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -44,6 +45,7 @@ def _org_pki(d: Path) -> dict[str, Path]:
 
 def _gateway_prod(tmp_path: Path, pki: dict[str, Path], **over) -> dict:
     (tmp_path / "audit.key").write_text("ab" * 32)
+    (tmp_path / "console.key").write_bytes(Fernet.generate_key())
     kw = dict(
         environment="production", home=tmp_path, oidc_issuer="https://idp.example.org",
         audit_key_file=tmp_path / "audit.key", audit_checkpoint_file=tmp_path / "cps.jsonl",
@@ -52,6 +54,7 @@ def _gateway_prod(tmp_path: Path, pki: dict[str, Path], **over) -> dict:
         preprocessor_url="https://preprocessor.medinfer.svc:443", preprocessor_ca_file=pki["ca"],
         preprocessor_client_cert_file=pki["cert"], preprocessor_client_key_file=pki["key"],
         triton_url="https://triton.medinfer.svc:8443", triton_ca_file=pki["ca"], triton_grpc_ca_file=pki["ca"],
+        console_session_key_file=tmp_path / "console.key",
     )
     kw.update(over)
     return kw

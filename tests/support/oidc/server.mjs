@@ -18,6 +18,20 @@ const clients = JSON.parse(process.env.MEDINFER_OIDC_CLIENTS || '[]').map((c) =>
   scope: c.scope,
 }));
 
+// Browser logins (authorization code + PKCE, a public client) for the web console's tests, with the
+// provider's own development login and consent pages: MEDINFER_OIDC_REDIRECT_URIS (JSON list).
+const redirectUris = JSON.parse(process.env.MEDINFER_OIDC_REDIRECT_URIS || '[]');
+if (redirectUris.length) {
+  clients.push({
+    client_id: 'medinfer-console',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: 'none',
+    scope: 'openid ' + ALL_SCOPES,
+  });
+}
+
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 rsa.kid = 'oidc-rs-' + crypto.randomBytes(4).toString('hex');
 rsa.use = 'sig';
@@ -29,9 +43,11 @@ server.listen(Number(process.env.MEDINFER_OIDC_PORT || 0), '127.0.0.1', () => {
   const provider = new Provider(issuer, {
     clients,
     jwks: { keys: [rsa] },
-    scopes: ALL_SCOPES.split(' '),
+    scopes: ['openid', ...ALL_SCOPES.split(' ')],
+    pkce: { required: () => true },
+    cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: redirectUris.length > 0 },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
