@@ -83,7 +83,7 @@ def _csrf(html: str) -> str:
 def _cli(stack: Stack, *args: str):
     token = dev_auth_header(stack.home, "models:read models:write")["Authorization"].split(" ", 1)[1]
     res = CliRunner().invoke(cli_app, ["models", "--gateway", stack.gateway_url, "--ca-file",
-                                       str(stack.home / "tls" / "ca.pem"), "--token", token, *args])
+                                       str(stack.home / "tls" / "ca.pem"), "--token", token, *args, "-o", "json"])
     assert res.exit_code == 0, res.output
     return orjson.loads(res.stdout)
 

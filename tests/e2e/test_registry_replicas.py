@@ -186,7 +186,7 @@ def test_releases_across_three_tritons_and_two_gateways_lose_no_request(cluster:
     # The shadow phase: mirrored on both replicas, outputs compared (v2 has other weights), audited as shadow.
     mirrored = {}
     for g in c.gateways:
-        for line in requests.get(f"{g.url}/metrics", timeout=10).text.splitlines():
+        for line in requests.get(f"{g.metrics_url}/metrics", timeout=10).text.splitlines():
             if line.startswith("medinfer_shadow_requests_total{"):
                 mirrored[(g.index, line.split('outcome="')[1].split('"')[0])] = float(line.rsplit(" ", 1)[1])
     assert mirrored.get((0, "mismatch"), 0) > 0 and mirrored.get((1, "mismatch"), 0) > 0, mirrored

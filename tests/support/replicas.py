@@ -152,10 +152,12 @@ class GatewayReplica:
 
     def __init__(self, home: Path, index: int, env: dict[str, str]) -> None:
         self.home, self.index = home, index
-        self.port = free_ports(1)[0]
+        self.port, self.metrics_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"  # the operations listener: /metrics
         self.log_path = home / "logs" / f"gateway-{index}.log"
-        self.env = {**os.environ, **env, "MEDINFER_GATEWAY_PORT": str(self.port)}
+        self.env = {**os.environ, **env, "MEDINFER_GATEWAY_PORT": str(self.port),
+                    "MEDINFER_GATEWAY_METRICS_PORT": str(self.metrics_port)}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
