@@ -302,6 +302,7 @@ class Stack:
                 fresh = self._new_triton()
                 fresh.start()
                 self.triton = fresh
+            self._event(f"tritonserver started again (restart {attempt}); waiting for its models")
             started = time.monotonic()
             try:
                 self._wait_triton(fresh, policy.ready_timeout_s)
