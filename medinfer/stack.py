@@ -143,6 +143,7 @@ class Stack:
         self.tls: DevTLS | None = None
         self.triton_restart = triton_restart
         self.on_event = on_event
+        self.triton_started_at: float | None = None  # monotonic time the last restarted tritonserver was launched
         self.triton_restarts = 0  # restarts done so far (all time)
         self._triton_gave_up = False
         self._stopping = threading.Event()
@@ -302,8 +303,7 @@ class Stack:
                 fresh = self._new_triton()
                 fresh.start()
                 self.triton = fresh
-            self._event(f"tritonserver started again (restart {attempt}); waiting for its models")
-            started = time.monotonic()
+            started = self.triton_started_at = time.monotonic()  # it may serve before every model is ready
             try:
                 self._wait_triton(fresh, policy.ready_timeout_s)
             except TritonStartError:

@@ -135,7 +135,7 @@ def test_triton_sigkilled_under_load_is_restarted_by_the_stack_and_service_resum
     before = [r for r in results if r[1] < killed_at]
     # Down: from the kill until the new server process exists (it may serve before the stack has seen every
     # model ready and logged "restarted and ready", so that line is not the end of the outage).
-    relaunched_at = next(at for at, line in events if "started again" in line)
+    relaunched_at = stack.triton_started_at - t0
     during = [r for r in results if killed_at + 0.3 < r[0] and r[1] < relaunched_at]
     failed = [r for r in results if r[2] != 200]
     after = [r for r in results if r[0] > window_end]
