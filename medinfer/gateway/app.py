@@ -46,7 +46,6 @@ from medinfer.security.deps import CurrentPrincipal
 from medinfer.registry.bootstrap import adopt_repository
 from medinfer.registry.runtime import RegistryRuntime, build_runtime
 from medinfer.registry.settings import RegistrySettings
-from medinfer.registry.fleet import trust_triton_ca
 from medinfer.triton.catalog import ModelCatalog
 from medinfer.triton.repository import ModelRepository
 
@@ -63,9 +62,8 @@ def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None]
     per-version series go to the gateway's /metrics, and the catalog rereads version
     metadata before a new routing snapshot takes effect."""
     reg_settings = RegistrySettings(home=settings.home, repository=settings.repository_path(),
-                                    triton_url=settings.triton_url)
+                                    triton_url=settings.triton_url, triton_ca_file=settings.triton_ca_file)
     # Triton endpoints: MEDINFER_REGISTRY_TRITON_ENDPOINTS(_DNS), else triton_url alone (docs/registry.md).
-    trust_triton_ca(settings.triton_ca_file)
     return build_runtime(reg_settings, metrics_registry=gm.registry, before_swap=before_swap)
 
 

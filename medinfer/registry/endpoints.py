@@ -14,13 +14,15 @@ pod per connection. Two sources of the set:
 
 ``urls()`` is called on every reconcile tick and before every promotion, so a pod that
 appears or disappears is picked up within one tick (DNS answers are cached for
-``ttl_s``).
+``ttl_s``). ``tls`` verifies https endpoints (each pod's TLS proxy in the cluster) for
+every caller that drives them: the fleet's loads and the reconcile loop alike.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +37,8 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 
 class TritonEndpoints(Protocol):
+    tls: ssl.SSLContext | None  # verifies https endpoints; None: the system roots
+
     def urls(self) -> list[str]:
         """Base URLs (``http://host:port``) of every tritonserver, sorted, no duplicates."""
         ...
@@ -48,8 +52,9 @@ def _normalise(url: str) -> str:
 
 
 class StaticEndpoints:
-    def __init__(self, urls: Sequence[str]) -> None:
+    def __init__(self, urls: Sequence[str], *, tls: ssl.SSLContext | None = None) -> None:
         self._urls = sorted({_normalise(u) for u in urls if u.strip()})
+        self.tls = tls
 
     def urls(self) -> list[str]:
         return list(self._urls)
@@ -68,13 +73,14 @@ class DnsEndpoints:
     the last answer: a DNS hiccup must not empty the routing set."""
 
     def __init__(self, target: str, *, scheme: str = "http", ttl_s: float = 1.0,
-                 resolver: Resolver | None = None) -> None:
+                 resolver: Resolver | None = None, tls: ssl.SSLContext | None = None) -> None:
         target = target.removeprefix("dns:///").removeprefix("dns://")
         host, sep, port = target.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValidationFailed("the Triton DNS name must be host:port", field="triton_endpoints_dns")
         self.host, self.port, self.scheme, self.ttl_s = host, int(port), scheme, ttl_s
         self._resolve = resolver or _getaddrinfo
+        self.tls = tls
         self._lock = threading.Lock()
         self._urls: list[str] = []
         self._at = float("-inf")
@@ -96,15 +102,17 @@ class DnsEndpoints:
 
 
 def endpoints_from(static: Sequence[str] | None, dns: str | None, single: str | None,
-                   *, scheme: str = "http") -> TritonEndpoints | None:
-    """The configured source: a DNS name wins over a static list, which wins over one URL."""
+                   *, scheme: str = "http", ca_file=None) -> TritonEndpoints | None:
+    """The configured source: a DNS name wins over a static list, which wins over one URL.
+    ``ca_file``: the CA that https endpoints' certificates are verified against."""
+    tls = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     if dns:
         for prefix in ("https://", "http://"):  # "https://pods.svc:8443": every pod behind its TLS proxy
             if dns.startswith(prefix):
-                return DnsEndpoints(dns[len(prefix):].rstrip("/"), scheme=prefix[:-3])
-        return DnsEndpoints(dns, scheme=scheme)
+                return DnsEndpoints(dns[len(prefix):].rstrip("/"), scheme=prefix[:-3], tls=tls)
+        return DnsEndpoints(dns, scheme=scheme, tls=tls)
     if static:
-        return StaticEndpoints(static)
+        return StaticEndpoints(static, tls=tls)
     if single:
-        return StaticEndpoints([single])
+        return StaticEndpoints([single], tls=tls)
     return None

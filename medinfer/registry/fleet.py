@@ -16,8 +16,8 @@ tag and retire steps drive all servers at once:
 from __future__ import annotations
 
 import json
-import ssl
 import logging
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from medinfer.common.errors import BackendUnavailable
 from medinfer.registry.endpoints import TritonEndpoints
 
-__all__ = ["TritonFleet", "EndpointError", "Unreachable", "index", "load_on", "is_live", "ready_versions",
-           "trust_triton_ca"]
+__all__ = ["TritonFleet", "EndpointError", "Unreachable", "index", "load_on", "is_live", "ready_versions"]
 
 log = logging.getLogger("medinfer.registry")
 
@@ -42,22 +41,12 @@ class Unreachable(Exception):
     """No answer: connection refused, reset or timed out."""
 
 
-#: verifies https tritonservers (their TLS proxy in the cluster); None: the system roots
-_TLS: ssl.SSLContext | None = None
-
-
-def trust_triton_ca(ca_file) -> None:
-    """Verify every https Triton endpoint this process drives against ``ca_file`` (the gateway's
-    ``triton_ca_file``, set once in ``create_app``)."""
-    global _TLS
-    _TLS = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
-
-
-def _call(url: str, path: str, *, body: bytes | None, timeout: float) -> bytes:
+def _call(url: str, path: str, *, body: bytes | None, timeout: float, tls: ssl.SSLContext | None) -> bytes:
+    """``tls``: the endpoint set's context for https servers (``TritonEndpoints.tls``)."""
     req = urllib.request.Request(url + path, data=body, method="POST" if body is not None else "GET",
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=_TLS) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls) as resp:
             return resp.read()
     except urllib.error.HTTPError as e:
         try:
@@ -69,17 +58,17 @@ def _call(url: str, path: str, *, body: bytes | None, timeout: float) -> bytes:
         raise Unreachable(type(e).__name__) from None
 
 
-def is_live(url: str, timeout: float = 1.0) -> bool:
+def is_live(url: str, timeout: float = 1.0, *, tls: ssl.SSLContext | None = None) -> bool:
     try:
-        _call(url, "/v2/health/live", body=None, timeout=timeout)
+        _call(url, "/v2/health/live", body=None, timeout=timeout, tls=tls)
         return True
     except (EndpointError, Unreachable):
         return False
 
 
-def index(url: str, timeout: float = 2.0) -> list[dict]:
+def index(url: str, timeout: float = 2.0, *, tls: ssl.SSLContext | None = None) -> list[dict]:
     """``POST /v2/repository/index``: every model version the server knows, with its state."""
-    return json.loads(_call(url, "/v2/repository/index", body=b"{}", timeout=timeout) or b"[]")
+    return json.loads(_call(url, "/v2/repository/index", body=b"{}", timeout=timeout, tls=tls) or b"[]")
 
 
 def ready_versions(entries: Iterable[dict]) -> dict[str, set[int]]:
@@ -90,13 +79,15 @@ def ready_versions(entries: Iterable[dict]) -> dict[str, set[int]]:
     return out
 
 
-def load_on(url: str, name: str, timeout: float) -> None:
-    _call(url, f"/v2/repository/models/{name}/load", body=b"{}", timeout=timeout)
+def load_on(url: str, name: str, timeout: float, *, tls: ssl.SSLContext | None = None) -> None:
+    _call(url, f"/v2/repository/models/{name}/load", body=b"{}", timeout=timeout, tls=tls)
 
 
-def _version_ready(url: str, name: str, version: int) -> bool:
+def _ready(url: str, name: str, version: int | None, tls: ssl.SSLContext | None) -> bool:
+    """The model (any version) or one version READY on that server."""
+    path = f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "") + "/ready"
     try:
-        _call(url, f"/v2/models/{name}/versions/{version}/ready", body=None, timeout=2)
+        _call(url, path, body=None, timeout=2, tls=tls)
         return True
     except (EndpointError, Unreachable):
         return False
@@ -120,12 +111,12 @@ class TritonFleet:
     def _load_one(self, url: str, name: str) -> str | None:
         """None when loaded; 'unreachable' when the server is not answering."""
         try:
-            load_on(url, name, self.timeout)
+            load_on(url, name, self.timeout, tls=self.endpoints.tls)
             return None
         except Unreachable:
             return "unreachable"
         except EndpointError as e:
-            if not is_live(url):
+            if not is_live(url, tls=self.endpoints.tls):
                 return "unreachable"  # it died while loading
             raise BackendUnavailable(f"Triton at {url} failed to load model '{name}': {e}",
                                      code="triton-load-failed") from None
@@ -144,20 +135,18 @@ class TritonFleet:
             raise BackendUnavailable("no Triton endpoint is answering", code="triton-unavailable")
 
     def model_ready(self, name: str, version: int | None = None) -> bool:
-        live = [u for u in self.urls() if is_live(u)]
-        if not live:
-            return False
-        if version is None:
-            return all(_ready_model(u, name) for u in live)
-        return all(_version_ready(u, name, version) for u in live)
+        tls = self.endpoints.tls
+        live = [u for u in self.urls() if is_live(u, tls=tls)]
+        return bool(live) and all(_ready(u, name, version, tls) for u in live)
 
     def wait_ready_everywhere(self, name: str, version: int, timeout: float) -> bool:
         """READY on every live server; a live server without it (restarted) is asked to load again."""
         deadline = time.monotonic() + timeout
         asked: dict[str, float] = {}
         while True:
-            missing = [u for u in self.urls() if is_live(u) and not _version_ready(u, name, version)]
-            if not missing and any(is_live(u) for u in self.urls()):
+            tls = self.endpoints.tls
+            missing = [u for u in self.urls() if is_live(u, tls=tls) and not _ready(u, name, version, tls)]
+            if not missing and any(is_live(u, tls=tls) for u in self.urls()):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -170,10 +159,3 @@ class TritonFleet:
                         return False
             time.sleep(0.1)
 
-
-def _ready_model(url: str, name: str) -> bool:
-    try:
-        _call(url, f"/v2/models/{name}/ready", body=None, timeout=2)
-        return True
-    except (EndpointError, Unreachable):
-        return False

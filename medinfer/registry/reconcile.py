@@ -155,7 +155,7 @@ class EndpointReconciler:
     # ---- one endpoint ------------------------------------------------------------------------
     def _missing(self, url: str, required: Required) -> tuple[Required, set[str]]:
         """Routed versions the server lacks, and the models it is loading or unloading right now."""
-        entries = index(url)
+        entries = index(url, tls=self.endpoints.tls)
         ready = ready_versions(entries)
         busy = {str(e.get("name")) for e in entries if e.get("state") in ("LOADING", "UNLOADING")}
         return {m: vs - ready.get(m, set()) for m, vs in required.items() if vs - ready.get(m, set())}, busy
@@ -176,7 +176,7 @@ class EndpointReconciler:
                 log.warning("Triton endpoint is missing routed versions; loading",
                             extra={"endpoint": _label(url), "models": to_load})
                 for model in to_load:
-                    load_on(url, model, self.load_timeout_s)
+                    load_on(url, model, self.load_timeout_s, tls=self.endpoints.tls)
                 missing, _ = self._missing(url, required)
             if missing:
                 reason = "inconsistent: " + ", ".join(f"{m} {sorted(v)}" for m, v in sorted(missing.items()))

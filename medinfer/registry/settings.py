@@ -30,6 +30,11 @@ class RegistrySettings(ServiceSettings):
         description="Triton HTTP endpoint to load/unload versions on promotion (explicit model control). "
         "Unset: tags and config.pbtxt change, and Triton picks them up at its next load.",
     )
+    triton_ca_file: Path | None = Field(
+        default=None,
+        description="CA that https Triton endpoints' certificates are verified against (each pod's TLS proxy "
+        "in the cluster); unset: the system roots.",
+    )
     triton_endpoints: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Every tritonserver's HTTP base URL, comma-separated or a JSON list (each one is loaded, "
@@ -106,7 +111,8 @@ class RegistrySettings(ServiceSettings):
         """The tritonservers to drive: DNS name, static list, or the one triton_url."""
         from medinfer.registry.endpoints import endpoints_from
 
-        return endpoints_from(self.triton_endpoints, self.triton_endpoints_dns, self.triton_url)
+        return endpoints_from(self.triton_endpoints, self.triton_endpoints_dns, self.triton_url,
+                              ca_file=self.triton_ca_file)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -331,3 +331,18 @@ def test_pool_routes_each_model_to_the_servers_that_serve_it():
     assert {pool.pick("v2/models/m/versions/1/infer") for _ in range(4)} == {"http://a:1", "http://b:1"}
     assert {pool.pick("v2/models/n/versions/2/infer") for _ in range(4)} == {"http://a:1"}
     assert pool.pick("v2/health/ready") == "http://a:1"
+
+
+def test_https_endpoints_are_verified_against_the_configured_ca(tmp_path: Path) -> None:
+    """The Triton CA belongs to the endpoint set, so the fleet's loads and the reconcile loop both verify
+    each pod's TLS proxy with it (not the system roots, and not only where one caller was told)."""
+    from medinfer.common.devpki import ensure_dev_tls
+
+    ca = ensure_dev_tls(tmp_path).ca_file
+    settings = RegistrySettings(home=tmp_path, triton_endpoints_dns="https://triton-pods.example:8443",
+                                triton_ca_file=ca)
+    endpoints = settings.endpoints()
+    assert isinstance(endpoints, DnsEndpoints) and endpoints.scheme == "https"
+    assert endpoints.tls is not None and endpoints.tls.verify_mode.name == "CERT_REQUIRED"
+    assert TritonFleet(endpoints).endpoints.tls is endpoints.tls
+    assert RegistrySettings(home=tmp_path, triton_url="http://127.0.0.1:8000").endpoints().tls is None
