@@ -6,8 +6,10 @@ import json
 import shlex
 import signal
 import ssl
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import typer
 
@@ -75,6 +77,9 @@ def up(insecure_http: bool = typer.Option(False, help="Serve plain HTTP (develop
     typer.echo("  " + _curl(stack))
     typer.echo(f"Web console (development login; trust {stack.home / 'tls' / 'ca.pem'} or accept the dev "
                f"certificate): {stack.gateway_url}/console/")
+    activate = Path(sys.prefix) / "bin" / "activate"
+    if activate.is_file():  # the medinfer command (models, token, audit) lives in this virtualenv
+        typer.echo(f"In another shell: source {shlex.quote(str(activate))}  (then medinfer models list, ...)")
     typer.echo("Ctrl-C stops every process. If tritonserver exits it is restarted (with backoff); meanwhile the "
                "gateway answers 503.")
     code = 0
