@@ -10,14 +10,17 @@ never request content (the ledger holds none).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
-from medinfer.audit.record import AuditRecord
+from medinfer.audit.checkpoint import load_public_keys
+from medinfer.audit.record import AuditKey, AuditRecord
 from medinfer.audit.store import AuditStore
-from medinfer.audit.verify import VerifyResult
+from medinfer.audit.verify import VerifyResult, verify_ledger
 from medinfer.common.errors import ValidationFailed
 
-__all__ = ["SEARCH_FIELDS", "parse_time", "search_records", "record_json", "verify_report", "MAX_PAGE"]
+__all__ = ["SEARCH_FIELDS", "parse_time", "search_records", "record_json", "verify_report", "verify_chain",
+           "MAX_PAGE"]
 
 SEARCH_FIELDS = ("request_id", "sub", "client_id", "model", "route", "action", "status")
 MAX_PAGE = 1000
@@ -57,6 +60,15 @@ def search_records(store: AuditStore, filters: dict[str, Any], *, since: str | N
         "count": len(page),
         "next_after_seq": page[-1].seq if len(rows) > limit else None,
     }
+
+
+def verify_chain(store: AuditStore, keys: list[AuditKey], checkpoint_file: Path,
+                 checkpoint_key_file: Path) -> dict[str, Any]:
+    """Every record's MAC and link, and the chain against the signed checkpoints in ``checkpoint_file``
+    (verified with ``checkpoint_key_file``'s public half; either missing: none), as ``verify_report``."""
+    files = [checkpoint_file] if checkpoint_file.is_file() else []
+    public = load_public_keys([checkpoint_key_file]) if checkpoint_key_file.is_file() else {}
+    return verify_report(verify_ledger(store, keys, checkpoint_files=files, checkpoint_keys=public))
 
 
 def verify_report(res: VerifyResult) -> dict[str, Any]:

@@ -16,9 +16,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from medinfer.audit import disclosures, to_csv, to_json_report, verify_ledger
-from medinfer.audit.checkpoint import load_public_keys
-from medinfer.audit.query import parse_time, search_records, verify_report
+from medinfer.audit import disclosures, to_csv, to_json_report
+from medinfer.audit.query import parse_time, search_records, verify_chain
 from medinfer.registry.outbox import AuditOutbox
 from medinfer.registry.rollout import VersionSample, parse_version_metrics, quantile
 
@@ -142,10 +141,7 @@ def audit_search(ledger, form: dict[str, str | None], *, limit: int = 200) -> di
 
 def audit_verify(ledger, settings) -> dict[str, Any]:
     """As ``POST /audit/verify``: MACs, links and this gateway's signed checkpoints."""
-    cp_file, cp_key = settings.audit_checkpoint_path, settings.audit_checkpoint_key_path
-    files = [cp_file] if cp_file.is_file() else []
-    keys = load_public_keys([cp_key]) if cp_key.is_file() else {}
-    return verify_report(verify_ledger(ledger.store, [ledger.key], checkpoint_files=files, checkpoint_keys=keys))
+    return verify_chain(ledger.store, [ledger.key], settings.audit_checkpoint_path, settings.audit_checkpoint_key_path)
 
 
 def disclosures_export(ledger, patient_key: str, since: str | None, fmt: str) -> tuple[bytes, str]:

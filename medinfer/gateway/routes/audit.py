@@ -12,9 +12,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from medinfer.audit import PATIENT_KEY_HEADER, annotate, disclosures, to_csv, to_json_report, verify_ledger
-from medinfer.audit.checkpoint import load_public_keys
-from medinfer.audit.query import parse_time, search_records, verify_report
+from medinfer.audit import PATIENT_KEY_HEADER, annotate, disclosures, to_csv, to_json_report
+from medinfer.audit.query import parse_time, search_records, verify_chain
 from medinfer.common.errors import BackendUnavailable, ValidationFailed
 from medinfer.common.http import ORJSONResponse
 from medinfer.security.deps import require
@@ -61,12 +60,8 @@ async def verify(request: Request) -> ORJSONResponse:
     broke. Uses this gateway's keys: a ledger spanning rotated keys needs ``medinfer audit verify`` with all."""
     ledger = _ledger(request)
     settings = request.app.state.settings
-    cp_file, cp_key = settings.audit_checkpoint_path, settings.audit_checkpoint_key_path
-    files = [cp_file] if cp_file.is_file() else []
-    keys = load_public_keys([cp_key]) if cp_key.is_file() else {}
-    res = await run_in_threadpool(verify_ledger, ledger.store, [ledger.key], checkpoint_files=files,
-                                  checkpoint_keys=keys)
-    return ORJSONResponse(verify_report(res))
+    return ORJSONResponse(await run_in_threadpool(verify_chain, ledger.store, [ledger.key],
+                                                  settings.audit_checkpoint_path, settings.audit_checkpoint_key_path))
 
 
 @router.get("/disclosures")
