@@ -53,7 +53,8 @@ __all__ = ["create_app"]
 
 
 # Probes and scrapes are answered however busy the replica is (see medinfer.common.load_shedding).
-_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
+# (/metrics is not on this app at all: the operations listener, medinfer.common.ops, has no edge layer.)
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 
 
 def _registry_runtime(settings: GatewaySettings, before_swap: Callable[[], None],
